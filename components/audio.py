@@ -1,0 +1,41 @@
+"""Ask-about-audio tab: upload or record a clip, ask a question, streamed answer."""
+
+import gradio as gr
+
+from pipelines.inputs import load_audio
+
+from .common import add_examples, model_event, user_errors, warn
+from .i18n import t
+
+
+def render(pipes, ui) -> None:
+    settings = ui.settings
+    with gr.Tab(t("tab_audio"), id="audio"):
+        with gr.Row():
+            with gr.Column():
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("audio"),
+                                 elem_id="audio-input")
+                question = gr.Textbox(label=t("question"), placeholder=t("question_placeholder"), lines=2,
+                                      max_length=settings.max_prompt_chars, elem_id="audio-question")
+                with gr.Row():
+                    run = gr.Button(t("ask"), variant="primary", elem_id="audio-run")
+                    stop = gr.Button(t("stop"), variant="stop", elem_id="audio-stop")
+            with gr.Column():
+                out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
+
+        @user_errors
+        def ask_audio(audio, question, request: gr.Request):
+            """Answer a question about an audio clip (speech, music, sounds); streams the answer."""
+            clip = load_audio(audio, settings.max_audio_seconds)
+            stream = pipes.audio(clip, question)
+            if clip.trimmed:
+                warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
+            yield from stream
+
+        args = dict(fn=ask_audio, inputs=[audio, question], outputs=out)
+        event = run.click(**args, api_name="audio_qa", **model_event(ui.concurrency))
+        submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency))
+        stop.click(None, cancels=[event, submit])
+        add_examples([[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
+                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out], ask_audio,
+                     cache=ui.cache_examples, concurrency=ui.concurrency)

@@ -1,0 +1,30 @@
+"""Caption tab: image in, streamed description out."""
+
+import gradio as gr
+
+from .common import SafeImage, add_examples, model_event, user_errors
+from .i18n import t
+
+
+def render(pipes, ui) -> None:
+    with gr.Tab(t("tab_caption"), id="caption"):
+        with gr.Row():
+            with gr.Column():
+                image = SafeImage(type="filepath", label=t("image"), sources=["upload", "clipboard", "webcam"],
+                                  elem_id="caption-image")
+                language = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=t("language"))
+                with gr.Row():
+                    run = gr.Button(t("describe"), variant="primary", elem_id="caption-run")
+                    stop = gr.Button(t("stop"), variant="stop", elem_id="caption-stop")
+            with gr.Column():
+                out = gr.Textbox(label=t("description"), lines=10, buttons=["copy"], elem_id="caption-output")
+
+        @user_errors
+        def caption(image, language, request: gr.Request):
+            """Describe an image; streams the growing description."""
+            yield from pipes.caption(image, language)
+
+        event = run.click(caption, [image, language], out, api_name="caption", **model_event(ui.concurrency))
+        stop.click(None, cancels=[event])
+        add_examples([[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]], [image, language], [out],
+                     caption, cache=ui.cache_examples, concurrency=ui.concurrency)

@@ -1,0 +1,71 @@
+"""Status tab: what runs where, so a person deploying a Space sees it at a glance."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import gradio as gr
+
+from .i18n import t
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def collect(pipes, demo=None) -> dict:
+    """Loaded checkpoints, devices, memory, queue and versions, as plain JSON."""
+    import torch
+    import transformers
+
+    models = {}
+    for p in pipes.all():
+        entry = models.setdefault(p.model_id, {"tasks": [], "loaded": False})
+        entry["tasks"].append(p.task)
+    for loaded in pipes.registry.loaded():
+        models[loaded.model_id].update(
+            loaded=True, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
+            architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
+            parameters=sum(p.numel() for p in loaded.model.parameters()))
+    memory = {"process_rss_mb": round(_rss_mb(), 1)}
+    if torch.cuda.is_available():
+        memory["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+        memory["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        memory["cuda_total_mb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**20, 1)
+    queue = {}
+    if demo is not None and getattr(demo, "_queue", None) is not None:
+        queue = {"waiting": len(demo._queue), "running": demo._queue.get_active_worker_count(),
+                 "max_size": demo._queue.max_size}
+    return {
+        "models": models,
+        "memory": memory,
+        "queue": queue,
+        "device": {"cuda": torch.cuda.is_available(),
+                   "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                   "cpu_threads": torch.get_num_threads()},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__, "gradio": gr.__version__},
+        "space": os.environ.get("SPACE_ID"),
+    }
+
+
+def render(pipes, ui) -> None:
+    with gr.Tab(t("tab_status"), id="status"):
+        panel = gr.JSON(label=t("status_models"), elem_id="status-json")
+        refresh = gr.Button(t("status_refresh"), elem_id="status-refresh")
+
+        def status() -> dict:
+            """Which checkpoints are loaded, on which device and dtype, memory, queue and versions."""
+            return collect(pipes, ui.demo)
+
+        refresh.click(status, None, panel, api_name="status", queue=False)
+        ui.on_load.append((status, panel))

@@ -1,0 +1,75 @@
+"""Create-an-image tab: prompt in, images out, with a progress bar and a working Stop."""
+
+import queue
+import threading
+
+import gradio as gr
+
+from pipelines.tasks import TextToImagePipeline
+
+from pipelines.messages import message
+
+from .common import add_examples, lang_of, model_event, user_errors
+from .i18n import t
+
+
+def render(pipes, ui) -> None:
+    settings = ui.settings
+    with gr.Tab(t("tab_image"), id="image"):
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label=t("prompt"), placeholder=t("prompt_placeholder"), lines=3,
+                                    max_length=settings.max_prompt_chars, elem_id="image-prompt")
+                with gr.Accordion(t("settings"), open=False):
+                    seed = gr.Number(-1, label=t("seed"), precision=0, elem_id="image-seed")
+                    count = gr.Slider(1, settings.max_images, value=1, step=1, label=t("num_images"))
+                    size = gr.Dropdown(list(TextToImagePipeline.sizes), value=384, label=t("size"))
+                    guidance = gr.Slider(1, 10, value=5, step=0.5, label=t("guidance"))
+                with gr.Row():
+                    run = gr.Button(t("generate"), variant="primary", elem_id="image-run")
+                    stop = gr.Button(t("stop"), variant="stop", elem_id="image-stop")
+            with gr.Column():
+                gallery = gr.Gallery(label=t("images"), columns=2, height=420, format="png", elem_id="image-gallery")
+                seed_used = gr.Number(label=t("seed_used"), precision=0, interactive=False)
+
+        @user_errors
+        def generate(prompt, seed, count, size, guidance, request: gr.Request, progress=gr.Progress()):
+            """Draw images for a prompt; returns the images and the seed used (reuse it to redraw)."""
+            stop_event, steps, result = threading.Event(), queue.SimpleQueue(), {}
+
+            def work():
+                try:
+                    result["value"] = pipes.image(prompt, seed, count, size, guidance,
+                                                  on_step=lambda i, n: steps.put((i, n)), stop=stop_event)
+                except BaseException as exc:  # noqa: BLE001 - handed to the event thread
+                    result["error"] = exc
+                finally:
+                    steps.put(None)
+
+            desc = message("drawing", lang_of(request))
+            progress(0, desc=desc)
+            worker = threading.Thread(target=work, name="text-to-image", daemon=True)
+            worker.start()
+            try:
+                while (step := steps.get()) is not None:
+                    progress(step, desc=desc)
+                    yield gr.skip(), gr.skip()  # a point where Stop / a cancelled job can close us
+                if "error" in result:
+                    raise result["error"]
+                images, used = result["value"]
+                yield images, used
+            finally:
+                stop_event.set()  # Stop pressed or client gone: generation ends at the next token
+                worker.join()
+
+        event = run.click(generate, [prompt, seed, count, size, guidance], [gallery, seed_used],
+                          api_name="text_to_image", **model_event(ui.concurrency))
+        submit = prompt.submit(generate, [prompt, seed, count, size, guidance], [gallery, seed_used],
+                               api_visibility="private", **model_event(ui.concurrency))
+        stop.click(None, cancels=[event, submit])
+        def generate_default(prompt, seed, request: gr.Request, progress=gr.Progress()):
+            yield from generate(prompt, seed, 1, 384, 5.0, request, progress)
+
+        add_examples([["A red house on a quiet street, watercolor", 42], ["一只在雨中奔跑的小狗，油画风格", 7]],
+                     [prompt, seed], [gallery, seed_used],
+                     generate_default, cache=ui.cache_examples, concurrency=ui.concurrency)

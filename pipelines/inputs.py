@@ -1,0 +1,156 @@
+"""Turn whatever a user uploads into what a model takes, or a clear InputError.
+
+Images: opened with a decompression-bomb guard, first frame only, any mode -> RGB,
+downscaled to the model's working size before anything else touches them.
+Audio: any format the decoders read -> 16 kHz mono float32, trimmed to the limit.
+Text: stripped, non-empty, within the length limit.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import InputError
+
+SAMPLE_RATE = 16_000  # what the audio encoders (Whisper features) expect
+
+
+def load_image(image, max_side: int = 1024, max_pixels: int = 100_000_000) -> Image.Image:
+    """A file path or PIL image -> RGB PIL image no larger than max_side."""
+    if image is None or (isinstance(image, str) and not image.strip()):
+        raise InputError("no_image")
+    if isinstance(image, Image.Image):
+        img = image
+    else:
+        path = os.fspath(image)
+        if not os.path.exists(path):
+            raise InputError("file_missing")
+        if os.path.getsize(path) == 0:
+            raise InputError("empty_file")
+        old_limit = Image.MAX_IMAGE_PIXELS
+        try:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(path)
+                _check_size(img, max_pixels)
+                img.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size, cheaply
+                img.seek(0)  # animated GIF/WebP: first frame
+                img.load()
+        except InputError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError("image_bomb", limit=max_pixels) from None
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+            raise InputError("not_image") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = old_limit
+    _check_size(img, max_pixels)
+    img = ImageOps.exif_transpose(img)
+    if max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return to_rgb(img)
+
+
+def _check_size(img: Image.Image, max_pixels: int) -> None:
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise InputError("no_pixels")
+    if w * h > max_pixels:
+        raise InputError("image_too_big", w=w, h=h, limit=max_pixels)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode (CMYK, 16-bit, palette, RGBA, LA...) -> RGB; transparency over white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float32)
+        top = max(float(arr.max()), 1.0)
+        img = Image.fromarray((arr / top * 255).astype(np.uint8))
+    if img.mode == "P" or img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, img).convert("RGB")
+    return img.convert("RGB")
+
+
+@dataclass
+class Audio:
+    """Decoded audio: 16 kHz mono float32, and how much was cut to fit the limit."""
+
+    samples: np.ndarray
+    original_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def trimmed(self) -> bool:
+        return self.original_seconds > self.seconds + 0.01
+
+
+def load_audio(audio, max_seconds: float = 30.0) -> Audio:
+    """A path, (rate, array) tuple or array -> Audio at 16 kHz mono, trimmed to max_seconds."""
+    if audio is None or (isinstance(audio, str) and not audio.strip()):
+        raise InputError("no_audio")
+    import librosa
+
+    if isinstance(audio, tuple):  # gradio numpy format: (rate, int16/float array [, channels])
+        rate, data = audio
+        samples = _as_float_mono(np.asarray(data))
+        original = len(samples) / rate
+        samples = samples[: int(max_seconds * rate)]
+        if rate != SAMPLE_RATE:
+            samples = librosa.resample(samples, orig_sr=rate, target_sr=SAMPLE_RATE)
+    elif isinstance(audio, np.ndarray):
+        samples = _as_float_mono(audio)
+        original = len(samples) / SAMPLE_RATE
+        samples = samples[: int(max_seconds * SAMPLE_RATE)]
+    else:
+        path = os.fspath(audio)
+        if not os.path.exists(path):
+            raise InputError("file_missing")
+        if os.path.getsize(path) == 0:
+            raise InputError("empty_file")
+        try:
+            original = float(librosa.get_duration(path=path))
+        except Exception:  # noqa: BLE001 - unknown length: decode and see
+            original = float("nan")
+        try:
+            samples, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, duration=max_seconds)
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types
+            raise InputError("not_audio") from None
+        if original != original:  # nan
+            original = len(samples) / SAMPLE_RATE
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if samples.size < SAMPLE_RATE // 10:
+        raise InputError("audio_too_short")
+    if not np.isfinite(samples).all():
+        raise InputError("audio_invalid")
+    return Audio(samples, max(original, len(samples) / SAMPLE_RATE))
+
+
+def _as_float_mono(data: np.ndarray) -> np.ndarray:
+    if data.ndim == 2:  # (samples, channels) as gradio gives it
+        data = data.mean(axis=1) if data.shape[1] <= 8 else data.mean(axis=0)
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max)
+    return data.astype(np.float32)
+
+
+def check_text(text, what: str = "question", max_chars: int = 2000, required: bool = True) -> str:
+    """Strip and bound a question or prompt."""
+    text = (text or "").strip() if isinstance(text, str) or text is None else str(text).strip()
+    if required and not text:
+        raise InputError("no_prompt" if what == "prompt" else "no_question")
+    if len(text) > max_chars:
+        raise InputError("text_too_long", length=len(text), limit=max_chars)
+    return text

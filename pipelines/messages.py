@@ -1,0 +1,75 @@
+"""Every message a user can see from a pipeline, in English and Simplified Chinese.
+
+Errors carry a key and parameters, not a sentence, so the UI can answer in the
+language of the browser and API clients get the same clear text.
+"""
+
+MESSAGES = {
+    "en": {
+        "no_image": "Please add an image first.",
+        "file_missing": "The uploaded file could not be found; please upload it again.",
+        "empty_file": "The file is empty (0 bytes).",
+        "image_bomb": "The image is too large to open safely (limit {limit:,} pixels). Please resize it.",
+        "image_too_big": "The image is {w}×{h} pixels; the limit is {limit:,} pixels. Please resize it.",
+        "not_image": "The file is not a readable image (supported: PNG, JPEG, GIF, WebP, BMP, TIFF).",
+        "no_pixels": "The image has no pixels.",
+        "no_audio": "Please record or upload an audio clip first.",
+        "not_audio": "The file is not readable audio (supported: WAV, FLAC, OGG, MP3 and more).",
+        "audio_too_short": "The audio clip is empty or shorter than 0.1 s.",
+        "audio_invalid": "The audio clip contains invalid samples.",
+        "audio_trimmed": "The clip is {seconds:.0f} s long; only the first {limit:.0f} s were used.",
+        "no_question": "Please type a question.",
+        "no_prompt": "Please describe the image you want.",
+        "text_too_long": "The text is {length:,} characters long; the limit is {limit:,}.",
+        "bad_max_tokens": "max_new_tokens must be between 1 and {limit}.",
+        "bad_numbers": "Seed, number of images, size and guidance must be numbers.",
+        "bad_seed": "The seed must be between 0 and 4294967295 (or -1 for a random one).",
+        "bad_num_images": "The number of images must be between 1 and {limit}.",
+        "bad_size": "The size must be one of {sizes} pixels.",
+        "bad_guidance": "The guidance scale must be between 1 and 20.",
+        "cannot_do": "The model {model} cannot do this task; choose another one with {flag}.",
+        "oom": "The model ran out of memory on this request. Try a smaller image, a shorter clip or fewer "
+               "new tokens, then send it again.",
+        "model_failed": "The model failed on this request ({kind}). Please try again.",
+        "load_failed": "Could not load model '{model}': {reason}",
+        "queue_full": "The demo is busy right now (queue full). Please try again in a moment.",
+        "internal": "Something went wrong on the server. Please try again.",
+        "drawing": "Drawing",
+    },
+    "zh": {
+        "no_image": "请先添加一张图片。",
+        "file_missing": "找不到上传的文件，请重新上传。",
+        "empty_file": "文件是空的（0 字节）。",
+        "image_bomb": "图片太大，无法安全打开（上限 {limit:,} 像素）。请缩小后再试。",
+        "image_too_big": "图片为 {w}×{h} 像素，上限为 {limit:,} 像素。请缩小后再试。",
+        "not_image": "无法读取该图片文件（支持 PNG、JPEG、GIF、WebP、BMP、TIFF）。",
+        "no_pixels": "图片没有像素。",
+        "no_audio": "请先录音或上传一段音频。",
+        "not_audio": "无法读取该音频文件（支持 WAV、FLAC、OGG、MP3 等）。",
+        "audio_too_short": "音频为空或短于 0.1 秒。",
+        "audio_invalid": "音频包含无效的采样值。",
+        "audio_trimmed": "音频长 {seconds:.0f} 秒，只使用了前 {limit:.0f} 秒。",
+        "no_question": "请输入问题。",
+        "no_prompt": "请描述你想要的图片。",
+        "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}。",
+        "bad_max_tokens": "max_new_tokens 必须在 1 到 {limit} 之间。",
+        "bad_numbers": "种子、图片数量、尺寸和引导系数必须是数字。",
+        "bad_seed": "种子必须在 0 到 4294967295 之间（-1 表示随机）。",
+        "bad_num_images": "图片数量必须在 1 到 {limit} 之间。",
+        "bad_size": "尺寸必须是以下之一：{sizes} 像素。",
+        "bad_guidance": "引导系数必须在 1 到 20 之间。",
+        "cannot_do": "模型 {model} 不能完成此任务；请用 {flag} 选择其他模型。",
+        "oom": "模型处理此请求时内存不足。请换一张更小的图片、更短的音频或更少的生成长度后重试。",
+        "model_failed": "模型处理此请求时出错（{kind}）。请重试。",
+        "load_failed": "无法加载模型“{model}”：{reason}",
+        "queue_full": "演示当前繁忙（队列已满），请稍后再试。",
+        "internal": "服务器出错了，请重试。",
+        "drawing": "绘制中",
+    },
+}
+
+
+def message(key: str, lang: str = "en", **params) -> str:
+    """The sentence for `key` in `lang` (falls back to English)."""
+    table = MESSAGES.get(lang, MESSAGES["en"])
+    return table.get(key, MESSAGES["en"].get(key, key)).format(**params)

@@ -1,0 +1,153 @@
+"""Load each distinct checkpoint once and hand the same instance to every pipeline.
+
+Loading is lazy (the first request pays for it, so the page is up at once) and thread-safe
+(two tabs asking for the same checkpoint at the same moment get one load). Weights go
+through accelerate's `device_map`: bf16 on CUDA, float32 on CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What differs between architectures; everything else is shared code."""
+
+    model_class: str            # transformers class that loads the hub checkpoint
+    modalities: frozenset       # inputs it understands ("image", "audio") and "draw" if it makes images
+    load_kwargs: dict = field(default_factory=dict)
+    text_generate_kwargs: dict = field(default_factory=dict)
+    system_prompt: str | None = None
+    text_module: str | None = None  # attribute holding the text generator, if not the model itself
+
+
+FAMILIES = {
+    # The full Omni checkpoint holds thinker + talker; we load the thinker only (text answers).
+    "qwen2_5_omni": Family(
+        model_class="Qwen2_5OmniForConditionalGeneration",
+        modalities=frozenset({"image", "audio"}),
+        load_kwargs={"enable_audio_output": False},
+        system_prompt=("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
+                       "perceiving auditory and visual inputs, as well as generating text and speech."),
+        text_module="thinker",
+    ),
+    "janus": Family(
+        model_class="JanusForConditionalGeneration",
+        modalities=frozenset({"image", "draw"}),
+        text_generate_kwargs={"generation_mode": "text"},
+    ),
+}
+
+
+@dataclass
+class LoadedModel:
+    """One checkpoint in memory: the model, its processor and where it lives."""
+
+    model_id: str
+    family: Family
+    model: Any
+    processor: Any
+    device: Any
+    dtype: Any
+    load_seconds: float
+
+    @property
+    def generator(self):
+        """The module whose `generate()` writes text."""
+        return getattr(self.model, self.family.text_module) if self.family.text_module else self.model
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    def can(self, modality: str) -> bool:
+        return modality in self.family.modalities
+
+
+def pick_device(device: str = "auto") -> tuple[str, Any]:
+    """(device_map, dtype): bf16 on CUDA, float32 on CPU."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError("load_failed", model="(any)",
+                             reason="--device cuda was asked for, but no CUDA GPU is visible; use --device cpu.")
+        return ("auto" if device == "cuda" else device), torch.bfloat16
+    return "cpu", torch.float32
+
+
+class ModelRegistry:
+    """Checkpoint id -> LoadedModel, each loaded at most once."""
+
+    def __init__(self, device: str = "auto"):
+        self.device = device
+        self._models: dict[str, LoadedModel] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.load_counts: dict[str, int] = {}
+
+    def get(self, model_id: str) -> LoadedModel:
+        loaded = self._models.get(model_id)
+        if loaded is not None:
+            return loaded
+        with self._guard:
+            lock = self._locks.setdefault(model_id, threading.Lock())
+        with lock:  # one load per id; other ids load in parallel
+            if model_id not in self._models:
+                self._models[model_id] = self._load(model_id)
+                self.load_counts[model_id] = self.load_counts.get(model_id, 0) + 1
+        return self._models[model_id]
+
+    def loaded(self) -> list[LoadedModel]:
+        return list(self._models.values())
+
+    def family_of(self, model_id: str) -> Family:
+        """The family from the (small) config alone, without loading weights."""
+        if model_id in self._models:
+            return self._models[model_id].family
+        from transformers import AutoConfig
+
+        try:
+            model_type = AutoConfig.from_pretrained(model_id).model_type
+        except Exception as exc:  # noqa: BLE001 - any failure here is a load failure
+            raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
+        if model_type not in FAMILIES:
+            raise ModelError("load_failed", model=model_id,
+                             reason=f"it is a '{model_type}' model; this demo runs {', '.join(FAMILIES)} models.")
+        return FAMILIES[model_type]
+
+    def _load(self, model_id: str) -> LoadedModel:
+        import transformers
+
+        family = self.family_of(model_id)
+        device_map, dtype = pick_device(self.device)
+        log.info("loading %s on %s (%s)", model_id, device_map, dtype)
+        start = time.perf_counter()
+        try:
+            cls = getattr(transformers, family.model_class)
+            model = cls.from_pretrained(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs).eval()
+            processor = transformers.AutoProcessor.from_pretrained(model_id)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
+        seconds = time.perf_counter() - start
+        log.info("loaded %s in %.1f s", model_id, seconds)
+        return LoadedModel(model_id, family, model, processor, model.device, dtype, seconds)
+
+
+def load_failure_reason(exc: BaseException) -> str:
+    """One line that says what failed and which flag fixes it."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return (f"{first} Check the id, your network or HF_HUB_OFFLINE/cache, or pick another checkpoint with "
+            "--caption-model/--vqa-model/--audio-model/--image-model (or run `python app.py --tiny` for "
+            "offline test models).")

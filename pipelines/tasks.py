@@ -1,0 +1,210 @@
+"""The four task pipelines. Each holds the shared model of its checkpoint, fetched lazily
+from the registry, and turns one user request into model calls.
+
+Text pipelines yield the growing answer (streaming); text-to-image returns images and
+reports progress per generated image token.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+
+import torch
+from PIL import Image
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from .errors import Cancelled, InputError, UserFacingError
+from .generation import as_model_error, stream_text
+from .inputs import Audio, check_text, load_audio, load_image
+from .registry import LoadedModel, ModelRegistry
+from .settings import Settings
+
+CAPTION_PROMPTS = {
+    "en": "Describe this image in detail.",
+    "zh": "请用中文详细描述这张图片。",
+}
+
+
+class Pipeline:
+    """Common part: which checkpoint, which registry, which limits."""
+
+    task = "base"
+    needs = "image"  # modality the checkpoint must support
+
+    def __init__(self, registry: ModelRegistry, model_id: str, settings: Settings):
+        self.registry, self.model_id, self.settings = registry, model_id, settings
+
+    @property
+    def model(self) -> LoadedModel:
+        """The shared instance: the registry loads it on first use and hands out the same object."""
+        loaded = self.registry.get(self.model_id)
+        if not loaded.can(self.needs):
+            raise UserFacingError("cannot_do", model=self.model_id, flag=f"--{self.task}-model")
+        return loaded
+
+    def _messages(self, content: list[dict], history: list[dict] | None = None) -> list[dict]:
+        loaded = self.model
+        messages = []
+        if loaded.family.system_prompt:
+            messages.append({"role": "system", "content": [{"type": "text", "text": loaded.family.system_prompt}]})
+        return messages + list(history or []) + [{"role": "user", "content": content}]
+
+    def _tokens(self, max_new_tokens: int | None) -> int:
+        n = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        if not 1 <= n <= self.settings.max_new_tokens:
+            raise InputError("bad_max_tokens", limit=self.settings.max_new_tokens)
+        return n
+
+
+class CaptionPipeline(Pipeline):
+    """Image -> streamed description, in English or Chinese."""
+
+    task = "caption"
+
+    def __call__(self, image, language: str = "en", max_new_tokens: int | None = None,
+                 stop: threading.Event | None = None) -> Iterator[str]:
+        img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
+        prompt = CAPTION_PROMPTS.get(language, CAPTION_PROMPTS["en"])
+        messages = self._messages([{"type": "image", "image": img}, {"type": "text", "text": prompt}])
+        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+
+
+class VQAPipeline(Pipeline):
+    """Image + question (+ earlier turns about the same image) -> streamed answer."""
+
+    task = "vqa"
+
+    def __call__(self, image, question: str, history: list[tuple[str, str]] | None = None,
+                 max_new_tokens: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+        img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
+        question = check_text(question, "question", self.settings.max_prompt_chars)
+        turns = list(history or [])[-self.settings.max_history_turns:]
+        # The image rides in the first user turn of the kept window, as the model was trained.
+        previous: list[dict] = []
+        for q, a in turns:
+            previous.append({"role": "user", "content": [{"type": "text", "text": q}]})
+            previous.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
+        image_part = {"type": "image", "image": img}
+        if previous:
+            previous[0]["content"].insert(0, image_part)
+            content = [{"type": "text", "text": question}]
+        else:
+            content = [image_part, {"type": "text", "text": question}]
+        messages = self._messages(content, previous)
+        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+
+
+class AudioQAPipeline(Pipeline):
+    """Audio clip + question -> streamed answer."""
+
+    task = "audio"
+    needs = "audio"
+
+    def __call__(self, audio, question: str, max_new_tokens: int | None = None,
+                 stop: threading.Event | None = None) -> Iterator[str]:
+        clip = audio if isinstance(audio, Audio) else load_audio(audio, self.settings.max_audio_seconds)
+        question = check_text(question, "question", self.settings.max_prompt_chars)
+        content = [{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}]
+        messages = self._messages(content)
+        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+
+
+class _ProgressAndStop(LogitsProcessor):
+    """Called once per image token: report progress, honour Stop between steps."""
+
+    def __init__(self, total: int, on_step: Callable[[int, int], None] | None, stop: threading.Event):
+        self.total, self.on_step, self.stop, self.step = total, on_step, stop, 0
+
+    def __call__(self, input_ids, scores):
+        if self.stop.is_set():
+            raise Cancelled()
+        self.step += 1
+        if self.on_step:
+            self.on_step(self.step, self.total)
+        return scores
+
+
+class TextToImagePipeline(Pipeline):
+    """Prompt -> images (Janus-Pro draws at its native size; other sizes are resampled)."""
+
+    task = "image"
+    needs = "draw"
+    sizes = (256, 384, 512, 768, 1024)
+
+    def __call__(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
+                 guidance: float = 5.0, on_step: Callable[[int, int], None] | None = None,
+                 stop: threading.Event | None = None) -> tuple[list[Image.Image], int]:
+        prompt = check_text(prompt, "prompt", self.settings.max_prompt_chars)
+        seed, num_images, size, guidance = self.check_options(seed, num_images, size, guidance)
+        loaded = self.model
+        stop = stop or threading.Event()
+        processor, model = loaded.processor, loaded.model
+        try:
+            text = processor.apply_chat_template(
+                [{"role": "user", "content": [{"type": "text", "text": prompt}]}], add_generation_prompt=True)
+            inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
+            total = model.model.vision_model.config.num_image_tokens
+            torch.manual_seed(seed)
+            with torch.inference_mode():
+                tokens = model.generate(
+                    **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
+                    num_return_sequences=num_images,
+                    logits_processor=LogitsProcessorList([_ProgressAndStop(total, on_step, stop)]))
+                pixels = model.decode_image_tokens(tokens)
+            pixels = processor.postprocess(list(pixels.float()), return_tensors="pt")["pixel_values"]
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise as_model_error(exc) from exc
+        images = [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+        if images and images[0].size != (size, size):
+            images = [im.resize((size, size), Image.Resampling.LANCZOS) for im in images]
+        return images, seed
+
+    def check_options(self, seed, num_images, size, guidance) -> tuple[int, int, int, float]:
+        try:
+            seed, num_images, size, guidance = int(seed), int(num_images), int(size), float(guidance)
+        except (TypeError, ValueError):
+            raise InputError("bad_numbers") from None
+        if seed < 0:
+            seed = random.randrange(2**31)
+        if seed >= 2**32:
+            raise InputError("bad_seed")
+        if not 1 <= num_images <= self.settings.max_images:
+            raise InputError("bad_num_images", limit=self.settings.max_images)
+        if size not in self.sizes:
+            raise InputError("bad_size", sizes=", ".join(map(str, self.sizes)))
+        if not 1.0 <= guidance <= 20.0:
+            raise InputError("bad_guidance")
+        return seed, num_images, size, guidance
+
+
+class Pipelines:
+    """The four task pipelines over one registry: the app's single entry point to models."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry | None = None):
+        self.settings = settings
+        self.registry = registry or ModelRegistry(settings.device)
+        self.caption = CaptionPipeline(self.registry, settings.caption_model, settings)
+        self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
+        self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
+        self.image = TextToImagePipeline(self.registry, settings.image_model, settings)
+
+    def all(self) -> list[Pipeline]:
+        return [self.caption, self.vqa, self.audio, self.image]
+
+    def model_ids(self) -> list[str]:
+        return list(dict.fromkeys(p.model_id for p in self.all()))
+
+    def check(self, load: bool = False) -> None:
+        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now."""
+        for model_id in self.model_ids():
+            self.registry.family_of(model_id)
+            if load:
+                self.registry.get(model_id)
+
+    def audio_available(self) -> bool:
+        """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""
+        return "audio" in self.registry.family_of(self.audio.model_id).modalities
