@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny checkpoints built once per run, the real app launched on them.
+
+Nothing is mocked: every test drives the real pipelines and the real Gradio server on
+random-weight miniatures of the default architectures.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+ASSETS = ROOT / "assets"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    from pipelines import tiny
+
+    root = Path(os.environ.get("MMDEMO_TINY_DIR") or tmp_path_factory.mktemp("tiny"))
+    tiny.build(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tiny_dir):
+    """Settings pointing every task at the tiny checkpoints, with short answers."""
+    from pipelines import tiny
+    from pipelines.settings import Settings
+
+    def make(**overrides):
+        omni, janus = str(tiny_dir / tiny.OMNI_DIR), str(tiny_dir / tiny.JANUS_DIR)
+        values = dict(caption_model=omni, vqa_model=omni, audio_model=omni, image_model=janus, max_new_tokens=24)
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def pipes(tiny_settings):
+    from pipelines.tasks import Pipelines
+
+    return Pipelines(tiny_settings())
+
+
+def launch(pipes, **build_kwargs):
+    """Start the real app on a free loopback port; returns (demo, url)."""
+    from app import build_demo
+    from components.i18n import I18N
+
+    demo = build_demo(pipes, **build_kwargs)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, i18n=I18N,
+                max_file_size=f"{pipes.settings.max_file_mb}mb", allowed_paths=[str(ASSETS)])
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="session")
+def app_url(pipes):
+    demo, url = launch(pipes)
+    yield url
+    demo.close()
+
+
+@pytest.fixture()
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, analytics_enabled=False, verbose=False)

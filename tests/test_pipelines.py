@@ -1,0 +1,101 @@
+"""The pipelines and the registry on tiny checkpoints, called directly."""
+
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.errors import InputError
+from pipelines.registry import ModelRegistry
+from pipelines.tasks import Pipelines
+
+from .conftest import ASSETS
+
+
+def test_pipelines_on_one_checkpoint_share_one_model_loaded_once(tiny_settings):
+    pipes = Pipelines(tiny_settings())
+    ids = {pipes.caption.model_id, pipes.vqa.model_id, pipes.audio.model_id}
+    assert len(ids) == 1
+    assert id(pipes.caption.model) == id(pipes.vqa.model) == id(pipes.audio.model)
+    assert id(pipes.caption.model.model) == id(pipes.audio.model.model)
+    assert pipes.image.model is not pipes.caption.model
+    assert pipes.registry.load_counts == {pipes.caption.model_id: 1, pipes.image.model_id: 1}
+
+
+def test_registry_loads_once_under_concurrent_first_requests(tiny_settings):
+    registry = ModelRegistry("cpu")
+    model_id = tiny_settings().caption_model
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(registry.get(model_id))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(r) for r in results}) == 1
+    assert registry.load_counts[model_id] == 1
+
+
+def test_float32_on_cpu_through_device_map(pipes):
+    import torch
+
+    loaded = pipes.caption.model
+    assert loaded.dtype == torch.float32
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    assert str(loaded.device) == "cpu"
+    assert type(loaded.model).__name__ == "Qwen2_5OmniForConditionalGeneration"
+    assert not hasattr(loaded.model, "talker")  # text answers only: the talker is never built
+
+
+def test_caption_streams_growing_text(pipes):
+    chunks = list(pipes.caption(str(ASSETS / "street.png")))
+    assert len(chunks) > 1
+    assert all(isinstance(c, str) for c in chunks)
+    assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:]))
+
+
+def test_vqa_keeps_conversation(pipes):
+    img = Image.open(ASSETS / "chart.png")
+    first = list(pipes.vqa(img, "Which bar is highest?"))[-1]
+    follow = list(pipes.vqa(img, "And the lowest?", history=[("Which bar is highest?", first)]))
+    assert follow and isinstance(follow[-1], str)
+
+
+def test_audio_qa_streams(pipes):
+    chunks = list(pipes.audio(str(ASSETS / "speech_en.wav"), "What is said?"))
+    assert chunks and isinstance(chunks[-1], str)
+
+
+def test_text_to_image_sizes_seed_and_progress(pipes):
+    steps = []
+    images, seed = pipes.image("a red house", seed=5, num_images=2, size=256,
+                               on_step=lambda i, n: steps.append((i, n)))
+    assert [im.size for im in images] == [(256, 256), (256, 256)]
+    assert seed == 5
+    assert steps[-1][0] == steps[-1][1] and len(steps) == steps[-1][1]
+    again, _ = pipes.image("a red house", seed=5, num_images=2, size=256)
+    assert np.array_equal(np.asarray(images[0]), np.asarray(again[0]))
+    _, random_seed = pipes.image("a red house", seed=-1)
+    assert 0 <= random_seed < 2**31
+
+
+@pytest.mark.parametrize("call, key", [
+    (lambda p: p.caption(None), "no_image"),
+    (lambda p: p.vqa(str(ASSETS / "street.png"), "   "), "no_question"),
+    (lambda p: p.audio(None, "what?"), "no_audio"),
+    (lambda p: p.image(""), "no_prompt"),
+    (lambda p: p.image("x", size=333), "bad_size"),
+])
+def test_clear_input_errors(pipes, call, key):
+    with pytest.raises(InputError) as err:
+        call(pipes)
+    assert err.value.key == key
+    assert err.value.message("zh") != err.value.message("en")
+
+
+def test_janus_can_serve_image_tabs_alone(tiny_settings):
+    janus = tiny_settings().image_model
+    pipes = Pipelines(tiny_settings(caption_model=janus, vqa_model=janus, audio_model=janus))
+    assert list(pipes.caption(str(ASSETS / "street.png")))[-1]
+    assert pipes.caption.model is pipes.image.model
+    assert not pipes.audio_available()
