@@ -108,13 +108,17 @@ def stream_text(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: in
     streamer = TokenStreamer(loaded.tokenizer)
     errors: list[BaseException] = []
     tok = loaded.tokenizer
+    # Stop at the chat turn's end even where a sub-model's generation config does not name it.
+    eos = loaded.generator.generation_config.eos_token_id
+    eos = sorted({*(eos if isinstance(eos, list) else [eos]), tok.eos_token_id} - {None})
 
     def work():
         try:
             with torch.inference_mode():
                 loaded.generator.generate(
                     **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max_new_tokens,
-                    do_sample=False, streamer=streamer, pad_token_id=tok.pad_token_id or tok.eos_token_id,
+                    do_sample=False, streamer=streamer, eos_token_id=eos,
+                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos[0],
                     stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             errors.append(exc)
