@@ -34,7 +34,7 @@ def _train_tokenizer(specials: list[str]):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=specials,
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_CORPUS * 20, trainer)
     return tok
@@ -140,6 +140,10 @@ def build_janus(out: Path) -> Path:
 def build(root: Path = DEFAULT_DIR) -> dict[str, Path]:
     """Build both miniatures under `root` (skipping any already built); return their folders."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the unused talker's default ids outside the tiny vocabulary are expected
+    hf_logging.disable_progress_bar()
     paths = {}
     for name, builder in ((OMNI_DIR, build_omni), (JANUS_DIR, build_janus)):
         path = Path(root) / name
