@@ -99,3 +99,19 @@ def test_janus_can_serve_image_tabs_alone(tiny_settings):
     assert list(pipes.caption(str(ASSETS / "street.png")))[-1]
     assert pipes.caption.model is pipes.image.model
     assert not pipes.audio_available()
+
+
+def test_tiny_build_command_writes_loadable_checkpoints(tmp_path):
+    import subprocess
+    import sys
+
+    from transformers import AutoConfig, AutoProcessor
+
+    from .conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "pipelines.tiny", "build", str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for name, model_type in (("qwen2_5_omni", "qwen2_5_omni"), ("janus", "janus")):
+        assert AutoConfig.from_pretrained(tmp_path / name).model_type == model_type
+        assert AutoProcessor.from_pretrained(tmp_path / name).tokenizer is not None
