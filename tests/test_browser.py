@@ -28,6 +28,8 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 WAIT_MS = 90_000  # first request loads the tiny weights; generous for a slow CI machine
 WIDE, NARROW = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+TAB_BUTTON = {"tab_caption": "#caption-run", "tab_vqa": "#vqa-run", "tab_image": "#image-run",
+              "tab_audio": "#audio-run", "tab_status": "#status-refresh"}  # rendered once the tab is open
 
 
 def _unavailable(reason: str):
@@ -112,6 +114,7 @@ def tab(page, key: str, lang: dict = EN) -> None:
         page.click(".overflow-menu > button")
         page.locator(".overflow-dropdown button", has_text=name).click()
     page.wait_for_selector(f"[role=tab][aria-selected=true]:text-is('{name}')")
+    page.wait_for_selector(TAB_BUTTON[key])
 
 
 def upload(page, elem_id: str, name: str, shown: str) -> None:
@@ -233,9 +236,8 @@ def test_every_label_translated(open_page, locale, lang, other):
     assert page.get_by_role("tab", name=lang["tab_caption"], exact=True).is_visible()
     raw_key = re.compile(r"\b(" + "|".join(k for k in EN if "_" in k) + r")\b")
     foreign = {other[k] for k in EN if other[k] != lang[k]}
-    for key in ("tab_caption", "tab_vqa", "tab_image", "tab_audio", "tab_status"):
+    for key in TAB_BUTTON:
         tab(page, key, lang)
-        page.wait_for_timeout(300)  # let the tab's labels render
         texts = visible_texts(page)
         text = "\n".join(texts)
         assert "__i18n__" not in text and "[object Object]" not in text, f"{key}: untranslated label"
