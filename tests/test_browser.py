@@ -143,13 +143,20 @@ def shot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True, animations="disabled")
 
 
-def test_caption_tab(open_page):
+@pytest.mark.parametrize("name, field, file, shown, question", [
+    ("caption", "caption-image", "street.png", "img", None),
+    ("audio", "audio-input", "speech_en.wav", "audio", "What is the speaker talking about?"),
+])
+def test_streamed_text_answer(open_page, name, field, file, shown, question):
+    """Caption and Ask about audio: upload the example, (ask,) click, the streamed answer appears."""
     page = open_page()
-    tab(page, "tab_caption")
-    upload(page, "caption-image", "street.png", "img")
-    page.click("#caption-run")
-    assert wait_text(page, "caption-output").strip()
-    shot(page, "caption")
+    tab(page, f"tab_{name}")
+    upload(page, field, file, shown)
+    if question:
+        page.fill(f"#{name}-question textarea", question)
+    page.click(f"#{name}-run")
+    assert wait_text(page, f"{name}-output").strip()
+    shot(page, name)
 
 
 def test_vqa_tab(open_page):
@@ -175,16 +182,6 @@ def test_create_image_tab(open_page):
     wait_done(page, "image-gallery")
     assert page.evaluate("img => img.complete && img.naturalWidth > 0", image)  # the PNG really loaded
     shot(page, "create_image")
-
-
-def test_audio_tab(open_page):
-    page = open_page()
-    tab(page, "tab_audio")
-    upload(page, "audio-input", "speech_en.wav", "audio")
-    page.fill("#audio-question textarea", "What is the speaker talking about?")
-    page.click("#audio-run")
-    assert wait_text(page, "audio-output").strip()
-    shot(page, "audio")
 
 
 def test_example_click_fills_inputs_and_runs(open_page):
