@@ -146,7 +146,7 @@ def shot(page, name: str) -> None:
 @pytest.mark.parametrize("name, field, file, shown, question", [
     ("caption", "caption-image", "street.png", "img", None),
     ("audio", "audio-input", "speech_en.wav", "audio", "What is the speaker talking about?"),
-])
+], ids=["caption", "audio"])
 def test_streamed_text_answer(open_page, name, field, file, shown, question):
     """Caption and Ask about audio: upload the example, (ask,) click, the streamed answer appears."""
     page = open_page()
@@ -202,7 +202,8 @@ def test_error_is_shown_to_the_person(open_page):
     shot(page, "error_no_image")
 
 
-@pytest.mark.parametrize("name, viewport", [("narrow_390", NARROW), ("wide_1280", WIDE)])
+@pytest.mark.parametrize("name, viewport", [("narrow_390", NARROW), ("wide_1280", WIDE)],
+                         ids=["390px", "1280px"])
 def test_page_fits_viewport(open_page, name, viewport):
     page = open_page(viewport=viewport)
     width = viewport["width"]
@@ -227,7 +228,8 @@ def visible_texts(page) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-@pytest.mark.parametrize("locale, lang, other", [("zh-CN", ZH, EN), ("en-US", EN, ZH)])
+@pytest.mark.parametrize("locale, lang, other", [("zh-CN", ZH, EN), ("en-US", EN, ZH)],
+                         ids=["zh-CN", "en-US"])
 def test_every_label_translated(open_page, locale, lang, other):
     page = open_page(locale=locale)
     assert page.get_by_role("tab", name=lang["tab_caption"], exact=True).is_visible()
