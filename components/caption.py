@@ -10,7 +10,7 @@ def render(pipes, ui) -> None:
     with gr.Tab(t("tab_caption"), id="caption"):
         with gr.Row():
             with gr.Column():
-                image = SafeImage(type="filepath", label=t("image"), sources=["upload", "clipboard", "webcam"],
+                image = SafeImage(type="filepath", label=t("image_input"), sources=["upload", "clipboard", "webcam"],
                                   elem_id="caption-image")
                 language = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=t("language"))
                 with gr.Row():

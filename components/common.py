@@ -11,6 +11,8 @@ import gradio as gr
 from pipelines.errors import Cancelled, UserFacingError
 from pipelines.messages import message
 
+from .i18n import t
+
 log = logging.getLogger(__name__)
 
 # Every event that runs a model joins this one queue: two tabs never run a model at once
@@ -99,9 +101,13 @@ def add_examples(examples: list[list], inputs: list, outputs: list, fn, *, cache
     On a Space (cache=True) results are cached lazily, after their first use; locally the
     run goes through the shared model queue like any other request.
     """
+    kwargs = dict(example_labels=labels, label=t("examples"))
     if cache:
-        return gr.Examples(examples, inputs, outputs, fn=fn, cache_examples=True, cache_mode="lazy",
-                           example_labels=labels)
-    ex = gr.Examples(examples, inputs, example_labels=labels)
-    ex.load_input_event.then(fn, inputs, outputs, api_visibility="private", **model_event(concurrency))
+        ex = gr.Examples(examples, inputs, outputs, fn=fn, cache_examples=True, cache_mode="lazy", **kwargs)
+    else:
+        ex = gr.Examples(examples, inputs, **kwargs)
+        ex.load_input_event.then(fn, inputs, outputs, api_visibility="private", **model_event(concurrency))
+    # Column headers come from the input labels, but the browser does not translate them
+    # (it would show raw "__i18n__{...}" keys); the examples sit right below their inputs.
+    ex.dataset.headers = []
     return ex

@@ -2,6 +2,8 @@
 
 Static labels are translated in the browser from these keys. Messages computed on the
 server (errors, warnings) come from pipelines/messages.py in the request's language.
+A key must not be one of Gradio's own translation groups ("image", "audio", "chatbot", ...):
+the browser would show "[object Object]" instead of the text (tests/test_browser.py checks).
 """
 
 import gradio as gr
@@ -14,8 +16,8 @@ EN = {
     "tab_image": "Create an image",
     "tab_audio": "Ask about audio",
     "tab_status": "Status",
-    "image": "Image",
-    "audio": "Audio clip or microphone",
+    "image_input": "Image",
+    "audio_input": "Audio clip or microphone",
     "question": "Question",
     "question_placeholder": "Ask something about it…",
     "prompt": "Prompt",
@@ -55,8 +57,8 @@ ZH = {
     "tab_image": "文生图",
     "tab_audio": "音频问答",
     "tab_status": "状态",
-    "image": "图片",
-    "audio": "音频文件或麦克风",
+    "image_input": "图片",
+    "audio_input": "音频文件或麦克风",
     "question": "问题",
     "question_placeholder": "就这张内容提个问题…",
     "prompt": "提示词",

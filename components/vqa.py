@@ -35,7 +35,7 @@ def render(pipes, ui) -> None:
     with gr.Tab(t("tab_vqa"), id="vqa"):
         with gr.Row():
             with gr.Column():
-                image = SafeImage(type="filepath", label=t("image"), sources=["upload", "clipboard", "webcam"],
+                image = SafeImage(type="filepath", label=t("image_input"), sources=["upload", "clipboard", "webcam"],
                                   elem_id="vqa-image")
             with gr.Column():
                 chat = gr.Chatbot(label=t("conversation"), height=360, elem_id="vqa-chat")
