@@ -129,6 +129,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    from pipelines import zerogpu  # noqa: F401 - imports `spaces` (ZeroGPU) before anything touches CUDA
     from pipelines.errors import ModelError
     from pipelines.tasks import Pipelines
 

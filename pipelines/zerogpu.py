@@ -1,0 +1,47 @@
+"""ZeroGPU support: run the model calls inside `spaces.GPU` when the `spaces` package is there.
+
+A Hugging Face Space on ZeroGPU hardware holds a GPU only while a `spaces.GPU` function runs,
+for at most the duration asked for; shorter requests get ahead in its queue. `spaces` comes
+preinstalled on Gradio Spaces; its decorator does nothing off ZeroGPU, and where it is not
+installed (a laptop, Docker) `gpu()` leaves the function as it is, so the same code runs everywhere.
+
+ZeroGPU runs the decorated function in a forked worker process: its arguments and what it
+returns or yields are pickled, so decorate bound methods (`self` stays behind) and pass plain
+data (paths, text, numbers, PIL images, numpy arrays), never locks, events or callbacks.
+`spaces` must also be imported before CUDA is first touched: importing this module does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+try:
+    import spaces
+except ImportError:  # not on a Space: run locally, unchanged
+    spaces = None
+
+# GPU seconds to ask for, by request size; estimates for Qwen2.5-Omni-3B and Janus-Pro-1B in
+# bf16 with head-room (a request that overruns its duration is killed).
+TEXT_BASE_S = 10  # image/audio encoding, prompt, first token
+TEXT_PER_TOKEN_S = 0.06
+IMAGE_BASE_S = 10
+IMAGE_PER_IMAGE_S = 20  # 576 image tokens with classifier-free guidance, then decoding
+MAX_S = 180
+
+
+def text_seconds(max_new_tokens: int) -> int:
+    return min(MAX_S, round(TEXT_BASE_S + TEXT_PER_TOKEN_S * max_new_tokens))
+
+
+def image_seconds(num_images: int) -> int:
+    return min(MAX_S, IMAGE_BASE_S + IMAGE_PER_IMAGE_S * num_images)
+
+
+def gpu(duration: Callable[..., int]):
+    """Decorator: `spaces.GPU(duration=duration)(fn)` where `spaces` imports, else `fn` unchanged.
+
+    `duration` is called with the function's own arguments and returns seconds.
+    """
+    def wrap(fn):
+        return fn if spaces is None else spaces.GPU(duration=duration)(fn)
+    return wrap
