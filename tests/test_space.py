@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -202,3 +203,20 @@ def test_mcp_lists_every_task_as_a_tool(served):
     assert {"image", "language"} <= set(tools["caption"].inputSchema["properties"])
     schema = json.loads(get(mcp_url + "schema"))  # what the Hub reads to list an MCP Space's tools
     assert TASKS <= {tool["name"] for tool in schema}
+
+
+# --- Dockerfile (no Docker engine here: check what it says against the app and the README) ----
+
+def test_dockerfile_installs_the_requirements_and_serves_on_all_interfaces(card, monkeypatch):
+    from app import parse_args
+
+    docker = (ROOT / "Dockerfile").read_text()
+    assert f"FROM python:{card.data.python_version}-" in docker, "same Python as the Space"
+    assert "-r requirements.txt" in docker and 'CMD ["python", "app.py"]' in docker
+    assert re.search(r"^USER (?!root)\w+", docker, re.M), "Spaces run containers as a non-root user"
+    env = dict(re.findall(r"(MMDEMO_\w+)=(\S+)", docker))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = parse_args([])
+    assert (args.host, args.port) == ("0.0.0.0", 7860) and "EXPOSE 7860" in docker
+    assert "docker build" in card.text and "-p 7860:7860" in card.text
