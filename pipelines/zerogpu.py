@@ -13,7 +13,10 @@ data (paths, text, numbers, PIL images, numpy arrays), never locks, events or ca
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+
+from .errors import UserFacingError
 
 try:
     import spaces
@@ -38,10 +41,45 @@ def image_seconds(num_images: int) -> int:
 
 
 def gpu(duration: Callable[..., int]):
-    """Decorator: `spaces.GPU(duration=duration)(fn)` where `spaces` imports, else `fn` unchanged.
-
-    `duration` is called with the function's own arguments and returns seconds.
+    """Decorator for a generator function: `spaces.GPU(duration=duration)` where `spaces` imports,
+    else the function unchanged. `duration` is called with the function's arguments; returns seconds.
     """
     def wrap(fn):
-        return fn if spaces is None else spaces.GPU(duration=duration)(fn)
+        return fn if spaces is None else restore_errors(spaces.GPU(duration=duration)(carry_errors(fn)))
     return wrap
+
+
+if spaces is not None:  # `spaces` brings gradio
+    import gradio as gr
+
+    class CarriedError(gr.Error):
+        """A UserFacingError on its way back from the ZeroGPU worker, which passes back only gr.Error."""
+
+        def __init__(self, error_class: type[UserFacingError], key: str, params: dict):
+            super().__init__(str(error_class(key, **params)), print_exception=False)
+            self.error_class, self.key, self.params = error_class, key, params
+
+        def __reduce__(self):
+            return CarriedError, (self.error_class, self.key, self.params)
+
+
+def carry_errors(fn):
+    """Worker side: raise a UserFacingError as a CarriedError."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except UserFacingError as exc:
+            raise CarriedError(type(exc), exc.key, exc.params) from None
+    return run
+
+
+def restore_errors(fn):
+    """Server side: the UserFacingError again, so that the UI words it in the request's language."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except CarriedError as exc:
+            raise exc.error_class(exc.key, **exc.params) from None
+    return run

@@ -220,3 +220,28 @@ def test_dockerfile_installs_the_requirements_and_serves_on_all_interfaces(card,
     args = parse_args([])
     assert (args.host, args.port) == ("0.0.0.0", 7860) and "EXPOSE 7860" in docker
     assert "docker build" in card.text and "-p 7860:7860" in card.text
+
+
+def test_clear_messages_survive_the_zerogpu_worker():
+    """ZeroGPU hands back only a gr.Error, pickled; the UserFacingError must come out again."""
+    pytest.importorskip("spaces")
+    from pipelines.errors import ModelError
+    from pipelines.zerogpu import carry_errors, restore_errors
+
+    def out_of_memory():
+        raise ModelError("oom")
+        yield
+
+    import gradio as gr
+
+    with pytest.raises(gr.Error) as crossed:
+        list(carry_errors(out_of_memory)())
+    sent_back = pickle.loads(pickle.dumps(crossed.value))
+
+    def worker_result():
+        raise sent_back
+        yield
+
+    with pytest.raises(ModelError) as restored:
+        list(restore_errors(worker_result)())
+    assert restored.value.key == "oom" and str(restored.value) == str(ModelError("oom"))
