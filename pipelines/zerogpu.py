@@ -14,6 +14,7 @@ data (paths, text, numbers, PIL images, numpy arrays), never locks, events or ca
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 
 from .errors import UserFacingError
@@ -22,6 +23,11 @@ try:
     import spaces
 except ImportError:  # not on a Space: run locally, unchanged
     spaces = None
+
+if spaces is not None and spaces.config.Config.zero_gpu:
+    # ZeroGPU emulates CUDA in the server process per thread; transformers loads weights in worker
+    # threads, which would reach real CUDA there. Load them in the calling thread instead.
+    os.environ.setdefault("HF_DEACTIVATE_ASYNC_LOAD", "1")
 
 # GPU seconds to ask for, by request size; estimates for Qwen2.5-Omni-3B and Janus-Pro-1B in
 # bf16 with head-room (a request that overruns its duration is killed).
@@ -65,21 +71,19 @@ if spaces is not None:  # `spaces` brings gradio
 
 def carry_errors(fn):
     """Worker side: raise a UserFacingError as a CarriedError."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            yield from fn(*args, **kwargs)
-        except UserFacingError as exc:
-            raise CarriedError(type(exc), exc.key, exc.params) from None
-    return run
+    return _convert_errors(fn, UserFacingError, lambda exc: CarriedError(type(exc), exc.key, exc.params))
 
 
 def restore_errors(fn):
     """Server side: the UserFacingError again, so that the UI words it in the request's language."""
+    return _convert_errors(fn, CarriedError, lambda exc: exc.error_class(exc.key, **exc.params))
+
+
+def _convert_errors(fn, catch: type[Exception], convert: Callable[[Exception], Exception]):
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
-        except CarriedError as exc:
-            raise exc.error_class(exc.key, **exc.params) from None
+        except catch as exc:
+            raise convert(exc) from None
     return run

@@ -70,9 +70,9 @@ def test_front_matter_matches_requirements_and_defaults(card):
 
 # --- ZeroGPU ---------------------------------------------------------------------------------
 
-def run_python(code: str, env: dict | None = None) -> dict:
+def run_python(code: str, *args, env: dict | None = None):
     """Run `code` in a fresh interpreter (`spaces` patches torch at import); return its last line as JSON."""
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **(env or {})},
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env={**os.environ, **(env or {})},
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -80,39 +80,45 @@ def run_python(code: str, env: dict | None = None) -> dict:
 
 PROBE = """
 import inspect, json, sys
-from pipelines import zerogpu
+from pipelines import tiny, zerogpu
 from pipelines.settings import Settings
 from pipelines.tasks import Pipelines
-pipes = Pipelines(Settings())
+from components.status import collect
+omni, janus = (str(p) for p in tiny.build(sys.argv[1]).values())
+pipes = Pipelines(Settings(caption_model=omni, vqa_model=omni, audio_model=omni, image_model=janus, max_new_tokens=8))
+pipes.check(load=True)  # at start-up, as on a Space: in the server process, outside any GPU function
 print(json.dumps({
     "spaces": zerogpu.spaces is not None,
     "wrapped": [hasattr(p.generate, "zerogpu") for p in pipes.all()],
     "generators": [inspect.isgeneratorfunction(p.generate) for p in pipes.all()],
     "text_seconds": [pipes.caption.gpu_seconds([], n) for n in (16, 512)],
     "image_seconds": [pipes.image.gpu_seconds("a cat", 1, n, 5.0) for n in (1, 4)],
-}))
+    "status": collect(pipes),
+}, default=str))
 """
 
 
-def test_zerogpu_wraps_every_model_call_with_a_sized_duration():
+def test_zerogpu_wraps_every_model_call_with_a_sized_duration(tiny_dir):
     pytest.importorskip("spaces")  # preinstalled on Spaces; requirements-dev.txt pins it for this test
-    # What a ZeroGPU Space sets; the device API is never called before a request comes.
-    got = run_python(PROBE, {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9/"})
+    # What a ZeroGPU Space sets; the device API is only called when a request runs.
+    env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9/"}
+    got = run_python(PROBE, tiny_dir, env=env)
     assert got["spaces"] and got["wrapped"] == [True] * 4
     assert got["generators"] == [True] * 4, "streaming needs generator functions under spaces.GPU"
     short, long = got["text_seconds"]
     assert 0 < short < long <= 180
     one, four = got["image_seconds"]
     assert 0 < one < four <= 180
+    # Weights loaded under ZeroGPU's CUDA emulation, and the Status tab reads it without touching CUDA.
+    assert {m["device"] for m in got["status"]["models"].values()} == {"cuda:0"}
+    assert got["status"]["device"]["cuda"] is True
 
 
 def test_without_spaces_the_same_code_runs_unchanged(tiny_dir):
     code = "import sys; sys.modules['spaces'] = None  # as where `spaces` is not installed\n" + PROBE + f"""
-from pipelines import tiny
-pipes = Pipelines(Settings(caption_model=str({str(tiny_dir)!r} + "/" + tiny.OMNI_DIR), max_new_tokens=8))
 print(json.dumps(list(pipes.caption({str(ASSETS / "street.png")!r}))))
 """
-    got = run_python(code)
+    got = run_python(code, tiny_dir)
     assert isinstance(got, list) and len(got) > 1 and all(isinstance(c, str) for c in got)
 
 
