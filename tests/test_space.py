@@ -207,6 +207,8 @@ def test_mcp_lists_every_task_as_a_tool(served):
     assert TASKS <= set(tools), sorted(tools)
     assert all(tools[name].description for name in TASKS)
     assert {"image", "language"} <= set(tools["caption"].inputSchema["properties"])
+    for name in TASKS:  # each argument explained to the agent (from the handlers' docstrings)
+        assert all(p.get("description") for p in tools[name].inputSchema.get("properties", {}).values()), name
     schema = json.loads(get(mcp_url + "schema"))  # what the Hub reads to list an MCP Space's tools
     assert TASKS <= {tool["name"] for tool in schema}
 
