@@ -7,6 +7,7 @@ the real `python app.py` command on tiny checkpoints.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
@@ -158,13 +159,13 @@ def get(url: str) -> bytes:
 @pytest.fixture(scope="module")
 def served(tiny_dir, tmp_path_factory):
     """The real command line: `python app.py --tiny --mcp --root-path /demo --port P`."""
-    pytest.importorskip("mcp", reason="gradio[mcp] from requirements.txt")
+    mcp = ["--mcp"] if importlib.util.find_spec("mcp") else []  # gradio[mcp] from requirements.txt
     port = free_port()
     log = tmp_path_factory.mktemp("served") / "app.log"
     env = {**os.environ, "MMDEMO_TINY_DIR": str(tiny_dir), "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--tiny", "--mcp", "--root-path", "/demo",
-                                 "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "app.py", "--tiny", *mcp, "--root-path", "/demo", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -190,6 +191,7 @@ def test_root_path_makes_every_link_go_through_the_proxy_prefix(served):
 
 
 def test_mcp_lists_every_task_as_a_tool(served):
+    pytest.importorskip("mcp", reason="gradio[mcp] from requirements.txt")
     import asyncio
 
     from mcp import ClientSession
