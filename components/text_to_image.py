@@ -1,5 +1,6 @@
 """Create-an-image tab: prompt in, images out, with a progress bar and a working Stop."""
 
+import contextvars
 import queue
 import threading
 
@@ -58,7 +59,9 @@ def render(pipes, ui) -> None:
 
             desc = message("drawing", lang_of(request))
             progress(0, desc=desc)
-            worker = threading.Thread(target=work, name="text-to-image", daemon=True)
+            # In this request's context: ZeroGPU reads the visitor (and their GPU quota) from it.
+            worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="text-to-image",
+                                      daemon=True)
             worker.start()
             try:
                 while (step := steps.get()) is not None:

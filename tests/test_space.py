@@ -255,3 +255,38 @@ def test_clear_messages_survive_the_zerogpu_worker():
     with pytest.raises(ModelError) as restored:
         list(restore_errors(worker_result)())
     assert restored.value.key == "oom" and str(restored.value) == str(ModelError("oom"))
+
+
+def test_every_model_call_sees_the_visitors_request(tiny_settings, pipes):
+    """ZeroGPU bills the visitor's quota from the request in gradio's context: every tab must pass it on."""
+    from gradio.context import LocalContext
+    from gradio_client import Client, handle_file
+
+    from pipelines.tasks import Pipelines
+
+    from .conftest import launch
+
+    p = Pipelines(tiny_settings(), registry=pipes.registry)
+    seen = {}
+
+    def watch(task):
+        generate = task.generate
+
+        def run(*args, **kwargs):
+            seen[task.task] = LocalContext.request.get(None)
+            yield from generate(*args, **kwargs)
+        task.generate = run
+
+    for task in p.all():
+        watch(task)
+    demo, url = launch(p)
+    try:
+        client = Client(url, analytics_enabled=False, verbose=False)
+        client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
+        client.predict(handle_file(str(ASSETS / "street.png")), "What is it?", [], api_name="/vqa")
+        client.predict(handle_file(str(ASSETS / "speech_en.wav")), "What is said?", api_name="/audio_qa")
+        client.predict("a red house", 1, 1, 256, 5.0, api_name="/text_to_image")
+    finally:
+        demo.close()
+    assert set(seen) == {"caption", "vqa", "audio", "image"}
+    assert all(request is not None for request in seen.values()), seen
