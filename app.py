@@ -58,8 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="require a login, as user:password. MMDEMO_AUTH")
     serve.add_argument("--concurrency", type=int, default=int(env("MMDEMO_CONCURRENCY", "1")),
                        help="model requests run at once (all tabs share them). MMDEMO_CONCURRENCY")
-    serve.add_argument("--mcp", action="store_true", default=env("MMDEMO_MCP") == "1",
-                       help="also expose the tasks as MCP tools for LLM agents. MMDEMO_MCP=1")
+    serve.add_argument("--mcp", action="store_true", default=env("MMDEMO_MCP", "1" if ON_SPACE else "0") == "1",
+                       help="also expose the tasks as MCP tools for LLM agents at /gradio_api/mcp/ "
+                            "(default on a Space). MMDEMO_MCP=1")
     serve.add_argument("--cache-examples", action="store_true", default=ON_SPACE,
                        help="cache example results lazily (default on a Space)")
     return p.parse_args(argv)
@@ -129,6 +130,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    from pipelines import zerogpu  # noqa: F401 - imports `spaces` (ZeroGPU) before anything touches CUDA
     from pipelines.errors import ModelError
     from pipelines.tasks import Pipelines
 

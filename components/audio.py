@@ -24,18 +24,25 @@ def render(pipes, ui) -> None:
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
 
         @user_errors
-        def ask_audio(audio, question, request: gr.Request):
-            """Answer a question about an audio clip (speech, music, sounds); streams the answer."""
+        def audio_qa(audio, question, request: gr.Request):
+            """Answer a question about an audio clip (speech, music, sounds); streams the answer.
+
+            Args:
+                audio: the clip (a wav, mp3 or flac file path or URL); longer clips are trimmed.
+                question: what to ask about it.
+            Returns:
+                the answer, growing as it is written.
+            """
             clip = load_audio(audio, settings.max_audio_seconds)
             stream = pipes.audio(clip, question)
             if clip.trimmed:
                 warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
             yield from stream
 
-        args = dict(fn=ask_audio, inputs=[audio, question], outputs=out)
+        args = dict(fn=audio_qa, inputs=[audio, question], outputs=out)
         event = run.click(**args, api_name="audio_qa", **model_event(ui.concurrency))
         submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency))
         stop.click(None, cancels=[event, submit])
         add_examples([[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
-                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out], ask_audio,
+                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out], audio_qa,
                      cache=ui.cache_examples, concurrency=ui.concurrency)

@@ -21,7 +21,14 @@ def render(pipes, ui) -> None:
 
         @user_errors
         def caption(image, language, request: gr.Request):
-            """Describe an image; streams the growing description."""
+            """Describe an image; streams the growing description.
+
+            Args:
+                image: the picture to describe (a file path or URL).
+                language: "en" for English, "zh" for Simplified Chinese.
+            Returns:
+                the description, growing as it is written.
+            """
             yield from pipes.caption(image, language)
 
         event = run.click(caption, [image, language], out, api_name="caption", **model_event(ui.concurrency))

@@ -64,7 +64,11 @@ def render(pipes, ui) -> None:
         refresh = gr.Button(t("status_refresh"), elem_id="status-refresh")
 
         def status() -> dict:
-            """Which checkpoints are loaded, on which device and dtype, memory, queue and versions."""
+            """Which checkpoints are loaded, on which device and dtype, memory, queue and versions.
+
+            Returns:
+                a JSON object: models, memory, queue, device, versions.
+            """
             return collect(pipes, ui.demo)
 
         refresh.click(status, None, panel, api_name="status", queue=False)

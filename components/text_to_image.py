@@ -1,5 +1,6 @@
 """Create-an-image tab: prompt in, images out, with a progress bar and a working Stop."""
 
+import contextvars
 import queue
 import threading
 
@@ -33,8 +34,18 @@ def render(pipes, ui) -> None:
                 seed_used = gr.Number(label=t("seed_used"), precision=0, interactive=False)
 
         @user_errors
-        def generate(prompt, seed, count, size, guidance, request: gr.Request, progress=gr.Progress()):
-            """Draw images for a prompt; returns the images and the seed used (reuse it to redraw)."""
+        def text_to_image(prompt, seed, count, size, guidance, request: gr.Request, progress=gr.Progress()):
+            """Draw images for a prompt; returns the images and the seed used (reuse it to redraw).
+
+            Args:
+                prompt: what the image should show.
+                seed: a number for a reproducible result; -1 picks one at random.
+                count: how many images to draw (1 to the server's limit).
+                size: width and height in pixels: 256, 384, 512, 768 or 1024.
+                guidance: how closely to follow the prompt (1 to 10; 5 is a good start).
+            Returns:
+                the images, and the seed used.
+            """
             stop_event, steps, result = threading.Event(), queue.SimpleQueue(), {}
 
             def work():
@@ -48,7 +59,9 @@ def render(pipes, ui) -> None:
 
             desc = message("drawing", lang_of(request))
             progress(0, desc=desc)
-            worker = threading.Thread(target=work, name="text-to-image", daemon=True)
+            # In this request's context: ZeroGPU reads the visitor (and their GPU quota) from it.
+            worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="text-to-image",
+                                      daemon=True)
             worker.start()
             try:
                 while (step := steps.get()) is not None:
@@ -62,13 +75,13 @@ def render(pipes, ui) -> None:
                 stop_event.set()  # Stop pressed or client gone: generation ends at the next token
                 worker.join()
 
-        event = run.click(generate, [prompt, seed, count, size, guidance], [gallery, seed_used],
+        event = run.click(text_to_image, [prompt, seed, count, size, guidance], [gallery, seed_used],
                           api_name="text_to_image", **model_event(ui.concurrency))
-        submit = prompt.submit(generate, [prompt, seed, count, size, guidance], [gallery, seed_used],
+        submit = prompt.submit(text_to_image, [prompt, seed, count, size, guidance], [gallery, seed_used],
                                api_visibility="private", **model_event(ui.concurrency))
         stop.click(None, cancels=[event, submit])
         def generate_default(prompt, seed, request: gr.Request, progress=gr.Progress()):
-            yield from generate(prompt, seed, 1, 384, 5.0, request, progress)
+            yield from text_to_image(prompt, seed, 1, 384, 5.0, request, progress)
 
         add_examples([["A red house on a quiet street, watercolor", 42], ["一只在雨中奔跑的小狗，油画风格", 7]],
                      [prompt, seed], [gallery, seed_used],

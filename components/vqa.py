@@ -48,7 +48,15 @@ def render(pipes, ui) -> None:
 
         @user_errors
         def vqa(image, question, history, request: gr.Request):
-            """Answer a question about an image; pass the returned conversation back for follow-ups."""
+            """Answer a question about an image; pass the returned conversation back for follow-ups.
+
+            Args:
+                image: the picture the conversation is about (a file path or URL).
+                question: what to ask about it.
+                history: the conversation so far as returned by the last call ([] to start).
+            Returns:
+                the conversation with the new question and its answer, and an empty question box.
+            """
             stream = pipes.vqa(image, question, to_pairs(history))
             history = list(history or []) + [{"role": "user", "content": question.strip()},
                                              {"role": "assistant", "content": ""}]

@@ -12,7 +12,7 @@ import gc
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
@@ -74,6 +74,36 @@ def free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def in_background(work: Callable[[Callable[[object], None], threading.Event], object]) -> Iterator:
+    """Run `work(emit, stop)` in a thread; yield what it emits, then what it returns.
+
+    Closing the iterator (Stop, a client gone) sets `stop` and waits for the thread, so work
+    that checks `stop` at each step ends within one step.
+    """
+    items: queue.SimpleQueue = queue.SimpleQueue()
+    stop, done, out = threading.Event(), object(), {}
+
+    def run():
+        try:
+            out["value"] = work(items.put, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            out["error"] = exc
+        finally:
+            items.put(done)
+
+    thread = threading.Thread(target=run, name="generate", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            yield item
+        if "error" in out:
+            raise out["error"]
+        yield out["value"]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def as_model_error(exc: BaseException) -> UserFacingError:

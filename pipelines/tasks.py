@@ -16,10 +16,11 @@ from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from .errors import Cancelled, InputError, UserFacingError
-from .generation import as_model_error, stream_text
+from .generation import as_model_error, in_background, stream_text
 from .inputs import Audio, check_text, load_audio, load_image
 from .registry import LoadedModel, ModelRegistry
 from .settings import Settings
+from .zerogpu import gpu, image_seconds, text_seconds
 
 CAPTION_PROMPTS = {
     "en": "Describe this image in detail.",
@@ -35,6 +36,17 @@ class Pipeline:
 
     def __init__(self, registry: ModelRegistry, model_id: str, settings: Settings):
         self.registry, self.model_id, self.settings = registry, model_id, settings
+        # On ZeroGPU the model call runs in spaces.GPU, in a forked worker. Wrapping the bound
+        # method keeps `self` (registry, weights) out of what is pickled: only plain request data crosses.
+        self.generate = gpu(self.gpu_seconds)(self.generate)
+
+    def generate(self, messages: list[dict], max_new_tokens: int,
+                 stop: threading.Event | None = None) -> Iterator[str]:
+        """The GPU part: stream the answer. (On ZeroGPU, stop by closing the stream; `stop` cannot cross.)"""
+        yield from stream_text(self.model, messages, max_new_tokens=max_new_tokens, stop=stop)
+
+    def gpu_seconds(self, messages, max_new_tokens: int, stop=None) -> int:
+        return text_seconds(max_new_tokens)
 
     @property
     def model(self) -> LoadedModel:
@@ -68,7 +80,7 @@ class CaptionPipeline(Pipeline):
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
         prompt = CAPTION_PROMPTS.get(language, CAPTION_PROMPTS["en"])
         messages = self._messages([{"type": "image", "image": img}, {"type": "text", "text": prompt}])
-        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+        return self.generate(messages, self._tokens(max_new_tokens), stop)
 
 
 class VQAPipeline(Pipeline):
@@ -93,7 +105,7 @@ class VQAPipeline(Pipeline):
         else:
             content = [image_part, {"type": "text", "text": question}]
         messages = self._messages(content, previous)
-        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+        return self.generate(messages, self._tokens(max_new_tokens), stop)
 
 
 class AudioQAPipeline(Pipeline):
@@ -108,7 +120,7 @@ class AudioQAPipeline(Pipeline):
         question = check_text(question, "question", self.settings.max_prompt_chars)
         content = [{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}]
         messages = self._messages(content)
-        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+        return self.generate(messages, self._tokens(max_new_tokens), stop)
 
 
 class _ProgressAndStop(LogitsProcessor):
@@ -138,30 +150,54 @@ class TextToImagePipeline(Pipeline):
                  stop: threading.Event | None = None) -> tuple[list[Image.Image], int]:
         prompt = check_text(prompt, "prompt", self.settings.max_prompt_chars)
         seed, num_images, size, guidance = self.check_options(seed, num_images, size, guidance)
-        loaded = self.model
-        stop = stop or threading.Event()
-        processor, model = loaded.processor, loaded.model
+        self.model  # noqa: B018 - load it, and refuse a checkpoint that cannot draw, before any GPU time
+        images: list[Image.Image] = []
+        steps = self.generate(prompt, seed, num_images, guidance)
         try:
-            text = processor.apply_chat_template(
-                [{"role": "user", "content": [{"type": "text", "text": prompt}]}], add_generation_prompt=True)
-            inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
-            total = model.model.vision_model.config.num_image_tokens
-            torch.manual_seed(seed)
-            with torch.inference_mode():
-                tokens = model.generate(
-                    **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
-                    num_return_sequences=num_images,
-                    logits_processor=LogitsProcessorList([_ProgressAndStop(total, on_step, stop)]))
-                pixels = model.decode_image_tokens(tokens)
-            pixels = processor.postprocess(list(pixels.float()), return_tensors="pt")["pixel_values"]
-        except Cancelled:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise as_model_error(exc) from exc
-        images = [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+            for item in steps:
+                if stop is not None and stop.is_set():
+                    raise Cancelled()
+                if isinstance(item, list):
+                    images = item
+                elif on_step:
+                    on_step(*item)
+        finally:
+            steps.close()  # on Stop: generation ends at the next image token
         if images and images[0].size != (size, size):
             images = [im.resize((size, size), Image.Resampling.LANCZOS) for im in images]
         return images, seed
+
+    def generate(self, prompt: str, seed: int, num_images: int,
+                 guidance: float) -> Iterator[tuple[int, int] | list[Image.Image]]:
+        """The GPU part: yields (step, total) once per image token, then the images."""
+        loaded = self.model
+        processor, model = loaded.processor, loaded.model
+
+        def draw(emit, stop: threading.Event) -> list[Image.Image]:
+            try:
+                text = processor.apply_chat_template(
+                    [{"role": "user", "content": [{"type": "text", "text": prompt}]}], add_generation_prompt=True)
+                inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
+                total = model.model.vision_model.config.num_image_tokens
+                torch.manual_seed(seed)
+                with torch.inference_mode():
+                    tokens = model.generate(
+                        **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
+                        num_return_sequences=num_images,
+                        logits_processor=LogitsProcessorList(
+                            [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]))
+                    pixels = model.decode_image_tokens(tokens)
+                pixels = processor.postprocess(list(pixels.float()), return_tensors="pt")["pixel_values"]
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise as_model_error(exc) from exc
+            return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+
+        yield from in_background(draw)
+
+    def gpu_seconds(self, prompt, seed, num_images: int, guidance) -> int:
+        return image_seconds(num_images)
 
     def check_options(self, seed, num_images, size, guidance) -> tuple[int, int, int, float]:
         try:

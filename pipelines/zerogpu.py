@@ -1,0 +1,89 @@
+"""ZeroGPU support: run the model calls inside `spaces.GPU` when the `spaces` package is there.
+
+A Hugging Face Space on ZeroGPU hardware holds a GPU only while a `spaces.GPU` function runs,
+for at most the duration asked for; shorter requests get ahead in its queue. `spaces` comes
+preinstalled on Gradio Spaces; its decorator does nothing off ZeroGPU, and where it is not
+installed (a laptop, Docker) `gpu()` leaves the function as it is, so the same code runs everywhere.
+
+ZeroGPU runs the decorated function in a forked worker process: its arguments and what it
+returns or yields are pickled, so decorate bound methods (`self` stays behind) and pass plain
+data (paths, text, numbers, PIL images, numpy arrays), never locks, events or callbacks.
+`spaces` must also be imported before CUDA is first touched: importing this module does it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+from .errors import UserFacingError
+
+try:
+    import spaces
+except ImportError:  # not on a Space: run locally, unchanged
+    spaces = None
+
+if spaces is not None and spaces.config.Config.zero_gpu:
+    # ZeroGPU emulates CUDA in the server process per thread; transformers loads weights in worker
+    # threads, which would reach real CUDA there. Load them in the calling thread instead.
+    os.environ.setdefault("HF_DEACTIVATE_ASYNC_LOAD", "1")
+
+# GPU seconds to ask for, by request size; estimates for Qwen2.5-Omni-3B and Janus-Pro-1B in
+# bf16 with head-room (a request that overruns its duration is killed).
+TEXT_BASE_S = 10  # image/audio encoding, prompt, first token
+TEXT_PER_TOKEN_S = 0.06
+IMAGE_BASE_S = 10
+IMAGE_PER_IMAGE_S = 20  # 576 image tokens with classifier-free guidance, then decoding
+MAX_S = 180
+
+
+def text_seconds(max_new_tokens: int) -> int:
+    return min(MAX_S, round(TEXT_BASE_S + TEXT_PER_TOKEN_S * max_new_tokens))
+
+
+def image_seconds(num_images: int) -> int:
+    return min(MAX_S, IMAGE_BASE_S + IMAGE_PER_IMAGE_S * num_images)
+
+
+def gpu(duration: Callable[..., int]):
+    """Decorator for a generator function: `spaces.GPU(duration=duration)` where `spaces` imports,
+    else the function unchanged. `duration` is called with the function's arguments; returns seconds.
+    """
+    def wrap(fn):
+        return fn if spaces is None else restore_errors(spaces.GPU(duration=duration)(carry_errors(fn)))
+    return wrap
+
+
+if spaces is not None:  # `spaces` brings gradio
+    import gradio as gr
+
+    class CarriedError(gr.Error):
+        """A UserFacingError on its way back from the ZeroGPU worker, which passes back only gr.Error."""
+
+        def __init__(self, error_class: type[UserFacingError], key: str, params: dict):
+            super().__init__(str(error_class(key, **params)), print_exception=False)
+            self.error_class, self.key, self.params = error_class, key, params
+
+        def __reduce__(self):
+            return CarriedError, (self.error_class, self.key, self.params)
+
+
+def carry_errors(fn):
+    """Worker side: raise a UserFacingError as a CarriedError."""
+    return _convert_errors(fn, UserFacingError, lambda exc: CarriedError(type(exc), exc.key, exc.params))
+
+
+def restore_errors(fn):
+    """Server side: the UserFacingError again, so that the UI words it in the request's language."""
+    return _convert_errors(fn, CarriedError, lambda exc: exc.error_class(exc.key, **exc.params))
+
+
+def _convert_errors(fn, catch: type[Exception], convert: Callable[[Exception], Exception]):
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except catch as exc:
+            raise convert(exc) from None
+    return run
