@@ -132,6 +132,7 @@ class TextToImagePipeline(Pipeline):
     task = "image"
     needs = "draw"
     sizes = (256, 384, 512, 768, 1024)
+    guidance_range = (1.0, 10.0)
 
     def __call__(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
                  guidance: float = 5.0, on_step: Callable[[int, int], None] | None = None,
@@ -166,18 +167,19 @@ class TextToImagePipeline(Pipeline):
     def check_options(self, seed, num_images, size, guidance) -> tuple[int, int, int, float]:
         try:
             seed, num_images, size, guidance = int(seed), int(num_images), int(size), float(guidance)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError("bad_numbers") from None
-        if seed < 0:
+        if seed == -1:
             seed = random.randrange(2**31)
-        if seed >= 2**32:
+        if not 0 <= seed < 2**32:
             raise InputError("bad_seed")
         if not 1 <= num_images <= self.settings.max_images:
             raise InputError("bad_num_images", limit=self.settings.max_images)
         if size not in self.sizes:
             raise InputError("bad_size", sizes=", ".join(map(str, self.sizes)))
-        if not 1.0 <= guidance <= 20.0:
-            raise InputError("bad_guidance")
+        low, high = self.guidance_range
+        if not low <= guidance <= high:  # also refuses NaN
+            raise InputError("bad_guidance", low=low, high=high)
         return seed, num_images, size, guidance
 
 

@@ -1,0 +1,229 @@
+"""Whatever a user throws at the public demo gets a clear, specific message, and the next
+normal request is still answered.
+
+The bad files are made here, by the test (nothing is downloaded); every request goes
+through the launched app with gradio_client, like a stranger on the internet would.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from .conftest import ASSETS, launch
+
+STREET = ASSETS / "street.png"
+LIMITS = dict(max_new_tokens=4, max_prompt_chars=2000, max_audio_seconds=30.0, max_image_pixels=100_000_000)
+
+
+@pytest.fixture(scope="module")
+def app(tiny_settings):
+    """An app of its own with short answers, so the many 'still serving?' checks stay quick."""
+    from pipelines.tasks import Pipelines
+
+    demo, url = launch(Pipelines(tiny_settings(**LIMITS)))
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app, analytics_enabled=False, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    """The corpus: broken, odd and oversized files, generated on the spot."""
+    d = tmp_path_factory.mktemp("corpus")
+    sr = 16_000
+    t = np.arange(sr * 2) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+    def png(name, img, **kw):
+        img.save(d / name, **kw)
+
+    (d / "zero.png").write_bytes(b"")
+    (d / "zero.wav").write_bytes(b"")
+    street = STREET.read_bytes()
+    (d / "truncated.png").write_bytes(street[: len(street) // 2])
+    buf = io.BytesIO()
+    Image.effect_noise((256, 256), 60).convert("RGB").save(buf, "JPEG")
+    (d / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    (d / "text.png").write_text("this is a text file wearing a .png name\n" * 20)
+    (d / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>')
+    # 20000 x 20000 = 400 M pixels in a ~50 kB file: a 1-bit image compresses to almost nothing.
+    png("bomb.png", Image.new("1", (20_000, 20_000)), optimize=False)
+    base = Image.open(STREET).convert("RGB")
+    png("cmyk.jpg", base.convert("CMYK"), format="JPEG")
+    png("cmyk.tif", base.convert("CMYK"))
+    png("16bit.png", Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257)))
+    png("palette.png", base.convert("P", palette=Image.Palette.ADAPTIVE))
+    rgba = base.convert("RGBA")
+    rgba.putalpha(128)
+    png("rgba.png", rgba)
+    png("la.png", base.convert("LA"))
+    frames = [Image.new("RGB", (64, 48), c) for c in ("red", "green", "blue")]
+    frames[0].save(d / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    png("tiny.png", Image.new("RGB", (1, 1), "red"))
+    png("sliver.png", Image.new("RGB", (4000, 2), "red"))
+
+    import soundfile as sf
+
+    sf.write(d / "header_only.wav", np.zeros(0, np.float32), sr)
+    sf.write(d / "tone.wav", tone, sr, subtype="PCM_16")
+    wav = (d / "tone.wav").read_bytes()
+    (d / "truncated.wav").write_bytes(wav[:60])  # header and a few samples
+    (d / "text.wav").write_text("not audio at all\n" * 50)
+    sf.write(d / "ten_minutes.wav", np.zeros(8_000 * 600, np.int16), 8_000, subtype="PCM_16")
+    sf.write(d / "8k_mono.wav", tone[::2], 8_000)
+    t48 = np.arange(48_000 * 2) / 48_000
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t48), np.sin(2 * np.pi * 660 * t48)], axis=1) * 0.3
+    sf.write(d / "48k_stereo.wav", stereo.astype(np.float32), 48_000)
+    sf.write(d / "nan.wav", np.full(sr, np.nan, np.float32), sr, subtype="FLOAT")
+    sf.write(d / "clip.flac", tone, sr)
+    sf.write(d / "clip.ogg", tone, sr, format="OGG", subtype="VORBIS")
+    sf.write(d / "clip.mp3", tone, sr, format="MP3")
+    return d
+
+
+def still_serving(client: Client) -> None:
+    """A normal request right after the bad one is answered."""
+    answer = client.predict(handle_file(str(STREET)), "en", api_name="/caption")
+    assert isinstance(answer, str)
+
+
+def refused(client: Client, *args, api: str, match: str) -> str:
+    with pytest.raises(AppError, match=match) as info:
+        client.predict(*args, api_name=api)
+    still_serving(client)
+    return str(info.value)
+
+
+# --- images ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, match", [
+    ("zero.png", "empty"),
+    ("truncated.png", "damaged or incomplete"),
+    ("truncated.jpg", "damaged or incomplete"),
+    ("text.png", "not a readable image"),
+    ("drawing.svg", "not a readable image"),
+    ("bomb.png", "20000×20000 pixels; the limit is 100,000,000"),
+    ("sliver.png", "too long and thin"),
+])
+def test_bad_image_is_refused_clearly(client, files, name, match):
+    for api, args in (("/caption", ("en",)), ("/vqa", ("what is this?", []))):
+        refused(client, handle_file(str(files / name)), *args, api=api, match=match)
+
+
+def test_decompression_bomb_is_answered_without_decoding(client, files):
+    assert (files / "bomb.png").stat().st_size < 1_000_000
+    start = time.monotonic()
+    with pytest.raises(AppError, match="limit is 100,000,000"):
+        client.predict(handle_file(str(files / "bomb.png")), "en", api_name="/caption")
+    assert time.monotonic() - start < 10  # decoding 400 M pixels would take far longer and ~1 GB
+
+
+@pytest.mark.parametrize("name", ["cmyk.jpg", "cmyk.tif", "16bit.png", "palette.png", "rgba.png", "la.png",
+                                  "animated.gif", "tiny.png"])
+def test_odd_image_modes_are_converted(client, files, name):
+    answer = client.predict(handle_file(str(files / name)), "en", api_name="/caption")
+    assert isinstance(answer, str)
+    history, _ = client.predict(handle_file(str(files / name)), "and this?", [], api_name="/vqa")
+    assert history[-1]["role"] == "assistant"
+
+
+# --- audio -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, match", [
+    ("zero.wav", "empty"),
+    ("header_only.wav", "empty or shorter than 0.1 s"),
+    ("truncated.wav", "empty or shorter than 0.1 s|damaged or incomplete"),
+    ("text.wav", "not readable audio"),
+    ("nan.wav", "invalid samples"),
+    ("text.png", "not readable audio"),
+])
+def test_bad_audio_is_refused_clearly(client, files, name, match):
+    refused(client, handle_file(str(files / name)), "what is this?", api="/audio_qa", match=match)
+
+
+@pytest.mark.parametrize("name", ["8k_mono.wav", "48k_stereo.wav", "clip.flac", "clip.ogg", "clip.mp3"])
+def test_audio_formats_and_rates_are_accepted(client, files, name):
+    answer = client.predict(handle_file(str(files / name)), "what is this?", api_name="/audio_qa")
+    assert isinstance(answer, str)
+
+
+def test_ten_minute_clip_is_trimmed_with_the_limit_named(client, files):
+    job = client.submit(handle_file(str(files / "ten_minutes.wav")), "what is this?", api_name="/audio_qa")
+    start = time.monotonic()
+    assert isinstance(job.result(timeout=60), str)
+    assert time.monotonic() - start < 30  # only the first 30 s are decoded
+    notices = []
+    while not job.communicator.updates.empty():
+        update = job.communicator.updates.get_nowait()
+        if getattr(update, "log", None):
+            notices.append(update.log)
+    assert ("The clip is 600 s long; only the first 30 s were used.", "warning") in notices
+
+
+# --- text --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("question, match", [
+    ("", "Please type a question."),
+    ("  \n\t  ", "Please type a question."),
+    ("x" * 100_000, "100,000 characters long; the limit is 2,000"),
+])
+def test_bad_question_is_refused_clearly(client, files, question, match):
+    refused(client, handle_file(str(STREET)), question, [], api="/vqa", match=match)
+    refused(client, handle_file(str(files / "8k_mono.wav")), question, api="/audio_qa", match=match)
+
+
+@pytest.mark.parametrize("question", ["🐱🐶❓ what is this? 🎉", "ما هذا؟", "מה זה?", "a\u200fb\u202ec", "NUL\x00here"])
+def test_emoji_and_rtl_text_are_fine(client, files, question):
+    history, _ = client.predict(handle_file(str(STREET)), question, [], api_name="/vqa")
+    from components.vqa import text_of
+
+    assert text_of(history[0]["content"]) == question.strip()
+    assert isinstance(client.predict(handle_file(str(files / "8k_mono.wav")), question, api_name="/audio_qa"), str)
+
+
+@pytest.mark.parametrize("history", ["not a list", [{"role": "wizard", "content": "hi"}], [["a", "b", "c"]]])
+def test_garbage_chat_history_is_refused_or_ignored(client, history):
+    try:
+        result, _ = client.predict(handle_file(str(STREET)), "what?", history, api_name="/vqa")
+        assert result[-1]["role"] == "assistant"
+    except AppError as exc:
+        assert str(exc) and "Traceback" not in str(exc)
+    still_serving(client)
+
+
+# --- text to image -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, match", [
+    (("", 1, 1, 256, 5), "Please describe the image you want."),
+    (("   ", 1, 1, 256, 5), "Please describe the image you want."),
+    (("x" * 100_000, 1, 1, 256, 5), "the limit is 2,000"),
+    (("a cat", 2**40, 1, 256, 5), "seed must be between 0 and 4294967295"),
+    (("a cat", -7, 1, 256, 5), "seed must be between 0 and 4294967295"),
+    (("a cat", "abc", 1, 256, 5), "must be numbers"),
+    (("a cat", None, 1, 256, 5), "must be numbers"),
+    (("a cat", 1, 0, 256, 5), "number of images must be between 1 and 4"),
+    (("a cat", 1, 99, 256, 5), "number of images must be between 1 and 4"),
+    (("a cat", 1, 1, 999, 5), "256, 384, 512, 768, 1024"),
+    (("a cat", 1, 1, -1, 5), "256, 384, 512, 768, 1024"),
+    (("a cat", 1, 1, 256, 0), "guidance scale must be between 1 and 10"),
+    (("a cat", 1, 1, 256, 1e9), "guidance scale must be between 1 and 10"),
+])
+def test_bad_text_to_image_options_are_refused_clearly(client, args, match):
+    refused(client, *args, api="/text_to_image", match=match)
+
+
+def test_random_seed_is_reported(client):
+    images, seed = client.predict("a cat", -1, 1, 256, 5, api_name="/text_to_image")
+    assert len(images) == 1 and 0 <= seed < 2**32
