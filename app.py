@@ -126,9 +126,33 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     return demo
 
 
+def launch_options(settings) -> dict:
+    """Launch settings every server shares (main() and the tests): upload limit, translations,
+    no upload history kept in the browser, only assets/ served from disk."""
+    from components.i18n import I18N
+
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False,
+                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"])
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """'user:password' -> (user, password); ValueError if either part is missing."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not (user and sep and password):
+        raise ValueError(value)
+    return user, password
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    try:
+        auth = parse_auth(args.auth)
+    except ValueError:
+        print("error: --auth (or MMDEMO_AUTH) must look like user:password", file=sys.stderr)
+        return 2
     from pipelines.errors import ModelError
     from pipelines.tasks import Pipelines
 
@@ -138,17 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if (args.share or args.host not in ("127.0.0.1", "localhost", "::1")) and not auth and not ON_SPACE:
+        logging.warning("the demo is reachable beyond this machine without a login; consider --auth user:password")
     demo = build_demo(pipes, concurrency=args.concurrency, cache_examples=args.cache_examples)
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    if args.auth and len(auth) != 2:
-        print("error: --auth must look like user:password", file=sys.stderr)
-        return 2
-    from components.i18n import I18N
-
     demo.launch(server_name=args.host, server_port=args.port, root_path=args.root_path or None,
-                share=args.share, auth=auth, mcp_server=args.mcp, i18n=I18N,
-                max_file_size=f"{pipes.settings.max_file_mb}mb", footer_links=["api", "gradio", "settings"], run_history=False,
-                allowed_paths=[str(ASSETS)])
+                share=args.share, auth=auth, mcp_server=args.mcp, **launch_options(pipes.settings))
     return 0
 
 

@@ -146,8 +146,6 @@ class ModelRegistry:
 
 
 def load_failure_reason(exc: BaseException) -> str:
-    """One line that says what failed and which flag fixes it."""
+    """One line that says what failed (Pipelines.check adds the flag that fixes it)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return (f"{first} Check the id, your network or HF_HUB_OFFLINE/cache, or pick another checkpoint with "
-            "--caption-model/--vqa-model/--audio-model/--image-model (or run `python app.py --tiny` for "
-            "offline test models).")
+    return f"{first} Check the id, your network, or HF_HUB_OFFLINE and the local cache."

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from .errors import Cancelled, InputError, UserFacingError
+from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .generation import as_model_error, stream_text
 from .inputs import Audio, check_text, load_audio, load_image
 from .registry import LoadedModel, ModelRegistry
@@ -201,11 +201,22 @@ class Pipelines:
         return list(dict.fromkeys(p.model_id for p in self.all()))
 
     def check(self, load: bool = False) -> None:
-        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now."""
+        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now.
+
+        The message names the flag(s) that choose the failing checkpoint.
+        """
         for model_id in self.model_ids():
-            self.registry.family_of(model_id)
-            if load:
-                self.registry.get(model_id)
+            try:
+                self.registry.family_of(model_id)
+                if load:
+                    self.registry.get(model_id)
+            except ModelError as exc:
+                if exc.key != "load_failed":
+                    raise
+                flags = " / ".join(f"--{p.task}-model" for p in self.all() if p.model_id == model_id)
+                raise ModelError("load_failed", model=model_id, reason=(
+                    f"{exc.params['reason']} Choose another with {flags}, "
+                    "or run `python app.py --tiny` for offline test models.")) from exc
 
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""
