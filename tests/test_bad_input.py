@@ -227,3 +227,18 @@ def test_bad_text_to_image_options_are_refused_clearly(client, args, match):
 def test_random_seed_is_reported(client):
     images, seed = client.predict("a cat", -1, 1, 256, 5, api_name="/text_to_image")
     assert len(images) == 1 and 0 <= seed < 2**32
+
+
+# --- paths a client names without uploading ------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(Path(__file__).resolve().parent.parent / "app.py"),
+                                  str(STREET), "../../etc/passwd", "file:///etc/passwd"])
+def test_server_paths_that_were_never_uploaded_are_not_read(app, client, path):
+    import httpx
+
+    file = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    for api, data in (("caption", [file, "en"]), ("audio_qa", [file, "what?"])):
+        event = httpx.post(f"{app}gradio_api/call/{api}", json={"data": data}).json()["event_id"]
+        answer = httpx.get(f"{app}gradio_api/call/{api}/{event}", timeout=60).text
+        assert answer.startswith("event: error") and "root:" not in answer
+    still_serving(client)

@@ -177,3 +177,9 @@ def test_uploaded_files_are_not_served_to_other_users(served):
     status = bob.get("gradio_api/info").text + str(Client(url, auth=("demo", "s3cret"), verbose=False,
                                                           analytics_enabled=False).predict(api_name="/status"))
     assert upload_dir not in status and name not in status
+
+
+def test_uploads_are_swept_hourly(pipes):
+    from app import build_demo
+
+    assert build_demo(pipes).delete_cache == (3600, 3600)
