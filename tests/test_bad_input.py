@@ -72,6 +72,11 @@ def files(tmp_path_factory) -> Path:
     frames = [Image.new("RGB", (64, 48), c) for c in ("red", "green", "blue")]
     frames[0].save(d / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     png("tiny.png", Image.new("RGB", (1, 1), "red"))
+    png("large.jpg", Image.new("RGB", (8000, 6000), "teal"), format="JPEG")  # allowed, downscaled first
+    png("large.png", Image.new("RGB", (5000, 5000), "olive"))
+    png("jpeg_named.png", base, format="JPEG")
+    png("image.webp", base)
+    png("image.bmp", base)
     png("sliver.png", Image.new("RGB", (4000, 2), "red"))
 
     import soundfile as sf
@@ -131,7 +136,8 @@ def test_decompression_bomb_is_answered_without_decoding(client, files):
 
 
 @pytest.mark.parametrize("name", ["cmyk.jpg", "cmyk.tif", "16bit.png", "palette.png", "rgba.png", "la.png",
-                                  "animated.gif", "tiny.png"])
+                                  "animated.gif", "tiny.png", "large.jpg", "large.png", "jpeg_named.png",
+                                  "image.webp", "image.bmp"])
 def test_odd_image_modes_are_converted(client, files, name):
     answer = client.predict(handle_file(str(files / name)), "en", api_name="/caption")
     assert isinstance(answer, str)
