@@ -46,10 +46,14 @@ class Pipeline:
 
     def _messages(self, content: list[dict], history: list[dict] | None = None) -> list[dict]:
         loaded = self.model
-        messages = []
+        turns = list(history or []) + [{"role": "user", "content": content}]
+        for turn in turns:
+            for part in turn["content"]:
+                if part["type"] == "text":
+                    part["text"] = loaded.plain_text(part["text"])
         if loaded.family.system_prompt:
-            messages.append({"role": "system", "content": [{"type": "text", "text": loaded.family.system_prompt}]})
-        return messages + list(history or []) + [{"role": "user", "content": content}]
+            turns.insert(0, {"role": "system", "content": [{"type": "text", "text": loaded.family.system_prompt}]})
+        return turns
 
     def _tokens(self, max_new_tokens: int | None) -> int:
         n = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
@@ -144,7 +148,8 @@ class TextToImagePipeline(Pipeline):
         processor, model = loaded.processor, loaded.model
         try:
             text = processor.apply_chat_template(
-                [{"role": "user", "content": [{"type": "text", "text": prompt}]}], add_generation_prompt=True)
+                [{"role": "user", "content": [{"type": "text", "text": loaded.plain_text(prompt)}]}],
+                add_generation_prompt=True)
             inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
             total = model.model.vision_model.config.num_image_tokens
             torch.manual_seed(seed)
