@@ -84,12 +84,15 @@ class VQAPipeline(Pipeline):
                  max_new_tokens: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        turns = list(history or [])[-self.settings.max_history_turns:]
+        kept = self.settings.max_history_turns
+        turns = list(history or [])[-kept:] if kept > 0 else []
         # The image rides in the first user turn of the kept window, as the model was trained.
+        # Turns come from the client: a hand-written one is bounded like a typed question.
+        limit = self.settings.max_prompt_chars
         previous: list[dict] = []
         for q, a in turns:
-            previous.append({"role": "user", "content": [{"type": "text", "text": q}]})
-            previous.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
+            previous.append({"role": "user", "content": [{"type": "text", "text": str(q)[:limit]}]})
+            previous.append({"role": "assistant", "content": [{"type": "text", "text": str(a)[:4 * limit]}]})
         image_part = {"type": "image", "image": img}
         if previous:
             previous[0]["content"].insert(0, image_part)
