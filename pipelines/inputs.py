@@ -33,9 +33,8 @@ def load_image(image, max_side: int = 1024, max_pixels: int = 100_000_000) -> Im
         raise InputError("no_image")
     img = image if isinstance(image, Image.Image) else _open_image(os.fspath(image), max_side, max_pixels)
     _check_size(img, max_pixels)
-    if max(img.size) > max_side:
-        img = img.copy()
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if max(img.size) > max_side:  # first, so nothing below works on the full size
+        img = ImageOps.contain(img, (max_side, max_side), Image.Resampling.LANCZOS)
     return to_rgb(ImageOps.exif_transpose(img))
 
 
@@ -85,10 +84,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode (CMYK, 16-bit, palette, RGBA, LA...) -> RGB; transparency over white."""
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float32)
         top = max(float(arr.max()), 1.0)
-        img = Image.fromarray((arr / top * 255).astype(np.uint8))
+        img = Image.fromarray(np.clip(arr / top * 255, 0, 255).astype(np.uint8))
     if img.mode == "P" or img.mode in ("RGBA", "LA", "PA"):
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))

@@ -66,6 +66,7 @@ def files(tmp_path_factory) -> Path:
     png("cmyk.tif", base.convert("CMYK"))
     png("16bit.png", Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257)))
     png("palette.png", base.convert("P", palette=Image.Palette.ADAPTIVE))
+    png("float.tif", Image.fromarray(np.asarray(base.convert("L"), dtype=np.float32) / 255))
     rgba = base.convert("RGBA")
     rgba.putalpha(128)
     png("rgba.png", rgba)
@@ -136,7 +137,7 @@ def test_decompression_bomb_is_answered_without_decoding(client, files):
     assert time.monotonic() - start < 10  # decoding 400 M pixels would take far longer and ~1 GB
 
 
-@pytest.mark.parametrize("name", ["cmyk.jpg", "cmyk.tif", "16bit.png", "palette.png", "rgba.png", "la.png",
+@pytest.mark.parametrize("name", ["cmyk.jpg", "cmyk.tif", "16bit.png", "float.tif", "palette.png", "rgba.png", "la.png",
                                   "animated.gif", "tiny.png", "large.jpg", "large.png", "jpeg_named.png",
                                   "image.webp", "image.bmp"])
 def test_odd_image_modes_are_converted(client, files, name):
