@@ -164,7 +164,8 @@ def test_upload_size_limit_is_enforced_by_the_server(served, tmp_path):
 def test_uploaded_files_are_not_served_to_other_users(served):
     _, url = served
     alice = logged_in(url)
-    (path,) = alice.post("gradio_api/upload", files={"files": ("mine.png", (ASSETS / "street.png").read_bytes())}).json()
+    mine = {"files": ("mine.png", (ASSETS / "street.png").read_bytes())}
+    (path,) = alice.post("gradio_api/upload", files=mine).json()
     assert alice.get(f"gradio_api/file={path}").status_code == 200  # the uploader sees her own file
     upload_dir = os.path.dirname(os.path.dirname(path))
     name = os.path.basename(path)
