@@ -18,7 +18,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .generation import as_model_error, stream_text
 from .inputs import Audio, check_text, load_audio, load_image
-from .registry import LoadedModel, ModelRegistry
+from .registry import LoadedModel, ModelRegistry, pick_device
 from .settings import Settings
 
 CAPTION_PROMPTS = {
@@ -213,6 +213,7 @@ class Pipelines:
 
         The message names the flag(s) that choose the failing checkpoint.
         """
+        pick_device(self.settings.device)  # --device cuda without a GPU
         for model_id in self.model_ids():
             try:
                 self.registry.family_of(model_id)

@@ -60,6 +60,41 @@ def test_safe_defaults(monkeypatch):
     assert parse_auth(parse_args(["--auth", "bob:pw"]).auth) == ("bob", "pw")  # the flag wins
 
 
+@pytest.mark.parametrize("argv, env, text", [
+    (["--max-new-tokens", "0"], {}, "--max-new-tokens (MMDEMO_MAX_NEW_TOKENS) must be at least 1, not 0"),
+    ([], {"MMDEMO_QUEUE_SIZE": "-1"}, "--queue-size (MMDEMO_QUEUE_SIZE) must be at least 1, not -1"),
+    ([], {"MMDEMO_MAX_AUDIO_SECONDS": "abc"}, "MMDEMO_MAX_AUDIO_SECONDS='abc' is not a float"),
+])
+def test_a_limit_out_of_range_stops_startup_in_one_line(monkeypatch, capsys, argv, env, text):
+    from app import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"error: {text}"
+
+
+def test_cuda_without_a_gpu_stops_startup_in_one_line(tiny_dir, capsys):
+    import torch
+
+    from app import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    assert main(["--tiny", "--tiny-dir", str(tiny_dir), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no CUDA GPU is visible; use --device cpu" in err
+
+
+def test_zero_concurrency_is_refused(monkeypatch, capsys):
+    from app import parse_args
+
+    monkeypatch.setenv("MMDEMO_CONCURRENCY", "0")
+    with pytest.raises(SystemExit):
+        parse_args([])
+    assert "MMDEMO_CONCURRENCY" in capsys.readouterr().err.splitlines()[-1]
+
+
 def test_no_remote_code_is_ever_trusted():
     sources = [p for d in ("pipelines", "components") for p in (ROOT / d).glob("*.py")] + [ROOT / "app.py"]
     assert not [p.name for p in sources if "trust_remote_code" in p.read_text()]
