@@ -284,3 +284,13 @@ def test_server_paths_that_were_never_uploaded_are_not_read(app, client, path):
         answer = httpx.get(f"{app}gradio_api/call/{api}/{event}", timeout=60).text
         assert answer.startswith("event: error") and "root:" not in answer
     still_serving(client)
+
+
+def test_messages_follow_the_callers_language(app, files):
+    zh = Client(app, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    with pytest.raises(AppError, match="文件是空的"):
+        zh.predict(handle_file(str(files / "zero.png")), "en", api_name="/caption")
+    with pytest.raises(AppError, match="文本长度为 100,000 个字符，上限为 2,000"):
+        zh.predict(handle_file(str(STREET)), "x" * 100_000, [], api_name="/vqa")
+    with pytest.raises(AppError, match="引导系数必须在 1 到 10 之间"):
+        zh.predict("一只猫", 1, 1, 256, 50, api_name="/text_to_image")
