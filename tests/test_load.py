@@ -121,14 +121,16 @@ def wait_until_queued(job, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
-def test_every_model_event_shares_one_queue(app):
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_every_model_event_shares_one_queue(pipes, concurrency):
+    from app import build_demo
     from components.common import MODEL_QUEUE
 
-    demo, _, _ = app()
+    demo = build_demo(pipes, concurrency=concurrency)
     queued = [fn for fn in demo.fns.values() if fn.fn is not None and fn.queue]
     assert {fn.api_name for fn in queued} >= {name.strip("/") for name in REQUESTS}
     for fn in queued:  # every queued event runs a model; together they get `--concurrency` slots
-        assert (fn.concurrency_id, fn.concurrency_limit) == (MODEL_QUEUE, 1), fn.name
+        assert (fn.concurrency_id, fn.concurrency_limit) == (MODEL_QUEUE, concurrency), fn.name
 
 
 def test_twenty_requests_across_tabs_all_complete_in_order_one_at_a_time(app):
