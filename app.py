@@ -21,6 +21,14 @@ ASSETS = ROOT / "assets"
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
 
 
+def at_least_one(text: str) -> int:
+    """argparse type for --concurrency / MMDEMO_CONCURRENCY: 0 would leave every request waiting forever."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1 (flag or MMDEMO_CONCURRENCY), "
+                                         f"not {text!r}")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from pipelines.settings import Settings
 
@@ -48,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve = p.add_argument_group("serving")
     serve.add_argument("--host", default=env("MMDEMO_HOST", "0.0.0.0" if ON_SPACE else "127.0.0.1"),
                        help="address to bind; 0.0.0.0 exposes the demo to your network. MMDEMO_HOST")
-    serve.add_argument("--port", type=int, default=int(env("MMDEMO_PORT", env("GRADIO_SERVER_PORT", "7860"))),
+    serve.add_argument("--port", type=int, default=env("MMDEMO_PORT", env("GRADIO_SERVER_PORT", "7860")),
                        help="MMDEMO_PORT")
     serve.add_argument("--root-path", default=env("MMDEMO_ROOT_PATH", ""),
                        help="URL prefix when served behind a reverse proxy. MMDEMO_ROOT_PATH")
@@ -56,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="create a public *.gradio.live link (needs internet). MMDEMO_SHARE=1")
     serve.add_argument("--auth", default=env("MMDEMO_AUTH"),
                        help="require a login, as user:password. MMDEMO_AUTH")
-    serve.add_argument("--concurrency", type=int, default=int(env("MMDEMO_CONCURRENCY", "1")),
+    serve.add_argument("--concurrency", type=at_least_one, default=env("MMDEMO_CONCURRENCY", "1"),
                        help="model requests run at once (all tabs share them). MMDEMO_CONCURRENCY")
     serve.add_argument("--mcp", action="store_true", default=env("MMDEMO_MCP", "1" if ON_SPACE else "0") == "1",
                        help="also expose the tasks as MCP tools for LLM agents at /gradio_api/mcp/ "
@@ -127,30 +135,49 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     return demo
 
 
+def launch_options(settings) -> dict:
+    """Launch settings every server shares (main() and the tests): upload limit, translations,
+    no upload history kept in the browser, only assets/ served from disk."""
+    from components.i18n import I18N
+
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False,
+                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"])
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """'user:password' -> (user, password); ValueError if either part is missing."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not (user and sep and password):
+        raise ValueError(value)
+    return user, password
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     from pipelines import zerogpu  # noqa: F401 - imports `spaces` (ZeroGPU) before anything touches CUDA
+
+    try:
+        auth = parse_auth(args.auth)
+    except ValueError:
+        print("error: --auth (or MMDEMO_AUTH) must look like user:password", file=sys.stderr)
+        return 2
     from pipelines.errors import ModelError
     from pipelines.tasks import Pipelines
 
     try:
         pipes = Pipelines(settings_from(args))
         pipes.check(load=args.preload)  # wrong id / no network / no cache: fail now, in one line
-    except ModelError as exc:
+    except (ModelError, ValueError) as exc:  # ValueError: a limit out of range (Settings says which)
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if (args.share or args.host not in ("127.0.0.1", "localhost", "::1")) and not auth and not ON_SPACE:
+        logging.warning("the demo is reachable beyond this machine without a login; consider --auth user:password")
     demo = build_demo(pipes, concurrency=args.concurrency, cache_examples=args.cache_examples)
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    if args.auth and len(auth) != 2:
-        print("error: --auth must look like user:password", file=sys.stderr)
-        return 2
-    from components.i18n import I18N
-
     demo.launch(server_name=args.host, server_port=args.port, root_path=args.root_path or None,
-                share=args.share, auth=auth, mcp_server=args.mcp, i18n=I18N,
-                max_file_size=f"{pipes.settings.max_file_mb}mb", footer_links=["api", "gradio", "settings"], run_history=False,
-                allowed_paths=[str(ASSETS)])
+                share=args.share, auth=auth, mcp_server=args.mcp, **launch_options(pipes.settings))
     return 0
 
 

@@ -74,24 +74,25 @@ def warn(key: str, request: gr.Request | None, **params) -> None:
 
 
 class SafeImage(gr.Image):
-    """gr.Image whose upload step answers unreadable or oversized files with a clear message.
+    """gr.Image (type="filepath") that hands the uploaded file over unopened.
 
-    Gradio opens the file header before our handler runs; a renamed text file or a
-    decompression bomb would otherwise end as a bare 'Error'.
+    Stock gr.Image opens and converts the upload before our handler runs: a zero-byte,
+    truncated or renamed file would end as a vague message, and a large image would be
+    decoded in full. pipelines.inputs.load_image is the one place that opens images
+    (decompression-bomb guard, downscale first, a specific message for each problem).
     """
 
     is_template = True  # rendered by the stock Image front-end
 
     def preprocess(self, payload):
-        try:
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        try:  # None, or a base64 data URL: the stock code decodes it
             return super().preprocess(payload)
         except gr.Error:
             raise
-        except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
-            from PIL import Image
-
-            key = "image_bomb" if isinstance(exc, Image.DecompressionBombError) else "not_image"
-            raise gr.Error(message(key, "en", limit=Image.MAX_IMAGE_PIXELS or 0), print_exception=False) from None
+        except Exception:  # noqa: BLE001 - PIL raises many types for broken data
+            raise gr.Error(message("not_image", "en"), print_exception=False) from None
 
 
 def add_examples(examples: list[list], inputs: list, outputs: list, fn, *, cache: bool, labels=None,

@@ -25,7 +25,7 @@ def render(pipes, ui) -> None:
                     seed = gr.Number(-1, label=t("seed"), precision=0, elem_id="image-seed")
                     count = gr.Slider(1, settings.max_images, value=1, step=1, label=t("num_images"))
                     size = gr.Dropdown(list(TextToImagePipeline.sizes), value=384, label=t("size"))
-                    guidance = gr.Slider(1, 10, value=5, step=0.5, label=t("guidance"))
+                    guidance = gr.Slider(*TextToImagePipeline.guidance_range, value=5, step=0.5, label=t("guidance"))
                 with gr.Row():
                     run = gr.Button(t("generate"), variant="primary", elem_id="image-run")
                     stop = gr.Button(t("stop"), variant="stop", elem_id="image-stop")
@@ -75,10 +75,12 @@ def render(pipes, ui) -> None:
                 stop_event.set()  # Stop pressed or client gone: generation ends at the next token
                 worker.join()
 
-        event = run.click(text_to_image, [prompt, seed, count, size, guidance], [gallery, seed_used],
-                          api_name="text_to_image", **model_event(ui.concurrency))
-        submit = prompt.submit(text_to_image, [prompt, seed, count, size, guidance], [gallery, seed_used],
-                               api_visibility="private", **model_event(ui.concurrency))
+        # preprocess=False: the pipeline checks every option itself, so an API caller's "abc" seed or
+        # 99 images gets its clear message instead of a component's generic refusal.
+        args = dict(fn=text_to_image, inputs=[prompt, seed, count, size, guidance], outputs=[gallery, seed_used],
+                    preprocess=False, **model_event(ui.concurrency))
+        event = run.click(**args, api_name="text_to_image")
+        submit = prompt.submit(**args, api_visibility="private")
         stop.click(None, cancels=[event, submit])
         def generate_default(prompt, seed, request: gr.Request, progress=gr.Progress()):
             yield from text_to_image(prompt, seed, 1, 384, 5.0, request, progress)

@@ -12,6 +12,7 @@ import gc
 import logging
 import queue
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 
 import torch
@@ -110,12 +111,14 @@ def as_model_error(exc: BaseException) -> UserFacingError:
     """Map an exception from inside generation to a message a person can act on."""
     if isinstance(exc, UserFacingError):
         return exc
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        free_memory()
-        return ModelError("oom")
-    log.exception("generation failed", exc_info=exc)
+    oom = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError))
+    if oom:
+        log.warning("out of memory during generation: %s", (str(exc).splitlines() or [""])[0])
+    else:
+        log.exception("generation failed", exc_info=exc)
+    traceback.clear_frames(exc.__traceback__)  # the failed frames' tensors go before the cache is emptied
     free_memory()
-    return ModelError("model_failed", kind=type(exc).__name__)
+    return ModelError("oom") if oom else ModelError("model_failed", kind=type(exc).__name__)
 
 
 def model_inputs(loaded: LoadedModel, messages: list[dict]):

@@ -9,6 +9,7 @@ Text: stripped, non-empty, within the length limit.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -20,25 +21,41 @@ from .errors import InputError
 SAMPLE_RATE = 16_000  # what the audio encoders (Whisper features) expect
 
 
+# Image.MAX_IMAGE_PIXELS is global: set it per call, one call at a time (opening is quick;
+# the model queue runs one request at a time anyway).
+_PIL_LIMIT = threading.Lock()
+MAX_ASPECT = 100  # wider/taller than this is a sliver the vision encoders cannot tile
+
+
 def load_image(image, max_side: int = 1024, max_pixels: int = 100_000_000) -> Image.Image:
     """A file path or PIL image -> RGB PIL image no larger than max_side."""
     if image is None or (isinstance(image, str) and not image.strip()):
         raise InputError("no_image")
-    if isinstance(image, Image.Image):
-        img = image
-    else:
-        path = os.fspath(image)
-        if not os.path.exists(path):
-            raise InputError("file_missing")
-        if os.path.getsize(path) == 0:
-            raise InputError("empty_file")
+    img = image if isinstance(image, Image.Image) else _open_image(os.fspath(image), max_side, max_pixels)
+    _check_size(img, max_pixels)
+    if max(img.size) > max_side:  # first, so nothing below works on the full size
+        img = ImageOps.contain(img, (max_side, max_side), Image.Resampling.LANCZOS)
+    return to_rgb(ImageOps.exif_transpose(img))
+
+
+def _open_image(path: str, max_side: int, max_pixels: int) -> Image.Image:
+    """Read the header, refuse what is too big by its declared size, then decode (first frame only)."""
+    if not os.path.exists(path):
+        raise InputError("file_missing")
+    if os.path.getsize(path) == 0:
+        raise InputError("empty_file")
+    with _PIL_LIMIT:
         old_limit = Image.MAX_IMAGE_PIXELS
         try:
-            Image.MAX_IMAGE_PIXELS = max_pixels
+            Image.MAX_IMAGE_PIXELS = None  # the header alone: we name the size ourselves, below
+            try:
+                img = Image.open(path)
+            except Exception:  # noqa: BLE001 - PIL raises many types for files it does not know
+                raise InputError("not_image") from None
+            _check_size(img, max_pixels)
+            Image.MAX_IMAGE_PIXELS = max_pixels  # frames and layers met while decoding
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(path)
-                _check_size(img, max_pixels)
                 img.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size, cheaply
                 img.seek(0)  # animated GIF/WebP: first frame
                 img.load()
@@ -46,16 +63,11 @@ def load_image(image, max_side: int = 1024, max_pixels: int = 100_000_000) -> Im
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError("image_bomb", limit=max_pixels) from None
-        except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
-            raise InputError("not_image") from None
+        except Exception:  # noqa: BLE001 - truncated or corrupt data
+            raise InputError("image_broken") from None
         finally:
             Image.MAX_IMAGE_PIXELS = old_limit
-    _check_size(img, max_pixels)
-    img = ImageOps.exif_transpose(img)
-    if max(img.size) > max_side:
-        img = img.copy()
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return to_rgb(img)
+    return img
 
 
 def _check_size(img: Image.Image, max_pixels: int) -> None:
@@ -64,16 +76,18 @@ def _check_size(img: Image.Image, max_pixels: int) -> None:
         raise InputError("no_pixels")
     if w * h > max_pixels:
         raise InputError("image_too_big", w=w, h=h, limit=max_pixels)
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise InputError("image_aspect", w=w, h=h, limit=MAX_ASPECT)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode (CMYK, 16-bit, palette, RGBA, LA...) -> RGB; transparency over white."""
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float32)
         top = max(float(arr.max()), 1.0)
-        img = Image.fromarray((arr / top * 255).astype(np.uint8))
+        img = Image.fromarray(np.clip(arr / top * 255, 0, 255).astype(np.uint8))
     if img.mode == "P" or img.mode in ("RGBA", "LA", "PA"):
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
@@ -125,9 +139,12 @@ def load_audio(audio, max_seconds: float = 30.0) -> Audio:
         except Exception:  # noqa: BLE001 - unknown length: decode and see
             original = float("nan")
         try:
-            samples, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, duration=max_seconds)
-        except Exception as exc:  # noqa: BLE001 - decoders raise many types
+            samples, rate = librosa.load(path, sr=None, mono=False, duration=max_seconds)
+        except Exception:  # noqa: BLE001 - decoders raise many types
             raise InputError("not_audio") from None
+        if not np.isfinite(samples).all():  # librosa's own check would read as "not audio"
+            raise InputError("audio_invalid")
+        samples = librosa.resample(librosa.to_mono(samples), orig_sr=rate, target_sr=SAMPLE_RATE)
         if original != original:  # nan
             original = len(samples) / SAMPLE_RATE
     samples = np.ascontiguousarray(samples, dtype=np.float32)

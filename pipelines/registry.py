@@ -7,7 +7,9 @@ through accelerate's `device_map`: bf16 on CUDA, float32 on CPU.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -68,6 +70,18 @@ class LoadedModel:
     @property
     def tokenizer(self):
         return self.processor.tokenizer
+
+    @functools.cached_property
+    def _control_tokens(self) -> re.Pattern | None:
+        added = self.tokenizer.added_tokens_decoder.values()
+        tokens = sorted({t.content for t in added if t.special}, key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, tokens))) if tokens else None
+
+    def plain_text(self, text: str) -> str:
+        """User text as plain text: control tokens typed in (chat roles, image/audio placeholders) are
+        taken out, so a user cannot forge turns or break the processor; lone surrogates become '?'."""
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        return self._control_tokens.sub("", text) if self._control_tokens else text
 
     def can(self, modality: str) -> bool:
         return modality in self.family.modalities
@@ -146,8 +160,6 @@ class ModelRegistry:
 
 
 def load_failure_reason(exc: BaseException) -> str:
-    """One line that says what failed and which flag fixes it."""
+    """One line that says what failed (Pipelines.check adds the flag that fixes it)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return (f"{first} Check the id, your network or HF_HUB_OFFLINE/cache, or pick another checkpoint with "
-            "--caption-model/--vqa-model/--audio-model/--image-model (or run `python app.py --tiny` for "
-            "offline test models).")
+    return f"{first} Check the id, your network, or HF_HUB_OFFLINE and the local cache."

@@ -30,7 +30,7 @@ class Settings:
     max_audio_seconds: float = field(default=30.0, metadata={"env": "MMDEMO_MAX_AUDIO_SECONDS"})
     max_prompt_chars: int = field(default=2000, metadata={"env": "MMDEMO_MAX_PROMPT_CHARS"})
     max_file_mb: int = field(default=20, metadata={"env": "MMDEMO_MAX_FILE_MB"})
-    max_history_turns: int = field(default=4, metadata={"env": "MMDEMO_MAX_HISTORY_TURNS"})
+    max_history_turns: int = field(default=4, metadata={"env": "MMDEMO_MAX_HISTORY_TURNS", "min": 0})
     max_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_IMAGES"})
     queue_size: int = field(default=32, metadata={"env": "MMDEMO_QUEUE_SIZE"})
 
@@ -41,9 +41,21 @@ class Settings:
         for f in fields(cls):
             raw = environ.get(f.metadata["env"])
             if raw not in (None, ""):
-                values[f.name] = type(f.default)(raw)
+                try:
+                    values[f.name] = type(f.default)(raw)
+                except ValueError:
+                    raise ValueError(f"{f.metadata['env']}={raw!r} is not a {type(f.default).__name__}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def __post_init__(self):
+        """A limit of 0 or less would refuse every request (or, for the queue, hang them): refuse it now."""
+        for f in fields(self):
+            if f.name.startswith(("max_", "queue_")):
+                value, least = getattr(self, f.name), f.metadata.get("min", 1)
+                if not value >= least:  # also catches NaN
+                    raise ValueError(f"--{f.name.replace('_', '-')} ({f.metadata['env']}) must be at least "
+                                     f"{least}, not {value}")
 
     def use_single_checkpoint(self, model_id: str) -> None:
         """Serve every tab from one checkpoint (e.g. Janus-Pro for image-only use)."""

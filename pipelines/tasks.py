@@ -15,10 +15,10 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from .errors import Cancelled, InputError, UserFacingError
+from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .generation import as_model_error, in_background, stream_text
 from .inputs import Audio, check_text, load_audio, load_image
-from .registry import LoadedModel, ModelRegistry
+from .registry import LoadedModel, ModelRegistry, pick_device
 from .settings import Settings
 from .zerogpu import gpu, image_seconds, text_seconds
 
@@ -58,10 +58,14 @@ class Pipeline:
 
     def _messages(self, content: list[dict], history: list[dict] | None = None) -> list[dict]:
         loaded = self.model
-        messages = []
+        turns = list(history or []) + [{"role": "user", "content": content}]
+        for turn in turns:
+            for part in turn["content"]:
+                if part["type"] == "text":
+                    part["text"] = loaded.plain_text(part["text"])
         if loaded.family.system_prompt:
-            messages.append({"role": "system", "content": [{"type": "text", "text": loaded.family.system_prompt}]})
-        return messages + list(history or []) + [{"role": "user", "content": content}]
+            turns.insert(0, {"role": "system", "content": [{"type": "text", "text": loaded.family.system_prompt}]})
+        return turns
 
     def _tokens(self, max_new_tokens: int | None) -> int:
         n = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
@@ -92,12 +96,15 @@ class VQAPipeline(Pipeline):
                  max_new_tokens: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        turns = list(history or [])[-self.settings.max_history_turns:]
+        kept = self.settings.max_history_turns
+        turns = list(history or [])[-kept:] if kept > 0 else []
         # The image rides in the first user turn of the kept window, as the model was trained.
+        # Turns come from the client: a hand-written one is bounded like a typed question.
+        limit = self.settings.max_prompt_chars
         previous: list[dict] = []
         for q, a in turns:
-            previous.append({"role": "user", "content": [{"type": "text", "text": q}]})
-            previous.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
+            previous.append({"role": "user", "content": [{"type": "text", "text": str(q)[:limit]}]})
+            previous.append({"role": "assistant", "content": [{"type": "text", "text": str(a)[:4 * limit]}]})
         image_part = {"type": "image", "image": img}
         if previous:
             previous[0]["content"].insert(0, image_part)
@@ -144,6 +151,7 @@ class TextToImagePipeline(Pipeline):
     task = "image"
     needs = "draw"
     sizes = (256, 384, 512, 768, 1024)
+    guidance_range = (1.0, 10.0)
 
     def __call__(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
                  guidance: float = 5.0, on_step: Callable[[int, int], None] | None = None,
@@ -176,7 +184,8 @@ class TextToImagePipeline(Pipeline):
         def draw(emit, stop: threading.Event) -> list[Image.Image]:
             try:
                 text = processor.apply_chat_template(
-                    [{"role": "user", "content": [{"type": "text", "text": prompt}]}], add_generation_prompt=True)
+                    [{"role": "user", "content": [{"type": "text", "text": loaded.plain_text(prompt)}]}],
+                    add_generation_prompt=True)
                 inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
                 total = model.model.vision_model.config.num_image_tokens
                 torch.manual_seed(seed)
@@ -202,18 +211,19 @@ class TextToImagePipeline(Pipeline):
     def check_options(self, seed, num_images, size, guidance) -> tuple[int, int, int, float]:
         try:
             seed, num_images, size, guidance = int(seed), int(num_images), int(size), float(guidance)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError("bad_numbers") from None
-        if seed < 0:
+        if seed == -1:
             seed = random.randrange(2**31)
-        if seed >= 2**32:
+        if not 0 <= seed < 2**32:
             raise InputError("bad_seed")
         if not 1 <= num_images <= self.settings.max_images:
             raise InputError("bad_num_images", limit=self.settings.max_images)
         if size not in self.sizes:
             raise InputError("bad_size", sizes=", ".join(map(str, self.sizes)))
-        if not 1.0 <= guidance <= 20.0:
-            raise InputError("bad_guidance")
+        low, high = self.guidance_range
+        if not low <= guidance <= high:  # also refuses NaN
+            raise InputError("bad_guidance", low=low, high=high)
         return seed, num_images, size, guidance
 
 
@@ -235,11 +245,23 @@ class Pipelines:
         return list(dict.fromkeys(p.model_id for p in self.all()))
 
     def check(self, load: bool = False) -> None:
-        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now."""
+        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now.
+
+        The message names the flag(s) that choose the failing checkpoint.
+        """
+        pick_device(self.settings.device)  # --device cuda without a GPU
         for model_id in self.model_ids():
-            self.registry.family_of(model_id)
-            if load:
-                self.registry.get(model_id)
+            try:
+                self.registry.family_of(model_id)
+                if load:
+                    self.registry.get(model_id)
+            except ModelError as exc:
+                if exc.key != "load_failed":
+                    raise
+                flags = " / ".join(f"--{p.task}-model" for p in self.all() if p.model_id == model_id)
+                raise ModelError("load_failed", model=model_id, reason=(
+                    f"{exc.params['reason']} Choose another with {flags}, "
+                    "or run `python app.py --tiny` for offline test models.")) from exc
 
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""

@@ -59,13 +59,12 @@ def pipes(tiny_settings):
 
 def launch(pipes, **build_kwargs):
     """Start the real app on a free loopback port; returns (demo, url)."""
-    from app import build_demo
-    from components.i18n import I18N
+    from app import build_demo, launch_options
 
     demo = build_demo(pipes, **build_kwargs)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, i18n=I18N,
-                max_file_size=f"{pipes.settings.max_file_mb}mb", allowed_paths=[str(ASSETS)])
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(pipes.settings))
     return demo, f"http://127.0.0.1:{port}/"
 
 

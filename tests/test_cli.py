@@ -1,0 +1,221 @@
+"""`python app.py` itself: start-up failures in one line, safe serving defaults, limits as settings.
+
+The end-to-end test starts the real command (`app.py --tiny ...`) as a subprocess and talks to
+it over HTTP, so what is checked is what a user of the command gets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import fields
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AuthenticationError
+
+from .conftest import ASSETS, ROOT, free_port
+
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MMDEMO_", "SPACE_", "GRADIO_SERVER"))}
+
+
+def app_command(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "app.py"), *args]
+
+
+def test_model_that_fails_to_load_stops_startup_in_one_line():
+    r = subprocess.run(app_command("--caption-model", "does/not-exist"), capture_output=True, text=True,
+                       env={**CLEAN_ENV, "HF_HUB_OFFLINE": "1"}, cwd=ROOT, timeout=180)
+    assert r.returncode != 0
+    err = r.stderr.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1 and len(err) < 700, err
+    assert err.startswith("error: Could not load model 'does/not-exist'")
+    assert "--caption-model" in err
+
+
+@pytest.mark.parametrize("value", ["alice", "alice:", ":secret"])
+def test_malformed_auth_is_refused_before_anything_loads(value):
+    r = subprocess.run(app_command("--auth", value), capture_output=True, text=True, env=CLEAN_ENV, cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: --auth (or MMDEMO_AUTH) must look like user:password"
+
+
+def test_safe_defaults(monkeypatch):
+    from app import parse_args, parse_auth
+
+    for key in [k for k in os.environ if k.startswith(("MMDEMO_", "SPACE_"))]:
+        monkeypatch.delenv(key)
+    args = parse_args([])
+    assert args.host == "127.0.0.1"  # loopback unless asked
+    assert args.share is False  # no public link unless --share
+    assert args.auth is None
+    monkeypatch.setenv("MMDEMO_AUTH", "alice:wonder:land")
+    assert parse_auth(parse_args([]).auth) == ("alice", "wonder:land")
+    assert parse_auth(parse_args(["--auth", "bob:pw"]).auth) == ("bob", "pw")  # the flag wins
+
+
+@pytest.mark.parametrize("argv, env, text", [
+    (["--max-new-tokens", "0"], {}, "--max-new-tokens (MMDEMO_MAX_NEW_TOKENS) must be at least 1, not 0"),
+    ([], {"MMDEMO_QUEUE_SIZE": "-1"}, "--queue-size (MMDEMO_QUEUE_SIZE) must be at least 1, not -1"),
+    ([], {"MMDEMO_MAX_AUDIO_SECONDS": "abc"}, "MMDEMO_MAX_AUDIO_SECONDS='abc' is not a float"),
+])
+def test_a_limit_out_of_range_stops_startup_in_one_line(monkeypatch, capsys, argv, env, text):
+    from app import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"error: {text}"
+
+
+def test_cuda_without_a_gpu_stops_startup_in_one_line(tiny_dir, capsys):
+    import torch
+
+    from app import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    assert main(["--tiny", "--tiny-dir", str(tiny_dir), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no CUDA GPU is visible; use --device cpu" in err
+
+
+def test_zero_concurrency_is_refused(monkeypatch, capsys):
+    from app import parse_args
+
+    monkeypatch.setenv("MMDEMO_CONCURRENCY", "0")
+    with pytest.raises(SystemExit):
+        parse_args([])
+    assert "MMDEMO_CONCURRENCY" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_no_remote_code_is_ever_trusted():
+    sources = [p for d in ("pipelines", "components") for p in (ROOT / d).glob("*.py")] + [ROOT / "app.py"]
+    assert not [p.name for p in sources if "trust_remote_code" in p.read_text()]
+
+
+def test_limits_are_settings_with_flags_env_vars_and_a_true_readme(monkeypatch):
+    from app import parse_args, settings_from
+    from pipelines.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Limits"):]
+    table = table[: table.index("\n## ")]
+    rows = {m[0]: (m[1], m[2]) for m in re.findall(r"^\| `(--[\w-]+)` \| `(\w+)` \| ([^|]+) \|$", table, re.M)}
+    limits = [f for f in fields(Settings) if f.name.startswith(("max_", "queue_"))]
+    for f in limits:
+        flag = f"--{f.name.replace('_', '-')}"
+        assert flag in rows, f"README Limits table lacks {flag}"
+        env, default = rows[flag]
+        assert env == f.metadata["env"]
+        shown = {f"{f.default:g}"} if isinstance(f.default, float) else {str(f.default), f"{f.default:,}"}
+        assert re.match(r"[\d,.]+", default)[0] in shown, f"README says {default!r} for {flag}"
+        # flag over environment over default
+        monkeypatch.setenv(env, "7")
+        assert getattr(settings_from(parse_args([])), f.name) == 7
+        assert getattr(settings_from(parse_args([flag, "9"])), f.name) == 9
+        monkeypatch.delenv(env)
+        assert getattr(settings_from(parse_args([])), f.name) == f.default
+
+
+@pytest.fixture(scope="module")
+def served(tiny_dir):
+    """`python app.py --tiny --auth ...` as a user would start it; yields its URL."""
+    port = free_port()
+    env = {**CLEAN_ENV, "HF_HUB_OFFLINE": "1", "MMDEMO_AUTH": "demo:s3cret", "MMDEMO_MAX_FILE_MB": "1"}
+    proc = subprocess.Popen(app_command("--tiny", "--tiny-dir", str(tiny_dir), "--port", str(port),
+                                        "--max-new-tokens", "4"),
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            httpx.get(url + "gradio_api/info", timeout=2)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        pytest.fail("app.py did not start")
+    yield port, url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket listening on `port` (Linux /proc/net/tcp*)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                found.add(address)
+    return found
+
+
+def test_binds_loopback_only(served):
+    port, _ = served
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("needs Linux /proc/net/tcp")
+    assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
+
+
+def test_auth_from_environment_is_enforced(served):
+    _, url = served
+    with pytest.raises(AuthenticationError):
+        Client(url, analytics_enabled=False, verbose=False)
+    assert httpx.post(url + "gradio_api/queue/join", json={}).status_code == 401
+    client = Client(url, auth=("demo", "s3cret"), analytics_enabled=False, verbose=False)
+    assert isinstance(client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption"), str)
+
+
+def logged_in(url: str) -> httpx.Client:
+    session = httpx.Client(base_url=url)
+    assert session.post("login", data={"username": "demo", "password": "s3cret"}).status_code == 200
+    return session
+
+
+def test_upload_size_limit_is_enforced_by_the_server(served, tmp_path):
+    _, url = served
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (2 * 1024 * 1024))
+    r = logged_in(url).post("gradio_api/upload", files={"files": ("big.png", big.read_bytes())})
+    assert r.status_code == 413 and "maximum allowed size" in r.text
+
+
+def test_uploaded_files_are_not_served_to_other_users(served):
+    _, url = served
+    alice = logged_in(url)
+    mine = {"files": ("mine.png", (ASSETS / "street.png").read_bytes())}
+    (path,) = alice.post("gradio_api/upload", files=mine).json()
+    assert alice.get(f"gradio_api/file={path}").status_code == 200  # the uploader sees her own file
+    upload_dir = os.path.dirname(os.path.dirname(path))
+    name = os.path.basename(path)
+    assert httpx.get(f"{url}gradio_api/file={path}").status_code in (401, 403)  # not logged in
+    bob = logged_in(url)
+    # The folder is a keyed hash of the content: it cannot be listed, guessed or walked out of.
+    for probe in (upload_dir, os.path.dirname(path), f"{upload_dir}/{'0' * 64}/{name}",
+                  str(ROOT / "app.py"), "/etc/passwd", f"{upload_dir}/../../etc/passwd"):
+        assert bob.get(f"gradio_api/file={probe}").status_code == 403, probe
+    status = bob.get("gradio_api/info").text + str(Client(url, auth=("demo", "s3cret"), verbose=False,
+                                                          analytics_enabled=False).predict(api_name="/status"))
+    assert upload_dir not in status and name not in status
+
+
+def test_uploads_are_swept_hourly(pipes):
+    from app import build_demo
+
+    assert build_demo(pipes).delete_cache == (3600, 3600)
