@@ -95,9 +95,17 @@ def model_inputs(loaded: LoadedModel, messages: list[dict]):
     return inputs.to(loaded.device).to(loaded.dtype)
 
 
-def stream_text(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
+def stream_text(loaded, messages: list[dict], *, max_new_tokens: int,
                 stop: threading.Event | None = None) -> Iterator[str]:
-    """Yield the growing answer; greedy decoding so a demo answer is reproducible."""
+    """Yield the growing answer from a LoadedModel (here) or a RemoteModel (an OpenAI-compatible engine)."""
+    if isinstance(loaded, LoadedModel):
+        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop)
+    return loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop)
+
+
+def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
+              stop: threading.Event | None = None) -> Iterator[str]:
+    """Greedy decoding in a worker thread, so a demo answer is reproducible."""
     stop = stop or threading.Event()
     try:
         inputs = model_inputs(loaded, messages)

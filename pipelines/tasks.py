@@ -19,6 +19,7 @@ from .errors import Cancelled, InputError, UserFacingError
 from .generation import as_model_error, stream_text
 from .inputs import Audio, check_text, load_audio, load_image
 from .registry import LoadedModel, ModelRegistry
+from .remote import remote_models
 from .settings import Settings
 
 CAPTION_PROMPTS = {
@@ -186,7 +187,7 @@ class Pipelines:
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None):
         self.settings = settings
-        self.registry = registry or ModelRegistry(settings.device)
+        self.registry = registry or ModelRegistry(settings.device, remote=remote_models(settings))
         self.caption = CaptionPipeline(self.registry, settings.caption_model, settings)
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
