@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="bearer token for the engine (prefer the variable: flags show in `ps`). MMDEMO_API_KEY")
     backend.add_argument("--remote-timeout", type=float, default=None,
                          help="seconds to wait for the engine's next bytes. MMDEMO_REMOTE_TIMEOUT; default 60")
+    backend.add_argument("--remote-concurrency", type=int, default=None,
+                         help="requests sent to the engine at once (it batches them; --concurrency stays the limit "
+                              "of the models run here). MMDEMO_REMOTE_CONCURRENCY; default 16")
     limits = p.add_argument_group("limits (environment variables in README)")
     for f in fields(Settings):
         if f.name.startswith(("max_", "queue_")):

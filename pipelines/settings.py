@@ -40,6 +40,7 @@ class Settings:
     api_key: str = field(default="", metadata={"env": "MMDEMO_API_KEY"}, repr=False)
     served_model: str = field(default="", metadata={"env": "MMDEMO_SERVED_MODEL"})  # default: the task's model id
     remote_timeout: float = field(default=60.0, metadata={"env": "MMDEMO_REMOTE_TIMEOUT"})
+    remote_concurrency: int = field(default=16, metadata={"env": "MMDEMO_REMOTE_CONCURRENCY"})
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":

@@ -45,6 +45,11 @@ class Pipeline:
             raise UserFacingError("cannot_do", model=self.model_id, flag=f"--{self.task}-model")
         return loaded
 
+    @property
+    def remote(self) -> bool:
+        """Served by an OpenAI-compatible engine (--backend openai), not by a model in this process."""
+        return self.model_id in self.registry.remote
+
     def _messages(self, content: list[dict], history: list[dict] | None = None) -> list[dict]:
         loaded = self.model
         messages = []

@@ -201,3 +201,14 @@ def test_backend_settings_from_flags_and_environment(monkeypatch):
         remote_models(Settings(backend="openai"))
     with pytest.raises(ModelError, match="Unknown backend"):
         remote_models(Settings(backend="grpc"))
+
+
+def test_engine_tasks_queue_apart_from_local_models(remote_pipes):
+    """Many requests go to the engine at once; text-to-image keeps the local limit."""
+    from app import build_demo
+
+    demo = build_demo(remote_pipes, concurrency=1)
+    queues = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.api_name}
+    limit = remote_pipes.settings.remote_concurrency
+    assert queues["caption"] == queues["vqa"] == queues["audio_qa"] == ("remote", limit)
+    assert queues["text_to_image"] == ("model", 1)
