@@ -212,3 +212,22 @@ def test_engine_tasks_queue_apart_from_local_models(remote_pipes):
     limit = remote_pipes.settings.remote_concurrency
     assert queues["caption"] == queues["vqa"] == queues["audio_qa"] == ("remote", limit)
     assert queues["text_to_image"] == ("model", 1)
+
+
+def test_cancelled_api_job_frees_the_engine(remote_settings):
+    """A cancelled job (the Stop button does the same) closes the engine's stream: the next answer comes at once."""
+    from pipelines.tasks import Pipelines
+
+    demo, client = app_with(remote_settings(max_new_tokens=12000))
+    try:
+        job = client.submit(handle_file(str(ASSETS / "speech_en.wav")), "What is said?", api_name="/audio_qa")
+        deadline = time.monotonic() + 30
+        while len(job.outputs()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job.outputs(), "the answer should have started"
+        job.cancel()
+        start = time.monotonic()
+        assert list(Pipelines(remote_settings()).caption(str(ASSETS / "street.png"), max_new_tokens=4))
+        assert time.monotonic() - start < 10, "the engine was still writing the cancelled answer"
+    finally:
+        demo.close()
