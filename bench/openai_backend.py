@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# A private upload cache: Gradio keys uploads by content, and any app on the machine that closes deletes
+# the cached copies it made, which other apps may still be reading (same asset, same path).
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="mmdemo-bench-gradio-"))
 
 ASSETS = ROOT / "assets"
 

@@ -184,5 +184,8 @@ def remote_models(settings) -> dict[str, RemoteModel]:
     if not settings.endpoint:
         raise ModelError("no_endpoint")
     ids = (settings.caption_model, settings.vqa_model, settings.audio_model)
-    return {i: RemoteModel(settings.served_model or i, settings.endpoint, settings.api_key, settings.remote_timeout)
-            for i in ids}
+    models = {i: RemoteModel(settings.served_model or i, settings.endpoint, settings.api_key, settings.remote_timeout)
+              for i in ids}
+    log.info("caption, VQA and audio Q&A go to %s (model %s)", base_url(settings.endpoint),
+             ", ".join(sorted({m.model_id for m in models.values()})))
+    return models

@@ -92,6 +92,13 @@ def test_audio_qa_with_a_wav(remote_client):
     assert isinstance(answer, str) and answer
 
 
+def test_status_names_the_engine_model_not_its_address(remote_client, remote_pipes):
+    status = remote_client.predict(api_name="/status")
+    entry = status["models"][remote_pipes.settings.caption_model]
+    assert entry["backend"] == "openai" and entry["served_model"] == remote_pipes.settings.served_model
+    assert remote_pipes.settings.endpoint not in str(status)
+
+
 def test_text_to_image_stays_local(remote_client, remote_pipes):
     gallery, seed = remote_client.predict("a red house", 3, 1, 256, 5, api_name="/text_to_image")
     assert len(gallery) == 1 and seed == 3
