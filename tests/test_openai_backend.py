@@ -18,6 +18,8 @@ from PIL import Image
 
 from .conftest import ASSETS, free_port, launch
 from .engine import serve_available, transformers_serve
+# The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
+from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not serve_available(), reason="needs `pip install -r requirements-dev.txt` "
                                                                "(transformers[serving])")
@@ -53,7 +55,8 @@ def remote_pipes(remote_settings):
 
 
 @pytest.fixture(scope="module")
-def remote_client(remote_pipes):
+def client(remote_pipes):
+    """The app on the engine backend; overrides conftest's `client`, so the API tests imported above run on it."""
     demo, url = launch(remote_pipes)
     yield Client(url, analytics_enabled=False, verbose=False)
     demo.close()
@@ -67,8 +70,8 @@ def app_with(settings, **client_kwargs):
     return demo, Client(url, analytics_enabled=False, verbose=False, **client_kwargs)
 
 
-def test_caption_streams_from_the_engine_through_the_app(remote_client, remote_pipes):
-    job = remote_client.submit(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
+def test_caption_streams_token_by_token_from_the_engine(client, remote_pipes):
+    job = client.submit(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
     outputs = list(job)
     assert len(outputs) > 1, "the answer should arrive token by token"
     assert all(b.startswith(a) for a, b in zip(outputs, outputs[1:])), "each update extends the last"
@@ -77,30 +80,15 @@ def test_caption_streams_from_the_engine_through_the_app(remote_client, remote_p
     assert omni not in remote_pipes.registry.load_counts, "the text model must not be loaded in-process"
 
 
-def test_vqa_with_image_and_follow_up(remote_client):
-    image = handle_file(str(ASSETS / "chart.png"))
-    history, _ = remote_client.predict(image, "Which bar is highest?", [], api_name="/vqa")
-    assert [m["role"] for m in history] == ["user", "assistant"]
-    history, _ = remote_client.predict(image, "And the lowest?", history, api_name="/vqa")
-    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
-    assert all(m["content"] for m in history)
-
-
-def test_audio_qa_with_a_wav(remote_client):
-    answer = remote_client.predict(handle_file(str(ASSETS / "speech_en.wav")), "What is said?",
-                                   api_name="/audio_qa")
-    assert isinstance(answer, str) and answer
-
-
-def test_status_names_the_engine_model_not_its_address(remote_client, remote_pipes):
-    status = remote_client.predict(api_name="/status")
+def test_status_names_the_engine_model_not_its_address(client, remote_pipes):
+    status = client.predict(api_name="/status")
     entry = status["models"][remote_pipes.settings.caption_model]
     assert entry["backend"] == "openai" and entry["served_model"] == remote_pipes.settings.served_model
     assert remote_pipes.settings.endpoint not in str(status)
 
 
-def test_text_to_image_stays_local(remote_client, remote_pipes):
-    gallery, seed = remote_client.predict("a red house", 3, 1, 256, 5, api_name="/text_to_image")
+def test_text_to_image_stays_local(client, remote_pipes):
+    gallery, seed = client.predict("a red house", 3, 1, 256, 5, api_name="/text_to_image")
     assert len(gallery) == 1 and seed == 3
     assert remote_pipes.registry.load_counts == {remote_pipes.settings.image_model: 1}
 
