@@ -88,7 +88,7 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
 
 
 class ModelRegistry:
-    """Checkpoint id -> LoadedModel, each loaded at most once."""
+    """Checkpoint id -> LoadedModel, each loaded at most once (or the RemoteModel of an id an engine serves)."""
 
     def __init__(self, device: str = "auto", remote: dict | None = None):
         self.device = device

@@ -167,7 +167,8 @@ def build_thinker(root: Path = DEFAULT_DIR) -> Path:
         omni = build(root)[OMNI_DIR]
         tmp = Path(root) / f".{THINKER_DIR}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
-        Qwen2_5OmniForConditionalGeneration.from_pretrained(omni, enable_audio_output=False).thinker.save_pretrained(tmp)
+        model = Qwen2_5OmniForConditionalGeneration.from_pretrained(omni, enable_audio_output=False)
+        model.thinker.save_pretrained(tmp)
         AutoProcessor.from_pretrained(omni).save_pretrained(tmp)
         tmp.rename(path)
     return path
