@@ -21,10 +21,6 @@ from .engine import serve_available, transformers_serve
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
 from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
 
-pytestmark = pytest.mark.skipif(not serve_available(), reason="needs `pip install -r requirements-dev.txt` "
-                                                               "(transformers[serving])")
-
-
 @pytest.fixture(scope="module")
 def thinker(tiny_dir):
     from pipelines import tiny
@@ -34,6 +30,8 @@ def thinker(tiny_dir):
 
 @pytest.fixture(scope="module")
 def engine(thinker):
+    if not serve_available():
+        pytest.skip("`transformers serve` needs `pip install -r requirements-dev.txt` (transformers[serving])")
     with transformers_serve(thinker) as url:
         yield url
 
