@@ -48,7 +48,7 @@ class RemoteModel:
 
     model_id: str  # the name the engine serves (`--served-model-name` in vLLM, the path in `transformers serve`)
     endpoint: str
-    api_key: str = ""
+    api_key: str = field(default="", repr=False)
     timeout: float = 60.0  # seconds to connect, and to wait for each next piece of the stream
     family: Family = field(default=REMOTE_FAMILY)
 
@@ -88,7 +88,7 @@ class RemoteModel:
                         text += piece
                         yield text
         except httpx.TimeoutException:
-            log.warning("model server %s: no answer within %.0f s", self.endpoint, self.timeout)
+            log.warning("model server %s: no answer within %g s", self.endpoint, self.timeout)
             raise ModelError("backend_timeout", seconds=self.timeout) from None
         except httpx.TransportError as exc:
             log.warning("model server %s unreachable: %s", self.endpoint, exc)

@@ -186,7 +186,7 @@ def test_backend_settings_from_flags_and_environment(monkeypatch):
     settings = settings_from(parse_args(["--backend", "openai", "--endpoint", "http://h:8000",
                                          "--served-model", "Qwen/Qwen2.5-Omni-7B"]))
     assert (settings.backend, settings.endpoint, settings.api_key) == ("openai", "http://h:8000", "secret")
-    assert "secret" not in repr(settings)
+    assert "secret" not in repr(settings) + repr(remote_models(settings))
     models = remote_models(settings)
     assert set(models) == {settings.caption_model} and models[settings.caption_model].model_id == "Qwen/Qwen2.5-Omni-7B"
     assert base_url("http://h:8000") == base_url("http://h:8000/v1/") == "http://h:8000/v1"
