@@ -1,7 +1,8 @@
 """The caption, VQA and audio tasks served by a real OpenAI-compatible engine.
 
-`transformers serve` runs on a loopback port with the tiny Qwen2.5-Omni thinker; the app is
-pointed at it with backend="openai" and driven through its API, as users and clients do.
+`transformers serve` runs on 127.0.0.1 with the tiny Qwen2.5-Omni thinker (started and stopped by
+the `engine` fixture, with bounded waits); the app is pointed at it with backend="openai" and
+driven through its API, as users and clients do. Nothing is mocked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .conftest import ASSETS, free_port, launch
 from .engine import serve_available, transformers_serve
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
 from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
+
 
 @pytest.fixture(scope="module")
 def thinker(tiny_dir):
