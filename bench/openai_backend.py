@@ -21,15 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# A private upload cache: Gradio keys uploads by content, and any app on the machine that closes deletes
-# the cached copies it made, which other apps may still be reading (same asset, same path).
-os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="mmdemo-bench-gradio-"))
-
-ASSETS = ROOT / "assets"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Before gradio is imported: offline hub, no analytics, a private Gradio upload cache (see conftest).
+from tests.conftest import ASSETS, launch  # noqa: E402
 
 
 def requests_for(client_index: int, rounds: int):
@@ -82,8 +76,6 @@ def run_clients(conns: list, rounds: int) -> dict:
 def scenario(name: str, pipes, concurrency: int, clients: int, rounds: int) -> dict:
     """Launch the app on `pipes`, warm it (one request per task), then measure."""
     from gradio_client import Client
-
-    from tests.conftest import launch
 
     demo, url = launch(pipes, concurrency=concurrency)
     try:
