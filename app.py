@@ -48,6 +48,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     models.add_argument("--tiny-dir", default=env("MMDEMO_TINY_DIR"), help="where --tiny builds them")
     models.add_argument("--preload", action="store_true", default=env("MMDEMO_PRELOAD") == "1" or ON_SPACE,
                         help="load the weights at start-up instead of on the first request. MMDEMO_PRELOAD=1")
+    backend = p.add_argument_group("backend: where caption, VQA and audio Q&A run (README \"Scaling out\")")
+    backend.add_argument("--backend", choices=["local", "openai"], default=None,
+                         help="local: in this process; openai: an OpenAI-compatible engine (vLLM, SGLang, "
+                              "transformers serve). Text-to-image always runs here. MMDEMO_BACKEND; default local")
+    backend.add_argument("--endpoint", default=None,
+                         help="the engine's base URL, e.g. http://127.0.0.1:8000/v1. MMDEMO_ENDPOINT")
+    backend.add_argument("--api-key", default=None,
+                         help="bearer token for the engine (prefer the variable: flags show in `ps`). MMDEMO_API_KEY")
+    backend.add_argument("--remote-timeout", type=float, default=None,
+                         help="seconds to wait for the engine's next bytes. MMDEMO_REMOTE_TIMEOUT; default 60")
+    backend.add_argument("--remote-concurrency", type=int, default=None,
+                         help="requests sent to the engine at once (it batches them; --concurrency stays the limit "
+                              "of the models run here). MMDEMO_REMOTE_CONCURRENCY; default 16")
     limits = p.add_argument_group("limits (environment variables in README)")
     for f in fields(Settings):
         if f.name.startswith(("max_", "queue_")):

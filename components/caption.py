@@ -31,7 +31,8 @@ def render(pipes, ui) -> None:
             """
             yield from pipes.caption(image, language)
 
-        event = run.click(caption, [image, language], out, api_name="caption", **model_event(ui.concurrency))
+        event = run.click(caption, [image, language], out, api_name="caption",
+                          **model_event(ui.concurrency, pipes.caption))
         stop.click(None, cancels=[event])
         add_examples([[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]], [image, language], [out],
-                     caption, cache=ui.cache_examples, concurrency=ui.concurrency)
+                     caption, cache=ui.cache_examples, concurrency=ui.concurrency, pipeline=pipes.caption)

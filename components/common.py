@@ -18,9 +18,14 @@ log = logging.getLogger(__name__)
 # Every event that runs a model joins this one queue: two tabs never run a model at once
 # (one GPU, no out-of-memory races). Its limit is set from --concurrency in app.py.
 MODEL_QUEUE = "model"
+# Tasks an OpenAI-compatible engine serves (--backend openai) wait in their own, wider queue:
+# the engine batches them, and the local GPU keeps its limit for text-to-image.
+REMOTE_QUEUE = "remote"
 
 
-def model_event(limit: int = 1) -> dict:
+def model_event(limit: int = 1, pipeline=None) -> dict:
+    if pipeline is not None and pipeline.remote:
+        return dict(concurrency_id=REMOTE_QUEUE, concurrency_limit=pipeline.settings.remote_concurrency)
     return dict(concurrency_id=MODEL_QUEUE, concurrency_limit=limit)
 
 
@@ -96,7 +101,7 @@ class SafeImage(gr.Image):
 
 
 def add_examples(examples: list[list], inputs: list, outputs: list, fn, *, cache: bool, labels=None,
-                 concurrency: int = 1) -> gr.Examples:
+                 concurrency: int = 1, pipeline=None) -> gr.Examples:
     """Clicking an example fills the inputs and runs the task.
 
     On a Space (cache=True) results are cached lazily, after their first use; locally the
@@ -107,7 +112,8 @@ def add_examples(examples: list[list], inputs: list, outputs: list, fn, *, cache
         ex = gr.Examples(examples, inputs, outputs, fn=fn, cache_examples=True, cache_mode="lazy", **kwargs)
     else:
         ex = gr.Examples(examples, inputs, **kwargs)
-        ex.load_input_event.then(fn, inputs, outputs, api_visibility="private", **model_event(concurrency))
+        ex.load_input_event.then(fn, inputs, outputs, api_visibility="private",
+                                 **model_event(concurrency, pipeline))
     # Column headers come from the input labels, but the browser does not translate them
     # (it would show raw "__i18n__{...}" keys); the examples sit right below their inputs.
     ex.dataset.headers = []

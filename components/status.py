@@ -31,6 +31,8 @@ def collect(pipes, demo=None) -> dict:
     for p in pipes.all():
         entry = models.setdefault(p.model_id, {"tasks": [], "loaded": False})
         entry["tasks"].append(p.task)
+        if p.remote:  # --backend openai; the engine's URL and key stay private
+            entry.update(backend="openai", served_model=pipes.registry.remote[p.model_id].model_id)
     for loaded in pipes.registry.loaded():
         models[loaded.model_id].update(
             loaded=True, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),

@@ -65,8 +65,8 @@ def render(pipes, ui) -> None:
                 yield history, ""
 
         args = dict(fn=vqa, inputs=[image, question, chat], outputs=[chat, question])
-        event = send.click(**args, api_name="vqa", **model_event(ui.concurrency))
-        submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency))
+        event = send.click(**args, api_name="vqa", **model_event(ui.concurrency, pipes.vqa))
+        submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency, pipes.vqa))
         stop.click(None, cancels=[event, submit])
         clear.click(lambda: ([], ""), None, [chat, question], api_visibility="private", queue=False)
         image.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new image, new talk
@@ -76,4 +76,4 @@ def render(pipes, ui) -> None:
 
         add_examples([[ui.asset("street.png"), "What colour is the house?"],
                       [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
-                     vqa_new, cache=ui.cache_examples, concurrency=ui.concurrency)
+                     vqa_new, cache=ui.cache_examples, concurrency=ui.concurrency, pipeline=pipes.vqa)

@@ -77,7 +77,8 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def in_background(work: Callable[[Callable[[object], None], threading.Event], object]) -> Iterator:
+def in_background(work: Callable[[Callable[[object], None], threading.Event], object],
+                  name: str = "generate") -> Iterator:
     """Run `work(emit, stop)` in a thread; yield what it emits, then what it returns.
 
     Closing the iterator (Stop, a client gone) sets `stop` and waits for the thread, so work
@@ -94,7 +95,7 @@ def in_background(work: Callable[[Callable[[object], None], threading.Event], ob
         finally:
             items.put(done)
 
-    thread = threading.Thread(target=run, name="generate", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     try:
         while (item := items.get()) is not done:
@@ -128,9 +129,17 @@ def model_inputs(loaded: LoadedModel, messages: list[dict]):
     return inputs.to(loaded.device).to(loaded.dtype)
 
 
-def stream_text(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
+def stream_text(loaded, messages: list[dict], *, max_new_tokens: int,
                 stop: threading.Event | None = None) -> Iterator[str]:
-    """Yield the growing answer; greedy decoding so a demo answer is reproducible."""
+    """Yield the growing answer from a LoadedModel (here) or a RemoteModel (an OpenAI-compatible engine)."""
+    if isinstance(loaded, LoadedModel):
+        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop)
+    return loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop)
+
+
+def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
+              stop: threading.Event | None = None) -> Iterator[str]:
+    """Greedy decoding in a worker thread, so a demo answer is reproducible."""
     stop = stop or threading.Event()
     try:
         inputs = model_inputs(loaded, messages)

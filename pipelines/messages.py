@@ -36,6 +36,15 @@ MESSAGES = {
         "load_failed": "Could not load model '{model}': {reason}",
         "internal": "Something went wrong on the server. Please try again.",
         "drawing": "Drawing",
+        "backend_down": "The model server is not reachable right now. Please try again in a moment.",
+        "backend_timeout": "The model server did not answer within {seconds:g} s; it may be overloaded. "
+                           "Please try again.",
+        "backend_auth": "The model server refused this demo's API key (HTTP {status}). The operator should check "
+                        "--api-key / MMDEMO_API_KEY.",
+        "backend_rejected": "The model server rejected the request (HTTP {status}): {detail}",
+        "backend_failed": "The model server failed on this request ({detail}). Please try again.",
+        "bad_backend": "Unknown backend '{backend}'; choose one of: {choices}.",
+        "no_endpoint": "--backend openai needs --endpoint URL (or MMDEMO_ENDPOINT), e.g. http://127.0.0.1:8000/v1.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -67,6 +76,13 @@ MESSAGES = {
         "load_failed": "无法加载模型“{model}”：{reason}",
         "internal": "服务器出错了，请重试。",
         "drawing": "绘制中",
+        "backend_down": "暂时无法连接模型服务器，请稍后再试。",
+        "backend_timeout": "模型服务器在 {seconds:g} 秒内没有响应，可能负载过高，请重试。",
+        "backend_auth": "模型服务器拒绝了本演示的 API 密钥（HTTP {status}）。请管理员检查 --api-key / MMDEMO_API_KEY。",
+        "backend_rejected": "模型服务器拒绝了此请求（HTTP {status}）：{detail}",
+        "backend_failed": "模型服务器处理此请求时出错（{detail}）。请重试。",
+        "bad_backend": "未知的后端“{backend}”；可选：{choices}。",
+        "no_endpoint": "--backend openai 需要 --endpoint URL（或 MMDEMO_ENDPOINT），例如 http://127.0.0.1:8000/v1。",
     },
 }
 

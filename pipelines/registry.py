@@ -102,16 +102,19 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
 
 
 class ModelRegistry:
-    """Checkpoint id -> LoadedModel, each loaded at most once."""
+    """Checkpoint id -> LoadedModel, each loaded at most once (or the RemoteModel of an id an engine serves)."""
 
-    def __init__(self, device: str = "auto"):
+    def __init__(self, device: str = "auto", remote: dict | None = None):
         self.device = device
+        self.remote = dict(remote or {})  # id -> RemoteModel (remote.py): served by an engine, never loaded here
         self._models: dict[str, LoadedModel] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.load_counts: dict[str, int] = {}
 
     def get(self, model_id: str) -> LoadedModel:
+        if model_id in self.remote:
+            return self.remote[model_id]
         loaded = self._models.get(model_id)
         if loaded is not None:
             return loaded
@@ -128,6 +131,8 @@ class ModelRegistry:
 
     def family_of(self, model_id: str) -> Family:
         """The family from the (small) config alone, without loading weights."""
+        if model_id in self.remote:
+            return self.remote[model_id].family
         if model_id in self._models:
             return self._models[model_id].family
         from transformers import AutoConfig

@@ -33,6 +33,14 @@ class Settings:
     max_history_turns: int = field(default=4, metadata={"env": "MMDEMO_MAX_HISTORY_TURNS", "min": 0})
     max_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_IMAGES"})
     queue_size: int = field(default=32, metadata={"env": "MMDEMO_QUEUE_SIZE"})
+    # Where caption, VQA and audio Q&A run: in this process ("local") or on an OpenAI-compatible
+    # engine ("openai": vLLM, SGLang, `transformers serve`). Text-to-image always runs here.
+    backend: str = field(default="local", metadata={"env": "MMDEMO_BACKEND"})
+    endpoint: str = field(default="", metadata={"env": "MMDEMO_ENDPOINT"})
+    api_key: str = field(default="", metadata={"env": "MMDEMO_API_KEY"}, repr=False)
+    served_model: str = field(default="", metadata={"env": "MMDEMO_SERVED_MODEL"})  # default: the task's model id
+    remote_timeout: float = field(default=60.0, metadata={"env": "MMDEMO_REMOTE_TIMEOUT"})
+    remote_concurrency: int = field(default=16, metadata={"env": "MMDEMO_REMOTE_CONCURRENCY"})
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":

@@ -19,6 +19,7 @@ from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .generation import as_model_error, in_background, stream_text
 from .inputs import Audio, check_text, load_audio, load_image
 from .registry import LoadedModel, ModelRegistry, pick_device
+from .remote import remote_models
 from .settings import Settings
 from .zerogpu import gpu, image_seconds, text_seconds
 
@@ -55,6 +56,11 @@ class Pipeline:
         if not loaded.can(self.needs):
             raise UserFacingError("cannot_do", model=self.model_id, flag=f"--{self.task}-model")
         return loaded
+
+    @property
+    def remote(self) -> bool:
+        """Served by an OpenAI-compatible engine (--backend openai), not by a model in this process."""
+        return self.model_id in self.registry.remote
 
     def _messages(self, content: list[dict], history: list[dict] | None = None) -> list[dict]:
         loaded = self.model
@@ -203,7 +209,7 @@ class TextToImagePipeline(Pipeline):
                 raise as_model_error(exc) from exc
             return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
 
-        yield from in_background(draw)
+        yield from in_background(draw, name="text-to-image")
 
     def gpu_seconds(self, prompt, seed, num_images: int, guidance) -> int:
         return image_seconds(num_images)
@@ -232,7 +238,7 @@ class Pipelines:
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None):
         self.settings = settings
-        self.registry = registry or ModelRegistry(settings.device)
+        self.registry = registry or ModelRegistry(settings.device, remote=remote_models(settings))
         self.caption = CaptionPipeline(self.registry, settings.caption_model, settings)
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)

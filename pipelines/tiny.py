@@ -6,6 +6,7 @@ Same config classes, same processors, same file layout; only the sizes shrink an
 tokenizer is trained here in a second. Outputs are gibberish by design.
 
     python -m pipelines.tiny build DIR     # writes DIR/qwen2_5_omni and DIR/janus
+    python -m pipelines.tiny thinker DIR   # also DIR/qwen2_5_omni_thinker, for `transformers serve`
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 OMNI_DIR = "qwen2_5_omni"
 JANUS_DIR = "janus"
+THINKER_DIR = "qwen2_5_omni_thinker"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".tiny"
 
 # Text the byte-level BPE is trained on: English and Chinese, so both tokenize compactly.
@@ -156,12 +158,37 @@ def build(root: Path = DEFAULT_DIR) -> dict[str, Path]:
     return paths
 
 
+def build_thinker(root: Path = DEFAULT_DIR) -> Path:
+    """The Omni miniature's thinker alone, for `transformers serve` (README "Scaling out").
+
+    The miniature has no talker, and `transformers serve` drives the full Omni class, whose
+    generate() needs one; the thinker class is what it serves for text answers.
+    """
+    from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
+
+    path = Path(root) / THINKER_DIR
+    if not (path / "config.json").exists():
+        omni = build(root)[OMNI_DIR]
+        tmp = Path(root) / f".{THINKER_DIR}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model = Qwen2_5OmniForConditionalGeneration.from_pretrained(omni, enable_audio_output=False)
+        model.thinker.save_pretrained(tmp)
+        AutoProcessor.from_pretrained(omni).save_pretrained(tmp)
+        tmp.rename(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.tiny", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the tiny checkpoints")
     b.add_argument("dir", nargs="?", default=str(DEFAULT_DIR))
+    t = sub.add_parser("thinker", help="also export the Omni thinker alone (for `transformers serve`)")
+    t.add_argument("dir", nargs="?", default=str(DEFAULT_DIR))
     args = parser.parse_args(argv)
+    if args.cmd == "thinker":
+        print(f"{THINKER_DIR}: {build_thinker(Path(args.dir))}")
+        return 0
     for name, path in build(Path(args.dir)).items():
         print(f"{name}: {path}")
     return 0

@@ -1,0 +1,191 @@
+"""Caption, VQA and audio Q&A served by an OpenAI-compatible engine (vLLM, SGLang, `transformers serve`).
+
+One GPU in-process serves a demo; replicas, tensor parallelism and continuous batching are
+what those engines do. A RemoteModel stands where a LoadedModel stands for the text tasks:
+the pipelines build the same chat messages, and `generation.stream_text` sends them here.
+Images go as PNG data URIs (`image_url`), audio as base64 WAV (`input_audio`); the answer
+streams back token by token over server-sent events. Text-to-image stays in-process.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+
+from .errors import Cancelled, ModelError
+from .inputs import SAMPLE_RATE
+from .registry import Family
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("local", "openai")
+
+# What the engine's model is assumed to take; a model that cannot answers 4xx, shown to the user.
+# No system prompt: the engine applies the model's own chat template.
+REMOTE_FAMILY = Family(model_class="(served by an OpenAI-compatible engine)",
+                       modalities=frozenset({"image", "audio"}))
+
+
+def base_url(endpoint: str) -> str:
+    """The OpenAI base URL: `http://host:8000` and `http://host:8000/v1` both mean `.../v1`."""
+    endpoint = endpoint.strip().rstrip("/")
+    return endpoint if urlsplit(endpoint).path else endpoint + "/v1"
+
+
+@dataclass
+class RemoteModel:
+    """One model name on one OpenAI-compatible endpoint; safe to share between threads."""
+
+    model_id: str  # the name the engine serves (`--served-model-name` in vLLM, the path in `transformers serve`)
+    endpoint: str
+    api_key: str = field(default="", repr=False)
+    timeout: float = 60.0  # seconds to connect, and to wait for each next piece of the stream
+    family: Family = field(default=REMOTE_FAMILY)
+
+    def can(self, modality: str) -> bool:
+        return modality in self.family.modalities
+
+    @cached_property
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return httpx.Client(base_url=base_url(self.endpoint), headers=headers,
+                            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
+
+    def request(self, messages: list[dict], max_new_tokens: int) -> dict:
+        """The chat-completions body; greedy decoding, like the local path."""
+        return {"model": self.model_id, "messages": to_openai(messages), "max_tokens": max_new_tokens,
+                "temperature": 0.0, "stream": True}
+
+    def stream(self, messages: list[dict], *, max_new_tokens: int,
+               stop: threading.Event | None = None) -> Iterator[str]:
+        """Yield the growing answer; leaving early (Stop, error, closed generator) closes the HTTP stream,
+        which is how the engines learn to abort the generation."""
+        stop = stop or threading.Event()
+        text = ""
+        try:
+            with self.client.stream("POST", "/chat/completions", json=self.request(messages, max_new_tokens)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise http_error(r.status_code, r.text)
+                for line in r.iter_lines():
+                    if stop.is_set():
+                        raise Cancelled()
+                    piece = parse_event(line)
+                    if piece is None:
+                        break
+                    if piece:
+                        text += piece
+                        yield text
+        except httpx.TimeoutException:
+            log.warning("model server %s: no answer within %g s", self.endpoint, self.timeout)
+            raise ModelError("backend_timeout", seconds=self.timeout) from None
+        except httpx.TransportError as exc:
+            log.warning("model server %s unreachable: %s", self.endpoint, exc)
+            raise ModelError("backend_down") from None
+        finally:
+            stop.set()
+
+
+def parse_event(line: str) -> str | None:
+    """One SSE line -> the text it adds ('' for none), or None at the end of the stream."""
+    if not line.startswith("data:"):
+        return ""  # blank separators, comments, `event:` lines
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return None
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError:
+        raise ModelError("backend_failed", detail="unreadable stream") from None
+    if "error" in event:  # an error after the 200 header (transformers serve, vLLM)
+        raise ModelError("backend_failed", detail=_short(event["error"]))
+    choices = event.get("choices") or [{}]
+    return (choices[0].get("delta") or {}).get("content") or ""
+
+
+def http_error(status: int, body: str) -> ModelError:
+    """A 4xx/5xx answer -> a message that says whose move it is."""
+    try:
+        payload = json.loads(body)
+        detail = payload.get("detail") or payload.get("error") or payload.get("message") or body
+    except (json.JSONDecodeError, AttributeError):
+        detail = body
+    detail = _short(detail) or f"HTTP {status}"
+    log.warning("model server answered HTTP %s: %s", status, detail)
+    if status in (401, 403):
+        return ModelError("backend_auth", status=status)
+    if status in (429, 503):
+        return ModelError("queue_full")
+    if status >= 500:
+        return ModelError("backend_failed", detail=f"HTTP {status}: {detail}")
+    return ModelError("backend_rejected", status=status, detail=detail)
+
+
+def _short(detail) -> str:
+    if isinstance(detail, dict):
+        detail = detail.get("message") or json.dumps(detail)
+    return " ".join(str(detail).split())[:200]
+
+
+def to_openai(messages: list[dict]) -> list[dict]:
+    """transformers-style chat messages (PIL images, 16 kHz arrays) -> OpenAI content parts."""
+    out = []
+    for m in messages:
+        content = m["content"]
+        if not isinstance(content, str):
+            parts = [_part(p) for p in content]
+            if all(p["type"] == "text" for p in parts):  # plain strings suit every engine
+                content = "\n".join(p["text"] for p in parts)
+            else:
+                content = parts
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def _part(part: dict) -> dict:
+    kind = part["type"]
+    if kind == "text":
+        return {"type": "text", "text": part["text"]}
+    if kind == "image":
+        buf = io.BytesIO()
+        part["image"].save(buf, format="PNG")
+        return {"type": "image_url", "image_url": {"url": "data:image/png;base64," + _b64(buf)}}
+    if kind == "audio":
+        import soundfile
+
+        buf = io.BytesIO()
+        soundfile.write(buf, np.asarray(part["audio"], dtype=np.float32), SAMPLE_RATE, format="WAV",
+                        subtype="PCM_16")
+        return {"type": "input_audio", "input_audio": {"data": _b64(buf), "format": "wav"}}
+    raise ValueError(f"unsupported content part {kind!r}")
+
+
+def _b64(buf: io.BytesIO) -> str:
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def remote_models(settings) -> dict[str, RemoteModel]:
+    """Model id -> RemoteModel for the tasks an engine serves ({} for the local backend)."""
+    if settings.backend not in BACKENDS:
+        raise ModelError("bad_backend", backend=settings.backend, choices=", ".join(BACKENDS))
+    if settings.backend == "local":
+        return {}
+    if not settings.endpoint:
+        raise ModelError("no_endpoint")
+    ids = (settings.caption_model, settings.vqa_model, settings.audio_model)
+    models = {i: RemoteModel(settings.served_model or i, settings.endpoint, settings.api_key, settings.remote_timeout)
+              for i in ids}
+    log.info("caption, VQA and audio Q&A go to %s (model %s)", base_url(settings.endpoint),
+             ", ".join(sorted({m.model_id for m in models.values()})))
+    return models
