@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ def base_url(endpoint: str) -> str:
     return endpoint if urlsplit(endpoint).path else endpoint + "/v1"
 
 
+CONTROL_TOKEN = re.compile(r"<\|[^<>|]{1,40}\|>")
+
+
 @dataclass
 class RemoteModel:
     """One model name on one OpenAI-compatible endpoint; safe to share between threads."""
@@ -54,6 +58,11 @@ class RemoteModel:
 
     def can(self, modality: str) -> bool:
         return modality in self.family.modalities
+
+    def plain_text(self, text: str) -> str:
+        """User text as plain text. The engine's tokenizer is not known here, so the common control-token
+        shape `<|...|>` (Qwen-style roles and placeholders) is taken out; lone surrogates become '?'."""
+        return CONTROL_TOKEN.sub("", text.encode("utf-8", "replace").decode("utf-8"))
 
     @cached_property
     def client(self) -> httpx.Client:
