@@ -201,6 +201,8 @@ class TextToImagePipeline(Pipeline):
                         num_return_sequences=num_images,
                         logits_processor=LogitsProcessorList(
                             [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]))
+                    if stop.is_set():  # stopped after the last token: skip decoding too
+                        raise Cancelled()
                     pixels = model.decode_image_tokens(tokens)
                 pixels = processor.postprocess(list(pixels.float()), return_tensors="pt")["pixel_values"]
             except Cancelled:

@@ -97,8 +97,12 @@ def build_omni(out: Path) -> Path:
     return out
 
 
-def build_janus(out: Path) -> Path:
-    """Janus-Pro at 32x32 pixels: understands images and draws them, like the real one."""
+def build_janus(out: Path, patches: int = 4) -> Path:
+    """Janus-Pro at 32x32 pixels: understands images and draws them, like the real one.
+
+    `patches` per side sets the image tokens drawn (patches**2, 576 like the real one at 24)
+    and the size (8 px per patch); the Stop tests need a drawing that takes a while.
+    """
     import torch
     from transformers import (GenerationConfig, JanusConfig, JanusForConditionalGeneration,
                               JanusImageProcessorPil, JanusProcessor, PreTrainedTokenizerFast)
@@ -113,8 +117,9 @@ def build_janus(out: Path) -> Path:
             "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
             "{% if c['type'] == 'image' %}<image_placeholder>{% elif c['type'] == 'text' %}{{ c['text'] }}"
             "{% endif %}{% endfor %}{% endif %}\n\n{% endfor %}{% if add_generation_prompt %}<|Assistant|>:{% endif %}")
-    patches = 4  # vision 64/16 = 4 -> 16 image tokens; VQ decoder: 4 patches, 3 upsamples -> 32x32 px
-    processor = JanusProcessor(image_processor=JanusImageProcessorPil(size={"height": 64, "width": 64}),
+    # vision 16 px per patch; VQ decoder: 3 upsamples -> 8 px per patch (4 patches: 16 tokens, 32x32 px)
+    side = 16 * patches
+    processor = JanusProcessor(image_processor=JanusImageProcessorPil(size={"height": side, "width": side}),
                                tokenizer=tokenizer, chat_template=chat, num_image_tokens=patches ** 2)
     ids = tokenizer.convert_tokens_to_ids
     config = JanusConfig(
@@ -122,7 +127,7 @@ def build_janus(out: Path) -> Path:
                          num_attention_heads=4, intermediate_size=37, max_position_embeddings=4096,
                          pad_token_id=ids("<pad>"), bos_token_id=ids("<|begin▁of▁sentence|>"),
                          eos_token_id=ids("<|end▁of▁sentence|>")),
-        vision_config=dict(image_size=64, patch_size=16, num_image_tokens=patches ** 2, hidden_size=32,
+        vision_config=dict(image_size=side, patch_size=16, num_image_tokens=patches ** 2, hidden_size=32,
                            projection_dim=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2),
         vq_config=dict(embed_dim=12, num_embeddings=12, latent_channels=12, in_channels=3, base_channels=32,
                        channel_multiplier=[1, 1, 1, 1], num_patches=patches, projection_dim=32,
