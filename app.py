@@ -132,7 +132,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     from components.i18n import t
 
     ui = UI(pipes.settings, concurrency, cache_examples)
-    with gr.Blocks(title="Multimodal LLM demo", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(t("title"), elem_id="title")
         gr.Markdown(t("subtitle"))
         with gr.Tabs():

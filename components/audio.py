@@ -42,7 +42,7 @@ def render(pipes, ui) -> None:
         args = dict(fn=audio_qa, inputs=[audio, question], outputs=out)
         event = run.click(**args, api_name="audio_qa", **model_event(ui.concurrency, pipes.audio))
         submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency, pipes.audio))
-        stop.click(None, cancels=[event, submit])
-        add_examples([[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
-                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out], audio_qa,
-                     cache=ui.cache_examples, concurrency=ui.concurrency, pipeline=pipes.audio)
+        examples = add_examples(ui, [[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
+                                     [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
+                                audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio)
+        stop.click(None, cancels=[event, submit, *examples])

@@ -33,6 +33,6 @@ def render(pipes, ui) -> None:
 
         event = run.click(caption, [image, language], out, api_name="caption",
                           **model_event(ui.concurrency, pipes.caption))
-        stop.click(None, cancels=[event])
-        add_examples([[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]], [image, language], [out],
-                     caption, cache=ui.cache_examples, concurrency=ui.concurrency, pipeline=pipes.caption)
+        examples = add_examples(ui, [[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]],
+                                [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption)
+        stop.click(None, cancels=[event, *examples])

@@ -8,10 +8,12 @@ import logging
 
 import gradio as gr
 
+from gradio.context import get_blocks_context
+
 from pipelines.errors import Cancelled, UserFacingError
 from pipelines.messages import message
 
-from .i18n import t
+from .i18n import t, text
 
 log = logging.getLogger(__name__)
 
@@ -100,21 +102,48 @@ class SafeImage(gr.Image):
             raise gr.Error(message("not_image", "en"), print_exception=False) from None
 
 
-def add_examples(examples: list[list], inputs: list, outputs: list, fn, *, cache: bool, labels=None,
-                 concurrency: int = 1, pipeline=None) -> gr.Examples:
-    """Clicking an example fills the inputs and runs the task.
+def last_value(fn):
+    """A generator handler as a plain function returning its last value, with its signature.
 
-    On a Space (cache=True) results are cached lazily, after their first use; locally the
-    run goes through the shared model queue like any other request.
+    Gradio's example cache wraps generator handlers in a bare (*args, **kwargs) function,
+    which loses their gr.Request parameter (the handler then fails); a plain one keeps it.
     """
-    kwargs = dict(example_labels=labels, label=t("examples"))
-    if cache:
-        ex = gr.Examples(examples, inputs, outputs, fn=fn, cache_examples=True, cache_mode="lazy", **kwargs)
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        value = None
+        for value in fn(*args, **kwargs):  # noqa: B007
+            pass
+        return value
+    return run
+
+
+def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labels: list[str],
+                 pipeline=None) -> list:
+    """Clicking an example fills the inputs and runs the task; returns the events Stop cancels.
+
+    On a Space (ui.cache_examples) results are cached lazily, after their first use; that first
+    run also joins the task's model queue. Locally each click runs through that queue like any
+    other request. `labels` are i18n keys: Gradio shows example captions untranslated, so each
+    page load sets them in the language of the request.
+    """
+    captions = dict(label=t("examples"), example_labels=[text(k, "en") for k in labels])
+    queue = model_event(ui.concurrency, pipeline)
+    if ui.cache_examples:
+        ex = gr.Examples(examples, inputs, outputs, fn=last_value(fn), cache_examples=True, cache_mode="lazy",
+                         **captions)
+        run = get_blocks_context().fns[ex.cache_event["id"]]  # gr.Examples takes no concurrency_id
+        run.concurrency_id, run.concurrency_limit = queue["concurrency_id"], queue["concurrency_limit"]
+        events = []  # a run that fills the cache for everyone is not cancelled
     else:
-        ex = gr.Examples(examples, inputs, **kwargs)
-        ex.load_input_event.then(fn, inputs, outputs, api_visibility="private",
-                                 **model_event(concurrency, pipeline))
+        ex = gr.Examples(examples, inputs, **captions)
+        events = [ex.load_input_event.then(fn, inputs, outputs, api_visibility="private", **queue)]
+
     # Column headers come from the input labels, but the browser does not translate them
     # (it would show raw "__i18n__{...}" keys); the examples sit right below their inputs.
     ex.dataset.headers = []
-    return ex
+
+    def translate(request: gr.Request):
+        return gr.Dataset(sample_labels=[text(k, lang_of(request)) for k in labels])
+
+    ui.on_load.append((translate, ex.dataset))
+    return events

@@ -1,7 +1,8 @@
 """UI text in English and Simplified Chinese; the browser's language picks one (gr.I18n).
 
-Static labels are translated in the browser from these keys. Messages computed on the
-server (errors, warnings) come from pipelines/messages.py in the request's language.
+Static labels are translated in the browser from these keys. Gradio leaves example captions,
+progress text, warnings and errors untranslated, so those are picked on the server in the
+request's language: captions with text() below, messages from pipelines/messages.py.
 A key must not be one of Gradio's own translation groups ("image", "audio", "chatbot", ...):
 the browser would show "[object Object]" instead of the text (tests/test_browser.py checks).
 """
@@ -25,7 +26,6 @@ EN = {
     "language": "Answer language",
     "describe": "Describe",
     "ask": "Ask",
-    "send": "Send",
     "generate": "Generate",
     "stop": "Stop",
     "clear": "New conversation",
@@ -41,12 +41,15 @@ EN = {
     "settings": "Settings",
     "examples": "Examples",
     "status_refresh": "Refresh",
-    "status_models": "Models",
-    "status_runtime": "Runtime",
+    "status_panel": "Loaded models, device, memory, queue and versions",
     "example_street": "A street with a red house",
-    "example_chart": "A bar chart",
-    "example_en_speech": "English speech",
-    "example_zh_speech": "Chinese speech",
+    "example_chart": "A bar chart (answer in Chinese)",
+    "example_house_colour": "Street: what colour is the house?",
+    "example_highest_bar": "Chart: which bar is highest? (in Chinese)",
+    "example_watercolour": "A red house, watercolour",
+    "example_dog": "A dog running in the rain, oil painting (in Chinese)",
+    "example_en_speech": "English speech: what is it about?",
+    "example_zh_speech": "Chinese speech: what was said?",
 }
 
 ZH = {
@@ -66,7 +69,6 @@ ZH = {
     "language": "回答语言",
     "describe": "描述",
     "ask": "提问",
-    "send": "发送",
     "generate": "生成",
     "stop": "停止",
     "clear": "新对话",
@@ -82,12 +84,15 @@ ZH = {
     "settings": "设置",
     "examples": "示例",
     "status_refresh": "刷新",
-    "status_models": "模型",
-    "status_runtime": "运行环境",
-    "example_street": "有红房子的街道",
+    "status_panel": "已加载的模型、设备、内存、队列和版本",
+    "example_street": "有红房子的街道（英文回答）",
     "example_chart": "柱状图",
-    "example_en_speech": "英文语音",
-    "example_zh_speech": "中文语音",
+    "example_house_colour": "街道：房子是什么颜色？（英文提问）",
+    "example_highest_bar": "图表：哪个柱子最高？",
+    "example_watercolour": "红房子，水彩（英文提示词）",
+    "example_dog": "雨中奔跑的小狗，油画",
+    "example_en_speech": "英文语音：讲了什么？",
+    "example_zh_speech": "中文语音：说了什么？",
 }
 
 I18N = gr.I18n(en=EN, **{"zh-CN": ZH, "zh": ZH})
@@ -98,3 +103,8 @@ def t(key: str):
     if key not in EN:
         raise KeyError(f"no translation for {key!r}")
     return I18N(key)
+
+
+def text(key: str, lang: str) -> str:
+    """The same label as plain text in `lang` ('en' or 'zh'), for what the browser leaves alone."""
+    return (ZH if lang == "zh" else EN)[key]

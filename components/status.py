@@ -7,6 +7,7 @@ import platform
 
 import gradio as gr
 
+from .common import MODEL_QUEUE
 from .i18n import t
 
 
@@ -45,7 +46,11 @@ def collect(pipes, demo=None) -> dict:
         memory["cuda_total_mb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**20, 1)
     queue = {}
     if demo is not None and getattr(demo, "_queue", None) is not None:
-        queue = {"waiting": len(demo._queue), "running": demo._queue.get_active_worker_count(),
+        # The model queue only: a status request must not count itself as a running job.
+        models_queue = demo._queue.event_queue_per_concurrency_id.get(MODEL_QUEUE)
+        queue = {"waiting": len(models_queue.queue) if models_queue else 0,
+                 "running": models_queue.current_concurrency if models_queue else 0,
+                 "limit": models_queue.concurrency_limit if models_queue else None,
                  "max_size": demo._queue.max_size}
     return {
         "models": models,
@@ -62,7 +67,7 @@ def collect(pipes, demo=None) -> dict:
 
 def render(pipes, ui) -> None:
     with gr.Tab(t("tab_status"), id="status"):
-        panel = gr.JSON(label=t("status_models"), elem_id="status-json")
+        panel = gr.JSON(label=t("status_panel"), elem_id="status-json")
         refresh = gr.Button(t("status_refresh"), elem_id="status-refresh")
 
         def status() -> dict:

@@ -81,10 +81,11 @@ def render(pipes, ui) -> None:
                     preprocess=False, **model_event(ui.concurrency))
         event = run.click(**args, api_name="text_to_image")
         submit = prompt.submit(**args, api_visibility="private")
-        stop.click(None, cancels=[event, submit])
+
         def generate_default(prompt, seed, request: gr.Request, progress=gr.Progress()):
             yield from text_to_image(prompt, seed, 1, 384, 5.0, request, progress)
 
-        add_examples([["A red house on a quiet street, watercolor", 42], ["一只在雨中奔跑的小狗，油画风格", 7]],
-                     [prompt, seed], [gallery, seed_used],
-                     generate_default, cache=ui.cache_examples, concurrency=ui.concurrency)
+        examples = add_examples(ui, [["A red house on a quiet street, watercolor", 42],
+                                     ["一只在雨中奔跑的小狗，油画风格", 7]], [prompt, seed], [gallery, seed_used],
+                                generate_default, ["example_watercolour", "example_dog"])
+        stop.click(None, cancels=[event, submit, *examples])

@@ -67,13 +67,13 @@ def render(pipes, ui) -> None:
         args = dict(fn=vqa, inputs=[image, question, chat], outputs=[chat, question])
         event = send.click(**args, api_name="vqa", **model_event(ui.concurrency, pipes.vqa))
         submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency, pipes.vqa))
-        stop.click(None, cancels=[event, submit])
         clear.click(lambda: ([], ""), None, [chat, question], api_visibility="private", queue=False)
         image.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new image, new talk
 
         def vqa_new(image, question, request: gr.Request):
             yield from vqa(image, question, [], request)
 
-        add_examples([[ui.asset("street.png"), "What colour is the house?"],
-                      [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
-                     vqa_new, cache=ui.cache_examples, concurrency=ui.concurrency, pipeline=pipes.vqa)
+        examples = add_examples(ui, [[ui.asset("street.png"), "What colour is the house?"],
+                                     [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
+                                vqa_new, ["example_house_colour", "example_highest_bar"], pipes.vqa)
+        stop.click(None, cancels=[event, submit, *examples])

@@ -187,7 +187,7 @@ def test_create_image_tab(open_page):
 def test_example_click_fills_inputs_and_runs(open_page):
     page = open_page()
     tab(page, "tab_vqa")
-    page.get_by_text("What colour is the house?", exact=True).click()
+    page.get_by_text(EN["example_house_colour"], exact=True).click()
     page.wait_for_selector("#vqa-image img")  # the example image was put in
     page.wait_for_selector("#vqa-chat [data-testid=bot]")  # and the task ran on it
     wait_done(page, "vqa-chat")

@@ -99,6 +99,7 @@ def test_cancel_stops_the_model_and_frees_the_queue(long_app, api, args, thread)
     job = client.submit(*args, api_name=api)
     assert within(60, job.outputs), "no streamed output"
     assert alive(thread), "finished before it could be stopped: make the generation longer"
+    assert client.predict(api_name="/status")["queue"]["running"] == 1
     job.cancel()
     assert within(1, lambda: not alive(thread)), f"{thread} thread still running 1 s after cancel"
     assert within(1, lambda: demo._queue.get_active_worker_count() == 0), "queue slot still taken"

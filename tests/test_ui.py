@@ -1,0 +1,138 @@
+"""The UI around the tasks: English and Chinese, example inputs, the model queue, the status panel.
+
+What only a browser shows (the page rendered in zh-CN and en-US) is in test_browser.py.
+"""
+
+import json
+import re
+import string
+
+import gradio as gr
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from components.common import MODEL_QUEUE
+from components.i18n import EN, ZH
+from pipelines.messages import MESSAGES, message
+
+from .conftest import ASSETS, launch
+
+STREET = str(ASSETS / "street.png")
+ZH_HEADERS = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+
+
+@pytest.fixture(scope="module")
+def demo(pipes):
+    from app import build_demo
+
+    return build_demo(pipes)
+
+
+def fields_of(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_english_and_chinese_say_the_same_things():
+    assert EN.keys() == ZH.keys()
+    assert MESSAGES["en"].keys() == MESSAGES["zh"].keys()
+    for table in (EN, ZH, *MESSAGES.values()):
+        assert all(isinstance(v, str) and v.strip() for v in table.values())
+    for key, text in MESSAGES["en"].items():
+        assert fields_of(text) == fields_of(MESSAGES["zh"][key]), key
+
+
+def test_every_visible_text_goes_through_the_translations(demo):
+    config = demo.get_config_file()
+    plain = []
+    for comp in config["components"]:
+        props, kind = comp["props"], comp["type"]
+        texts = [props.get(k) for k in ("label", "placeholder", "info")]
+        if kind in ("button", "markdown"):
+            texts.append(props.get("value"))
+        plain += [(kind, v) for v in texts if v is not None and str(v).strip() and "__i18n__" not in str(v)]
+        if kind == "dataset":  # example captions: translated on the server, so English here
+            assert props["sample_labels"] and set(props["sample_labels"]) <= set(EN.values())
+        if kind == "radio":  # the answer-language picker names each language in itself
+            assert props["choices"] == [("English", "en"), ("中文", "zh")]
+    assert not plain, f"labels not in components/i18n.py: {plain}"
+    used = set(re.findall(r'translation_metadata\\?", \\?"key\\?": \\?"([\w.]+)', json.dumps(config, default=str)))
+    assert used and used <= EN.keys()
+
+
+def test_example_captions_follow_the_browser_language(demo):
+    translate = [fn.fn for fn in demo.fns.values() if fn.name == "translate"]
+    assert len(translate) == 4  # one per tab with examples
+    for header, table in (("zh-CN,zh;q=0.9", ZH), ("en-US,en;q=0.9", EN), ("fr-FR", EN)):
+        labels = translate[0](gr.Request(headers={"accept-language": header})).sample_labels
+        assert labels == [table["example_street"], table["example_chart"]]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_errors_follow_the_accept_language_header(app_url, lang, tmp_path):
+    client = Client(app_url, analytics_enabled=False, verbose=False, headers=ZH_HEADERS if lang == "zh" else None)
+    not_an_image = tmp_path / "photo.png"
+    not_an_image.write_text("this is text, not a picture")
+    cases = [
+        ((None, "en"), "/caption", message("no_image", lang)),
+        ((handle_file(STREET), "  ", []), "/vqa", message("no_question", lang)),
+        ((handle_file(str(not_an_image)), "en"), "/caption", message("not_image", lang)),
+    ]
+    for args, api, text in cases:
+        with pytest.raises(AppError) as err:
+            client.predict(*args, api_name=api)
+        assert text in str(err.value)
+
+
+def test_model_events_share_one_queue_and_stop_cancels_each(demo):
+    config = demo.get_config_file()
+    runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue}
+    assert len(runs) == 11  # 4 buttons, 3 Enter keys, 4 example clicks
+    assert {demo.fns[i].concurrency_id for i in runs} == {MODEL_QUEUE}
+    cancelled = {i for dep in config["dependencies"] for i in dep["cancels"]}
+    assert runs <= cancelled
+
+
+def test_clicking_an_example_fills_the_inputs_then_runs_on_the_model_queue(demo):
+    fills = [fn for fn in demo.fns.values() if isinstance(fn.inputs[0:1] and fn.inputs[0], gr.Dataset)]
+    assert len(fills) == 4 and not any(fn.queue for fn in fills)  # filling is instant
+    for fill in fills:
+        runs = [fn for fn in demo.fns.values() if fn.trigger_after == fill._id]
+        assert len(runs) == 1 and runs[0].concurrency_id == MODEL_QUEUE
+        assert runs[0].inputs and runs[0].outputs
+
+
+def test_cached_examples_run_once_on_the_model_queue(pipes, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path))
+    demo, url = launch(pipes, cache_examples=True)
+    try:
+        cached = {i: fn for i, fn in demo.fns.items() if fn.name == "load_example_output"}
+        assert len(cached) == 4 and {fn.concurrency_id for fn in cached.values()} == {MODEL_QUEUE}
+        client = Client(url, analytics_enabled=False, verbose=False)
+        caption = next(i for i, fn in cached.items() if fn.outputs[0].elem_id == "caption-output")
+        first = client.predict(1, fn_index=caption)  # runs the model, then caches
+        assert isinstance(first, str) and first
+        assert list(tmp_path.glob("*/log.csv"))
+        assert client.predict(1, fn_index=caption) == first  # from the cache
+    finally:
+        demo.close()
+
+
+def test_status_after_using_a_tab(client, pipes):
+    import torch
+    import transformers
+
+    client.predict(handle_file(STREET), "en", api_name="/caption")
+    for _ in range(50):  # the queue frees its slot just after the answer went out
+        status = client.predict(api_name="/status")
+        if not status["queue"]["running"]:
+            break
+    omni = status["models"][pipes.caption.model_id]
+    assert omni["loaded"] and omni["device"] == "cpu" and omni["dtype"] == "float32"
+    assert {"caption", "vqa", "audio"} <= set(omni["tasks"])
+    assert omni["parameters"] > 0 and omni["architecture"]
+    assert status["memory"]["process_rss_mb"] > 0
+    assert status["queue"] == {"waiting": 0, "running": 0, "limit": 1, "max_size": pipes.settings.queue_size}
+    assert status["versions"] == {**status["versions"], "torch": torch.__version__,
+                                  "transformers": transformers.__version__, "gradio": gr.__version__}
+    assert status["device"]["cuda"] is False
