@@ -18,8 +18,8 @@ from .conftest import ASSETS, launch
 STREET = str(ASSETS / "street.png")
 
 
-def alive(name: str) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == name and t.is_alive()]
+def alive(*names: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name in names and t.is_alive()]
 
 
 def within(seconds: float, condition) -> bool:
@@ -89,23 +89,23 @@ def test_text_to_image_stops_between_steps(pipes):
     assert steps == [1, 2, 3]
 
 
-@pytest.mark.parametrize("api, args, thread", [
-    ("/caption", (handle_file(STREET), "en"), "generate"),
-    ("/audio_qa", (handle_file(str(ASSETS / "speech_en.wav")), "What is said?"), "generate"),
-    ("/text_to_image", ("a red house", 1, 1, 256, 5), "text-to-image"),
+@pytest.mark.parametrize("api, args, threads", [
+    ("/caption", (handle_file(STREET), "en"), ["generate"]),
+    ("/audio_qa", (handle_file(str(ASSETS / "speech_en.wav")), "What is said?"), ["generate"]),
+    ("/text_to_image", ("a red house", 1, 1, 256, 5), ["text-to-image", "generate"]),
 ])
-def test_cancel_stops_the_model_and_frees_the_queue(long_app, api, args, thread):
+def test_cancel_stops_the_model_and_frees_the_queue(long_app, api, args, threads):
     demo, client = long_app
     job = client.submit(*args, api_name=api)
     assert within(60, job.outputs), "no streamed output"
-    assert alive(thread), "finished before it could be stopped: make the generation longer"
+    assert alive(*threads), "finished before it could be stopped: make the generation longer"
     assert client.predict(api_name="/status")["queue"]["running"] == 1
     job.cancel()
-    assert within(1, lambda: not alive(thread)), f"{thread} thread still running 1 s after cancel"
+    assert within(1, lambda: not alive(*threads)), f"{alive(*threads)} still running 1 s after cancel"
     assert within(1, lambda: demo._queue.get_active_worker_count() == 0), "queue slot still taken"
 
     # With one slot (concurrency 1) the next request starts only if the slot is free.
     following = client.submit(*args, api_name=api)
     assert within(5, following.outputs), "the next request did not start"
     following.cancel()
-    assert within(1, lambda: not alive(thread))
+    assert within(1, lambda: not alive(*threads))
