@@ -46,11 +46,12 @@ def collect(pipes, demo=None) -> dict:
         memory["cuda_total_mb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**20, 1)
     queue = {}
     if demo is not None and getattr(demo, "_queue", None) is not None:
-        # The model queue only: a status request must not count itself as a running job.
+        # The model queue only (a status request must not count itself); Gradio makes it on first use.
         models_queue = demo._queue.event_queue_per_concurrency_id.get(MODEL_QUEUE)
         queue = {"waiting": len(models_queue.queue) if models_queue else 0,
                  "running": models_queue.current_concurrency if models_queue else 0,
-                 "limit": models_queue.concurrency_limit if models_queue else None,
+                 "limit": next((fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == MODEL_QUEUE),
+                               None),
                  "max_size": demo._queue.max_size}
     return {
         "models": models,
