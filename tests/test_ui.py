@@ -104,7 +104,7 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
 
 
 def test_clicking_an_example_fills_the_inputs_then_runs_on_the_model_queue(demo):
-    fills = [fn for fn in demo.fns.values() if isinstance(fn.inputs[0:1] and fn.inputs[0], gr.Dataset)]
+    fills = [fn for fn in demo.fns.values() if fn.inputs and isinstance(fn.inputs[0], gr.Dataset)]
     assert len(fills) == 4 and not any(fn.queue for fn in fills)  # filling is instant
     for fill in fills:
         runs = [fn for fn in demo.fns.values() if fn.trigger_after == fill._id]
