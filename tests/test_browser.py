@@ -38,7 +38,9 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+# which would break later tests that call asyncio.run (the MCP client, for one).
+@pytest.fixture(scope="module")
 def server(tiny_dir):
     """`app.py --tiny` on a free port, as a person would start it; stopped at the end."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -69,7 +71,7 @@ def server(tiny_dir):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
