@@ -1,14 +1,11 @@
 """Create-an-image tab: prompt in, images out, with a progress bar and a working Stop."""
 
-import contextvars
-import queue
-import threading
+import contextlib
 
 import gradio as gr
 
-from pipelines.tasks import TextToImagePipeline
-
 from pipelines.messages import message
+from pipelines.tasks import Drawn, TextToImagePipeline
 
 from .common import add_examples, lang_of, model_event, user_errors
 from .i18n import t
@@ -46,34 +43,15 @@ def render(pipes, ui) -> None:
             Returns:
                 the images, and the seed used.
             """
-            stop_event, steps, result = threading.Event(), queue.SimpleQueue(), {}
-
-            def work():
-                try:
-                    result["value"] = pipes.image(prompt, seed, count, size, guidance,
-                                                  on_step=lambda i, n: steps.put((i, n)), stop=stop_event)
-                except BaseException as exc:  # noqa: BLE001 - handed to the event thread
-                    result["error"] = exc
-                finally:
-                    steps.put(None)
-
             desc = message("drawing", lang_of(request))
             progress(0, desc=desc)
-            # In this request's context: ZeroGPU reads the visitor (and their GPU quota) from it.
-            worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="text-to-image",
-                                      daemon=True)
-            worker.start()
-            try:
-                while (step := steps.get()) is not None:
-                    progress(step, desc=desc)
-                    yield gr.skip(), gr.skip()  # a point where Stop / a cancelled job can close us
-                if "error" in result:
-                    raise result["error"]
-                images, used = result["value"]
-                yield images, used
-            finally:
-                stop_event.set()  # Stop pressed or client gone: generation ends at the next token
-                worker.join()
+            with contextlib.closing(pipes.image.stream(prompt, seed, count, size, guidance)) as items:
+                for item in items:  # closing us (Stop, client gone) closes the drawing: it ends at the next token
+                    if isinstance(item, Drawn):
+                        yield item.images, item.seed
+                    else:
+                        progress(item, desc=desc)
+                        yield gr.skip(), gr.skip()  # a point where Stop / a cancelled job can close us
 
         # preprocess=False: the pipeline checks every option itself, so an API caller's "abc" seed or
         # 99 images gets its clear message instead of a component's generic refusal.

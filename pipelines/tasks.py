@@ -7,9 +7,11 @@ reports progress per generated image token.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 from PIL import Image
@@ -151,6 +153,13 @@ class _ProgressAndStop(LogitsProcessor):
         return scores
 
 
+class Drawn(NamedTuple):
+    """The end of a drawing: the images and the seed that made them."""
+
+    images: list[Image.Image]
+    seed: int
+
+
 class TextToImagePipeline(Pipeline):
     """Prompt -> images (Janus-Pro draws at its native size; other sizes are resampled)."""
 
@@ -162,24 +171,34 @@ class TextToImagePipeline(Pipeline):
     def __call__(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
                  guidance: float = 5.0, on_step: Callable[[int, int], None] | None = None,
                  stop: threading.Event | None = None) -> tuple[list[Image.Image], int]:
+        """Draw and return (images, seed used); `on_step(step, total)` per image token."""
+        with contextlib.closing(self.stream(prompt, seed, num_images, size, guidance)) as items:
+            for item in items:
+                if isinstance(item, Drawn):
+                    return item.images, item.seed
+                if stop is not None and stop.is_set():
+                    raise Cancelled()
+                if on_step:
+                    on_step(*item)
+        raise Cancelled()  # the drawing ended without images: it was stopped
+
+    def stream(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
+               guidance: float = 5.0) -> Iterator[tuple[int, int] | Drawn]:
+        """Yield (step, total) once per image token, then Drawn(images, seed).
+
+        Closing the iterator (Stop, a client gone) ends the drawing at the next image token.
+        """
         prompt = check_text(prompt, "prompt", self.settings.max_prompt_chars)
         seed, num_images, size, guidance = self.check_options(seed, num_images, size, guidance)
         self.model  # noqa: B018 - load it, and refuse a checkpoint that cannot draw, before any GPU time
-        images: list[Image.Image] = []
-        steps = self.generate(prompt, seed, num_images, guidance)
-        try:
+        with contextlib.closing(self.generate(prompt, seed, num_images, guidance)) as steps:
             for item in steps:
-                if stop is not None and stop.is_set():
-                    raise Cancelled()
-                if isinstance(item, list):
-                    images = item
-                elif on_step:
-                    on_step(*item)
-        finally:
-            steps.close()  # on Stop: generation ends at the next image token
-        if images and images[0].size != (size, size):
-            images = [im.resize((size, size), Image.Resampling.LANCZOS) for im in images]
-        return images, seed
+                if not isinstance(item, list):
+                    yield item
+                    continue
+                if item and item[0].size != (size, size):
+                    item = [im.resize((size, size), Image.Resampling.LANCZOS) for im in item]
+                yield Drawn(item, seed)
 
     def generate(self, prompt: str, seed: int, num_images: int,
                  guidance: float) -> Iterator[tuple[int, int] | list[Image.Image]]:
