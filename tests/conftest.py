@@ -7,6 +7,7 @@ random-weight miniatures of the default architectures.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -88,3 +89,44 @@ def client(app_url):
     from gradio_client import Client
 
     return Client(app_url, analytics_enabled=False, verbose=False)
+
+
+@contextlib.contextmanager
+def run_app(*args: str, env: dict | None = None, log_path: Path | None = None, port: int | None = None):
+    """`python app.py --port P ARGS...` as a person starts it; yields its URL once it answers, then stops it.
+
+    The log (stdout and stderr) goes to `log_path` (or a temporary file) and its tail is shown if
+    the app does not come up.
+    """
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = port or free_port()
+    log_path = log_path or Path(tempfile.mkstemp(prefix="app-", suffix=".log")[1])
+    url = f"http://127.0.0.1:{port}/"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT,
+                                env=env if env is not None else dict(os.environ), stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url + "gradio_api/info", timeout=2).close()
+                break
+            except urllib.error.HTTPError:  # it answers (e.g. 401 behind --auth): it is up
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"app.py did not start (exit code {proc.poll()}):\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

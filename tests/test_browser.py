@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from components.i18n import EN, ZH
 from pipelines.messages import MESSAGES
-from tests.conftest import ASSETS, ROOT, free_port
+from tests.conftest import ASSETS, ROOT, run_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -44,33 +40,14 @@ def _unavailable(reason: str):
 def server(tiny_dir):
     """`app.py --tiny` on a free port, as a person would start it; stopped at the end."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS="16", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    log = open(ARTIFACTS / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"app.py did not start (exit code {proc.poll()}); see {ARTIFACTS / 'app.log'}")
-                time.sleep(0.5)
+    with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1", env=env,
+                 log_path=ARTIFACTS / "app.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+# which would break later tests that call asyncio.run (the MCP client, for one).
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from dataclasses import fields
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AuthenticationError
 
-from .conftest import ASSETS, ROOT, free_port
+from .conftest import ASSETS, ROOT, free_port, run_app
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MMDEMO_", "SPACE_", "GRADIO_SERVER"))}
 
@@ -126,30 +125,11 @@ def test_limits_are_settings_with_flags_env_vars_and_a_true_readme(monkeypatch):
 
 @pytest.fixture(scope="module")
 def served(tiny_dir):
-    """`python app.py --tiny --auth ...` as a user would start it; yields its URL."""
+    """`python app.py --tiny --auth ...` as a user would start it; yields its port and URL."""
     port = free_port()
     env = {**CLEAN_ENV, "HF_HUB_OFFLINE": "1", "MMDEMO_AUTH": "demo:s3cret", "MMDEMO_MAX_FILE_MB": "1"}
-    proc = subprocess.Popen(app_command("--tiny", "--tiny-dir", str(tiny_dir), "--port", str(port),
-                                        "--max-new-tokens", "4"),
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            httpx.get(url + "gradio_api/info", timeout=2)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        pytest.fail("app.py did not start")
-    yield port, url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--max-new-tokens", "4", env=env, port=port) as url:
+        yield port, url
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -15,14 +15,13 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from .conftest import ASSETS, ROOT, free_port
+from .conftest import ASSETS, ROOT, run_app
 
 TASKS = {"caption", "vqa", "text_to_image", "audio_qa", "status"}
 
@@ -157,29 +156,12 @@ def get(url: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_dir, tmp_path_factory):
+def served(tiny_dir):
     """The real command line: `python app.py --tiny --mcp --root-path /demo --port P`."""
     mcp = ["--mcp"] if importlib.util.find_spec("mcp") else []  # gradio[mcp] from requirements.txt
-    port = free_port()
-    log = tmp_path_factory.mktemp("served") / "app.log"
     env = {**os.environ, "MMDEMO_TINY_DIR": str(tiny_dir), "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--tiny", *mcp, "--root-path", "/demo", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            get(url + "/config")
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("app.py did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with run_app("--tiny", *mcp, "--root-path", "/demo", env=env) as url:
+        yield url.rstrip("/")
 
 
 def test_root_path_makes_every_link_go_through_the_proxy_prefix(served):
