@@ -2,7 +2,7 @@
 
 import gradio as gr
 
-from .common import SafeImage, add_examples, model_event, user_errors
+from .common import SafeImage, add_examples, lang_of, model_event, user_errors
 from .i18n import t
 
 
@@ -36,3 +36,9 @@ def render(pipes, ui) -> None:
         examples = add_examples(ui, [[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]],
                                 [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption)
         stop.click(None, cancels=[event, *examples])
+
+        def browser_language(request: gr.Request) -> str:
+            """A Chinese browser gets Chinese descriptions by default."""
+            return lang_of(request)
+
+        ui.on_load.append((browser_language, language))

@@ -10,7 +10,7 @@ the browser would show "[object Object]" instead of the text (tests/test_browser
 import gradio as gr
 
 EN = {
-    "title": "Multimodal LLM demo",
+    "title": "## Multimodal LLM demo",
     "subtitle": "Describe images, ask about images and audio, and create images — with open models.",
     "tab_caption": "Caption",
     "tab_vqa": "Ask about an image",
@@ -53,7 +53,7 @@ EN = {
 }
 
 ZH = {
-    "title": "多模态大模型演示",
+    "title": "## 多模态大模型演示",
     "subtitle": "用开源模型描述图片、就图片和音频提问、生成图片。",
     "tab_caption": "图片描述",
     "tab_vqa": "图片问答",

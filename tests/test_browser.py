@@ -223,5 +223,7 @@ def test_every_label_translated(open_page, locale, lang, other):
         assert not foreign & set(texts), f"{key}: labels in the other language: {foreign & set(texts)}"
         shot(page, f"{locale}_{key}")
     tab(page, "tab_caption", lang)
+    answer_in = "中文" if locale == "zh-CN" else "English"  # descriptions default to the browser's language
+    assert page.get_by_role("radio", name=answer_in, exact=True).is_checked()
     page.click("#caption-run")  # errors come in the browser's language too
     assert MESSAGES["zh" if locale == "zh-CN" else "en"]["no_image"] in toast(page)
