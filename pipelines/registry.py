@@ -90,8 +90,10 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
 class ModelRegistry:
     """Checkpoint id -> LoadedModel, each loaded at most once."""
 
-    def __init__(self, device: str = "auto"):
+    def __init__(self, device: str = "auto", max_batch_size: int = 1, batch_wait: float = 0.01):
         self.device = device
+        self.max_batch_size, self.batch_wait = max_batch_size, batch_wait
+        self._batchers: dict[str, Any] = {}
         self._models: dict[str, LoadedModel] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -108,6 +110,18 @@ class ModelRegistry:
                 self._models[model_id] = self._load(model_id)
                 self.load_counts[model_id] = self.load_counts.get(model_id, 0) + 1
         return self._models[model_id]
+
+    def batcher(self, model_id: str):
+        """The model's request batcher (generation.Batcher), or None when batching is off."""
+        if self.max_batch_size <= 1:
+            return None
+        loaded = self.get(model_id)
+        with self._guard:
+            if model_id not in self._batchers:
+                from .generation import Batcher
+
+                self._batchers[model_id] = Batcher(loaded, self.max_batch_size, self.batch_wait)
+            return self._batchers[model_id]
 
     def loaded(self) -> list[LoadedModel]:
         return list(self._models.values())

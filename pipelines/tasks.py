@@ -51,6 +51,10 @@ class Pipeline:
             messages.append({"role": "system", "content": [{"type": "text", "text": loaded.family.system_prompt}]})
         return messages + list(history or []) + [{"role": "user", "content": content}]
 
+    def _stream(self, messages: list[dict], max_new_tokens: int | None, stop) -> Iterator[str]:
+        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop,
+                           batcher=self.registry.batcher(self.model_id))
+
     def _tokens(self, max_new_tokens: int | None) -> int:
         n = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
         if not 1 <= n <= self.settings.max_new_tokens:
@@ -68,7 +72,7 @@ class CaptionPipeline(Pipeline):
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
         prompt = CAPTION_PROMPTS.get(language, CAPTION_PROMPTS["en"])
         messages = self._messages([{"type": "image", "image": img}, {"type": "text", "text": prompt}])
-        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+        return self._stream(messages, max_new_tokens, stop)
 
 
 class VQAPipeline(Pipeline):
@@ -93,7 +97,7 @@ class VQAPipeline(Pipeline):
         else:
             content = [image_part, {"type": "text", "text": question}]
         messages = self._messages(content, previous)
-        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+        return self._stream(messages, max_new_tokens, stop)
 
 
 class AudioQAPipeline(Pipeline):
@@ -108,7 +112,7 @@ class AudioQAPipeline(Pipeline):
         question = check_text(question, "question", self.settings.max_prompt_chars)
         content = [{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}]
         messages = self._messages(content)
-        return stream_text(self.model, messages, max_new_tokens=self._tokens(max_new_tokens), stop=stop)
+        return self._stream(messages, max_new_tokens, stop)
 
 
 class _ProgressAndStop(LogitsProcessor):
@@ -186,7 +190,8 @@ class Pipelines:
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None):
         self.settings = settings
-        self.registry = registry or ModelRegistry(settings.device)
+        self.registry = registry or ModelRegistry(settings.device, settings.max_batch_size,
+                                                  settings.max_batch_wait_ms / 1000)
         self.caption = CaptionPipeline(self.registry, settings.caption_model, settings)
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
