@@ -76,6 +76,9 @@ class TokenStreamer(BaseStreamer):
         self.head = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
 
     def end(self):
+        text = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
+        if len(text) > len(self.head):  # what was held back for a character that never completed
+            self.queue.put(text[len(self.head):])
         self.queue.put(self._END)
 
     def __iter__(self):
