@@ -108,19 +108,21 @@ def app_server(*args: str, timeout: float = 600):
         log.close()
 
 
-_fast_poll_installed = False
+class _Poll:
+    fast = False
+    installed = False
 
 
-def fast_poll() -> None:
-    """Make gradio_client read streamed messages within 1 ms instead of 50 ms.
+def fast_poll(on: bool = True) -> None:
+    """Make gradio_client read streamed messages within 1 ms instead of 50 ms (or back).
 
     gradio_client's reader thread sleeps 50 ms whenever no message is waiting
     (gradio_client/utils.py stream_sse_v1plus), which puts a 50 ms floor under every call
     and hides the server's own latency. A browser's EventSource has no such wait. Only
     that loop is changed; every message still goes through gradio_client unchanged.
     """
-    global _fast_poll_installed
-    if _fast_poll_installed:
+    _Poll.fast = on
+    if _Poll.installed:
         return
     import types
 
@@ -129,19 +131,22 @@ def fast_poll() -> None:
     real = gcu.time
 
     def sleep(seconds):
-        if seconds == 0.05 and sys._getframe(1).f_code.co_name == "stream_sse_v1plus":
+        if _Poll.fast and seconds == 0.05 and sys._getframe(1).f_code.co_name == "stream_sse_v1plus":
             seconds = 0.001
         real.sleep(seconds)
 
     gcu.time = types.SimpleNamespace(**{k: getattr(real, k) for k in dir(real) if not k.startswith("__")})
     gcu.time.sleep = sleep
-    _fast_poll_installed = True
+    _Poll.installed = True
 
 
-def client(url: str):
+def client(url: str, tuned: bool = True):
+    """A gradio_client Client. `tuned` skips loading the CA bundle on this plain-HTTP
+    loopback URL (ssl_verify=False): gradio_client makes a new httpx client for every upload and every queue join,
+    and loading the bundle took it 17-200 ms each time here, which no browser pays."""
     from gradio_client import Client
 
-    return Client(url, analytics_enabled=False, verbose=False)
+    return Client(url, analytics_enabled=False, verbose=False, ssl_verify=not tuned)
 
 
 def api_args(task: str) -> tuple[tuple, str]:
@@ -157,8 +162,10 @@ def api_args(task: str) -> tuple[tuple, str]:
 
 def answer_text(task: str, output) -> str:
     if task == "vqa":
+        from components.vqa import text_of
+
         history = output[0]
-        return history[-1]["content"] if history else ""
+        return text_of(history[-1]["content"]) if history else ""
     return output or ""
 
 
@@ -196,10 +203,8 @@ class _FirstToken:
 class Direct:
     """The checkpoint with its processor and generate(), as a transformers user calls them."""
 
-    def __init__(self, model_id: str, device: str = "cpu"):
-        from pipelines.registry import ModelRegistry
-
-        self.loaded = ModelRegistry(device).get(model_id)
+    def __init__(self, loaded):
+        self.loaded = loaded
 
     def messages(self, task: str) -> list[dict]:
         import librosa
@@ -217,8 +222,8 @@ class Direct:
         head = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
         return head + [{"role": "user", "content": content}]
 
-    def __call__(self, task: str, max_new_tokens: int) -> tuple[float, float, float, str, int]:
-        """(seconds to first token, seconds in generate(), total seconds, answer, new tokens)."""
+    def __call__(self, task: str, max_new_tokens: int) -> dict:
+        """Seconds to the first token, in generate(), in all; the answer and its token count."""
         import torch
 
         loaded = self.loaded
@@ -228,16 +233,44 @@ class Direct:
             return_tensors="pt").to(loaded.device).to(loaded.dtype)
         streamer = _FirstToken()
         tok = loaded.tokenizer
+        result = []
+
+        def work():
+            with torch.inference_mode():
+                result.append(loaded.generator.generate(
+                    **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max_new_tokens, do_sample=False,
+                    streamer=streamer, pad_token_id=tok.pad_token_id or tok.eos_token_id))
+            sync(loaded.device)
+
+        # In a worker thread, as transformers' streaming recipe (TextIteratorStreamer) and the app
+        # run it: on a busy 2-core machine a main-thread generate() ran up to 10x slower (OpenMP
+        # threads contending), which would flatter the app.
         gen_start = time.perf_counter()
-        with torch.inference_mode():
-            out = loaded.generator.generate(**inputs, **loaded.family.text_generate_kwargs,
-                                            max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
-                                            pad_token_id=tok.pad_token_id or tok.eos_token_id)
-        sync(loaded.device)
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
         end = time.perf_counter()
-        new = out[0, inputs["input_ids"].shape[1]:]
-        text = tok.decode(new, skip_special_tokens=True)
-        return (streamer.at or end) - start, end - gen_start, end - start, text, int(new.numel())
+        new = result[0][0, inputs["input_ids"].shape[1]:]
+        first = streamer.at or end
+        return dict(ttft=first - start, generate=end - gen_start, total=end - start, prefill=first - gen_start,
+                    text=tok.decode(new, skip_special_tokens=True), tokens=int(new.numel()))
+
+
+def pipeline_call(pipes, task: str) -> tuple[float, float, str]:
+    """One request through the app's own pipeline, in this process (no HTTP, no queue)."""
+    start = time.perf_counter()
+    if task == "caption":
+        stream = pipes.caption(str(IMAGE), "en")
+    elif task == "vqa":
+        stream = pipes.vqa(str(IMAGE), QUESTION, [])
+    else:
+        stream = pipes.audio(str(AUDIO), AUDIO_QUESTION)
+    first, text = None, ""
+    for text in stream:
+        if first is None and text:
+            first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return (first if first is not None else total), total, text
 
 
 def sync(device) -> None:

@@ -90,7 +90,7 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
 class ModelRegistry:
     """Checkpoint id -> LoadedModel, each loaded at most once."""
 
-    def __init__(self, device: str = "auto", max_batch_size: int = 1, batch_wait: float = 0.01):
+    def __init__(self, device: str = "auto", max_batch_size: int = 1, batch_wait: float = 0.025):
         self.device = device
         self.max_batch_size, self.batch_wait = max_batch_size, batch_wait
         self._batchers: dict[str, Any] = {}

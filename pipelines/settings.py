@@ -34,9 +34,10 @@ class Settings:
     max_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_IMAGES"})
     queue_size: int = field(default=32, metadata={"env": "MMDEMO_QUEUE_SIZE"})
     # Batching: concurrent text requests for one model share one generate() (see generation.Batcher).
-    # 1 = off. On a GPU, 8 lets 8 users decode for about the price of one.
+    # 1 = off. On a GPU, 8 lets 8 users decode for about the price of one. The wait applies only
+    # while the model is busy: a lone user never waits.
     max_batch_size: int = field(default=1, metadata={"env": "MMDEMO_MAX_BATCH_SIZE"})
-    max_batch_wait_ms: float = field(default=10.0, metadata={"env": "MMDEMO_MAX_BATCH_WAIT_MS"})
+    max_batch_wait_ms: float = field(default=25.0, metadata={"env": "MMDEMO_MAX_BATCH_WAIT_MS"})
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":

@@ -17,7 +17,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from .errors import Cancelled, InputError, UserFacingError
 from .generation import as_model_error, stream_text
-from .inputs import Audio, check_text, load_audio, load_image
+from .inputs import Audio, check_text, load_audio, load_image, warm_up_audio
 from .registry import LoadedModel, ModelRegistry
 from .settings import Settings
 
@@ -204,11 +204,14 @@ class Pipelines:
         return list(dict.fromkeys(p.model_id for p in self.all()))
 
     def check(self, load: bool = False) -> None:
-        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now."""
+        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now
+        (and the audio decoders, whose first use otherwise costs the first audio request seconds)."""
         for model_id in self.model_ids():
             self.registry.family_of(model_id)
             if load:
                 self.registry.get(model_id)
+        if load and self.audio_available():
+            warm_up_audio()
 
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""

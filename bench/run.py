@@ -1,0 +1,323 @@
+"""Benchmarks: what the app adds to the model's own cost, streaming, memory, many users, start-up.
+
+Prints markdown tables (and appends them to --out). Every comparison is measured side by side
+in one run, with the repeats of its variants interleaved, so a busy machine slows them alike.
+
+    python -m bench.run                                 # CPU, tiny checkpoints (a few minutes)
+    python -m bench.run --device cuda --full-size       # GPU, full-size random-weight models
+    python -m bench.run --sections overhead,users --repeats 5 --out bench/results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m bench.run`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (TEXT_TASKS, Direct, api_call, app_server, client, fast_poll, median,  # noqa: E402
+                          pipeline_call, run_threads, sync, table)
+
+SECTIONS = ("overhead", "memory", "users", "startup", "decode")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--full-size", action="store_true",
+                   help="full-size random-weight Qwen2.5-Omni-3B and Janus-Pro-1B (bench/fullsize.py), not the tiny ones")
+    p.add_argument("--full-size-layers", type=int, help=argparse.SUPPRESS)  # quick check of the full-size path
+    p.add_argument("--models-dir", default=str(Path(__file__).resolve().parent.parent / ".bench-models"),
+                   help="where --full-size checkpoints are built (about 13 GB)")
+    p.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
+    p.add_argument("--tokens", type=int, default=64, help="max_new_tokens of every answer (greedy)")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs of each variant (after 2 warm-ups)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients in the users section")
+    p.add_argument("--requests", type=int, default=6, help="requests per client in the users section")
+    p.add_argument("--max-batch-size", type=int, default=8, help="the app's batching setting for the batched run")
+    p.add_argument("--no-stock-client", action="store_true", help="skip the unpatched gradio_client column")
+    p.add_argument("--out", help="also append the tables to this markdown file")
+    return p.parse_args(argv)
+
+
+def model_paths(args) -> tuple[str, str]:
+    from pipelines import tiny
+
+    if args.full_size:
+        from bench import fullsize
+
+        paths = fullsize.build(Path(args.models_dir), args.full_size_layers)
+    else:
+        paths = tiny.build(tiny.DEFAULT_DIR)  # where `python app.py --tiny` finds them
+    return str(paths[tiny.OMNI_DIR]), str(paths[tiny.JANUS_DIR])
+
+
+class Bench:
+    """Shared state: the checkpoints, one app server per batching setting, the printed tables."""
+
+    def __init__(self, args, stack: ExitStack):
+        self.args, self.stack = args, stack
+        self.omni, self.janus = model_paths(args)
+        self.servers: dict[int, object] = {}
+        self.memory_after_load = None
+        self.out: list[str] = []
+
+    def app_args(self) -> list[str]:
+        a = self.args
+        if not a.full_size:
+            return ["--tiny", "--device", a.device, "--max-new-tokens", str(a.tokens)]
+        return ["--caption-model", self.omni, "--vqa-model", self.omni, "--audio-model", self.omni,
+                "--image-model", self.janus, "--device", a.device, "--max-new-tokens", str(a.tokens)]
+
+    def server(self, batch: int = 1):
+        """The app with weights preloaded; started on first use, kept for the run."""
+        if batch not in self.servers:
+            srv = self.stack.enter_context(app_server(*self.app_args(), "--preload", "--max-batch-size", str(batch)))
+            if batch == 1:
+                self.memory_after_load = (srv.memory_mb(), status(srv))
+            self.servers[batch] = srv
+        return self.servers[batch]
+
+    def print(self, text: str) -> None:
+        print(text, flush=True)
+        self.out.append(text)
+
+
+def status(srv) -> dict:
+    return client(srv.url).predict(api_name="/status")
+
+
+def loaded_model(bench: Bench):
+    from pipelines.registry import ModelRegistry
+
+    registry = getattr(bench, "registry", None) or ModelRegistry(bench.args.device)
+    bench.registry = registry
+    return registry, registry.get(bench.omni)
+
+
+# ---------------------------------------------------------------- sections
+
+def overhead(bench: Bench) -> None:
+    """Targets 1 and 2: end-to-end latency and time to first token, app vs. the model alone."""
+    from pipelines.settings import Settings
+    from pipelines.tasks import Pipelines
+
+    args = bench.args
+    registry, loaded = loaded_model(bench)
+    direct = Direct(loaded)
+    pipes = Pipelines(Settings(caption_model=bench.omni, vqa_model=bench.omni, audio_model=bench.omni,
+                               image_model=bench.janus, max_new_tokens=args.tokens), registry)
+    srv = bench.server()
+    api, stock = client(srv.url), client(srv.url, tuned=False)
+
+    def api_fast(task):
+        fast_poll(True)
+        return api_call(api, task)
+
+    def api_stock(task):
+        fast_poll(False)
+        return api_call(stock, task)
+
+    variants = {"direct": lambda t: direct(t, args.tokens), "pipeline": lambda t: pipeline_call(pipes, t),
+                "api": api_fast}
+    if not args.no_stock_client:
+        variants["api_stock"] = api_stock
+    runs = {(task, v): [] for task in TEXT_TASKS for v in variants}
+    for rep in range(args.repeats + 2):
+        for task in TEXT_TASKS:
+            names = list(variants)
+            names = names[rep % len(names):] + names[:rep % len(names)]  # rotate the order
+            for name in names:
+                result = variants[name](task)
+                if rep >= 2:  # two warm-ups
+                    runs[task, name].append(result)
+    fast_poll(True)
+
+    def total(task, v):
+        return [r["total"] if isinstance(r, dict) else r[1] for r in runs[task, v]]
+
+    def first(task, v):
+        return [r["ttft"] if isinstance(r, dict) else r[0] for r in runs[task, v]]
+
+    rows, ttft_rows = [], []
+    for task in TEXT_TASKS:
+        d = runs[task, "direct"][0]
+        gen = median([r["generate"] for r in runs[task, "direct"]])
+        same = runs[task, "api"][0][2] == d["text"]
+        row = [task, d["tokens"], gen * 1e3, median(total(task, "direct")) * 1e3,
+               median(total(task, "pipeline")) * 1e3, median(total(task, "api")) * 1e3]
+        if "api_stock" in variants:
+            row.append(median(total(task, "api_stock")) * 1e3)
+        row += [(median(total(task, "api")) - median(total(task, "pipeline"))) * 1e3,
+                median(total(task, "pipeline")) / median(total(task, "direct")),
+                median(total(task, "api")) / median(total(task, "direct")),
+                min(total(task, "api")) / min(total(task, "direct")), "yes" if same else "no"]
+        rows.append(row)
+        ttft_rows.append([task, median(first(task, "direct")) * 1e3, median(first(task, "pipeline")) * 1e3,
+                          median(first(task, "api")) * 1e3,
+                          median(first(task, "api")) / median(first(task, "direct")),
+                          min(first(task, "api")) / min(first(task, "direct"))])
+    header = ["task", "new tokens", "generate() ms", "direct ms", "pipeline ms", "API ms"]
+    if "api_stock" in variants:
+        header.append("API, stock client ms")
+    header += ["API - pipeline ms", "pipeline / direct", "API / direct (median)", "API / direct (min)", "API answer = direct"]
+    bench.print(table(f"Overhead: end-to-end latency, {args.tokens} new tokens, greedy, medians of {args.repeats}",
+                      header, rows))
+    bench.print(table("Streaming: time to first token", [
+        "task", "direct ms", "pipeline ms", "API ms", "API / direct (median)", "API / direct (min)"], ttft_rows))
+
+
+def memory(bench: Bench) -> None:
+    """Target 3: after using all four tabs, memory stays near what loading the models took."""
+    from gradio_client import handle_file
+
+    from bench.common import ASSETS
+
+    srv = bench.server()
+    (rss0, peak0), status0 = bench.memory_after_load
+    c = client(srv.url)
+    for _ in range(2):
+        for task in TEXT_TASKS:
+            api_call(c, task)
+        c.predict("a red house", 1, 1, 384, 5.0, api_name="/text_to_image")
+    c.predict(handle_file(str(ASSETS / "chart.png")), "zh", api_name="/caption")
+    rss1, peak1 = srv.memory_mb()
+    status1 = status(srv)
+    loaded = [m for m in status1["models"].values() if m["loaded"]]
+    tabs = sum(len(m["tasks"]) for m in status1["models"].values())
+    rows = [["process RSS MB", rss0, rss1, rss1 / rss0], ["process peak RSS MB", peak0, peak1, peak1 / peak0]]
+    cuda0, cuda1 = status0["memory"], status1["memory"]
+    if "cuda_max_allocated_mb" in cuda1:
+        rows.append(["torch.cuda.max_memory_allocated MB", cuda0["cuda_max_allocated_mb"],
+                     cuda1["cuda_max_allocated_mb"], cuda1["cuda_max_allocated_mb"] / cuda0["cuda_max_allocated_mb"]])
+    bench.print(table(f"Memory: {tabs} tabs served by {len(loaded)} loaded checkpoints "
+                      f"({', '.join(Path(m).name for m in status1['models'])}), each loaded once",
+                      ["measure", "after loading", "after using all tabs", "ratio"], rows))
+
+
+def users(bench: Bench) -> None:
+    """Target 4: answers per second with 1 and with N concurrent clients, batching off and on."""
+    args = bench.args
+    rows = []
+    for batch in dict.fromkeys([1, args.max_batch_size]):
+        srv = bench.server(batch)
+        clients = [client(srv.url) for _ in range(args.clients)]
+        for task in TEXT_TASKS:  # warm-up
+            api_call(clients[0], task)
+        single = None
+        for n in (1, args.clients):
+            def work(i, n=n):
+                return [api_call(clients[i], TEXT_TASKS[(i + k) % len(TEXT_TASKS)])[1] for k in range(args.requests)]
+
+            start = time.perf_counter()
+            latencies = [x for per in run_threads(n, work) for x in per]
+            seconds = time.perf_counter() - start
+            rate = len(latencies) / seconds
+            single = single or rate
+            rows.append([batch, n, len(latencies), seconds, rate, rate / single, median(latencies) * 1e3])
+    bench.print(table(f"Users: text tasks in rotation, {args.tokens} new tokens each", [
+        "--max-batch-size", "clients", "answers", "seconds", "answers/s", "vs 1 client", "median latency ms"], rows))
+
+
+def startup(bench: Bench) -> None:
+    """Target 5: launch -> first page served, and what the first request (lazy load) costs."""
+    rows = []
+    for preload in (False, True):
+        extra = ["--preload"] if preload else []
+        with app_server(*bench.app_args(), *extra) as srv:
+            c = client(srv.url)
+            first = api_call(c, "caption")[1]
+            second = api_call(c, "caption")[1]
+            rows.append(["--preload" if preload else "lazy (default)", srv.up_seconds, first, second])
+    bench.print(table("Start-up: launch to first page served; first and second caption request", [
+        "loading", "page served s", "first request s", "second request s"], rows))
+
+
+def decode(bench: Bench) -> None:
+    """GPU only: decode speed against what memory bandwidth allows (weights read once per token)."""
+    import torch
+
+    if bench.args.device != "cuda":
+        bench.print("\n(decode section: GPU only, skipped on CPU)\n")
+        return
+    registry, loaded = loaded_model(bench)
+    direct = Direct(loaded)
+    n = 256 * 2**20  # 512 MB of bf16 each way
+    src, dst = torch.empty(n, dtype=torch.bfloat16, device="cuda"), torch.empty(n, dtype=torch.bfloat16, device="cuda")
+    dst.copy_(src)
+    sync(loaded.device)
+    start = time.perf_counter()
+    for _ in range(20):
+        dst.copy_(src)
+    sync(loaded.device)
+    bandwidth = 20 * 2 * src.numel() * src.element_size() / (time.perf_counter() - start)
+    del src, dst
+    gen = loaded.generator
+    decoder = gen.get_decoder() if hasattr(gen, "get_decoder") else gen
+    weights = {id(p): p for m in (decoder, gen.get_output_embeddings()) for p in m.parameters()}
+    per_token = sum(p.numel() * p.element_size() for p in weights.values())
+    rows = []
+    for task in TEXT_TASKS:
+        direct(task, bench.args.tokens)
+        runs = [direct(task, bench.args.tokens) for _ in range(3)]
+        r = min(runs, key=lambda r: r["generate"])
+        rate = (r["tokens"] - 1) / (r["generate"] - r["prefill"])
+        ideal = bandwidth / per_token
+        rows.append([task, r["tokens"], rate, ideal, rate / ideal])
+    bench.print(table(f"Decode: tokens/s vs. memory bandwidth ({bandwidth / 1e9:.0f} GB/s measured, "
+                      f"{per_token / 1e9:.2f} GB of weights read per token)",
+                      ["task", "new tokens", "decode tokens/s", "bandwidth bound tokens/s", "fraction"], rows))
+
+
+def machine(args) -> str:
+    import gradio
+    import torch
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    models = "full-size random-weight (bench/fullsize.py)" if args.full_size else "tiny random-weight (pipelines/tiny.py)"
+    return (f"\n## Run of {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
+            f"- command: `python -m bench.run {' '.join(sys.argv[1:])}`\n"
+            f"- machine: {cpu}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, GPU: {gpu}; "
+            f"load average at start {os.getloadavg()[0]:.1f}\n"
+            f"- models: {models}, device {args.device}\n"
+            f"- versions: Python {platform.python_version()}, torch {torch.__version__}, transformers "
+            f"{transformers.__version__}, gradio {gradio.__version__}\n")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        sys.exit(f"unknown section(s): {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    with ExitStack() as stack:
+        bench = Bench(args, stack)
+        bench.print(machine(args))
+        for name in SECTIONS:  # fixed order: memory readings wrap the sections that use the tabs
+            if name in chosen and name != "memory":
+                globals()[name](bench)
+        if "memory" in chosen:
+            memory(bench)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write("".join(bench.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
