@@ -9,10 +9,12 @@ calls run in this process on the very same checkpoint files.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -84,7 +86,10 @@ def app_server(*args: str, timeout: float = 600):
     cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), *args]
     start = time.perf_counter()
     log = open(os.environ.get("BENCH_APP_LOG", os.devnull), "ab")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    # A cache folder of its own: apps sharing /tmp/gradio clean up (delete_cache) each other's uploads.
+    cache = tempfile.mkdtemp(prefix="bench-gradio-")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "GRADIO_TEMP_DIR": cache})
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:
@@ -106,6 +111,7 @@ def app_server(*args: str, timeout: float = 600):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 class _Poll:
