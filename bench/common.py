@@ -43,7 +43,9 @@ def median(xs) -> float:
 def table(title: str, header: list[str], rows: list[list]) -> str:
     """A GitHub markdown table (readable in a terminal too)."""
     def cell(v):
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
+        if not isinstance(v, float):
+            return str(v)
+        return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
 
     lines = [f"\n### {title}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
@@ -78,12 +80,12 @@ class Server:
 
 
 @contextmanager
-def app_server(*args: str, timeout: float = 600):
+def app_server(*args: str, script: Path = ROOT / "app.py", timeout: float = 600):
     """Start the app with `args`, wait for its page, yield a Server, stop it."""
     import httpx
 
     port = free_port()
-    cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), *args]
+    cmd = [sys.executable, str(script), "--host", "127.0.0.1", "--port", str(port), *args]
     start = time.perf_counter()
     log = open(os.environ.get("BENCH_APP_LOG", os.devnull), "ab")
     # A cache folder of its own: apps sharing /tmp/gradio clean up (delete_cache) each other's uploads.
@@ -164,6 +166,19 @@ def api_args(task: str) -> tuple[tuple, str]:
     if task == "vqa":
         return (handle_file(str(IMAGE)), QUESTION, []), "/vqa"
     return (handle_file(str(AUDIO)), AUDIO_QUESTION), "/audio_qa"
+
+
+def noop_call(c, task: str) -> tuple[float, float, str]:
+    """The same upload through bench/noop_app.py, which does nothing with it."""
+    from gradio_client import handle_file
+
+    start = time.perf_counter()
+    job = c.submit(handle_file(str(AUDIO if task == "audio_qa" else IMAGE)), "?", api_name="/echo")
+    first = None
+    for _ in job:
+        first = first or time.perf_counter() - start
+    total = time.perf_counter() - start
+    return first or total, total, job.result()
 
 
 def answer_text(task: str, output) -> str:

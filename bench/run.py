@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (TEXT_TASKS, Direct, api_call, app_server, client, fast_poll, median,  # noqa: E402
-                          pipeline_call, run_threads, sync, table)
+                          noop_call, pipeline_call, run_threads, sync, table)
 
 SECTIONS = ("overhead", "memory", "users", "startup", "decode")
 
@@ -117,6 +117,8 @@ def overhead(bench: Bench) -> None:
                                image_model=bench.janus, max_new_tokens=args.tokens), registry)
     srv = bench.server()
     api, stock = client(srv.url), client(srv.url, tuned=False)
+    noop_srv = bench.stack.enter_context(app_server(script=Path(__file__).with_name("noop_app.py")))
+    noop = client(noop_srv.url)
 
     def api_fast(task):
         fast_poll(True)
@@ -126,8 +128,12 @@ def overhead(bench: Bench) -> None:
         fast_poll(False)
         return api_call(stock, task)
 
+    def api_noop(task):
+        fast_poll(True)
+        return noop_call(noop, task)
+
     variants = {"direct": lambda t: direct(t, args.tokens), "pipeline": lambda t: pipeline_call(pipes, t),
-                "api": api_fast}
+                "api": api_fast, "noop": api_noop}
     if not args.no_stock_client:
         variants["api_stock"] = api_stock
     runs = {(task, v): [] for task in TEXT_TASKS for v in variants}
@@ -156,23 +162,27 @@ def overhead(bench: Bench) -> None:
                median(total(task, "pipeline")) * 1e3, median(total(task, "api")) * 1e3]
         if "api_stock" in variants:
             row.append(median(total(task, "api_stock")) * 1e3)
-        row += [(median(total(task, "api")) - median(total(task, "pipeline"))) * 1e3,
-                median(total(task, "pipeline")) / median(total(task, "direct")),
+        floor = median(total(task, "noop"))
+        row += [floor * 1e3, median(total(task, "pipeline")) / median(total(task, "direct")),
                 median(total(task, "api")) / median(total(task, "direct")),
-                min(total(task, "api")) / min(total(task, "direct")), "yes" if same else "no"]
+                min(total(task, "api")) / min(total(task, "direct")),
+                (median(total(task, "api")) - floor) / median(total(task, "direct")), "yes" if same else "no"]
         rows.append(row)
         ttft_rows.append([task, median(first(task, "direct")) * 1e3, median(first(task, "pipeline")) * 1e3,
-                          median(first(task, "api")) * 1e3,
+                          median(first(task, "api")) * 1e3, median(first(task, "noop")) * 1e3,
                           median(first(task, "api")) / median(first(task, "direct")),
-                          min(first(task, "api")) / min(first(task, "direct"))])
+                          min(first(task, "api")) / min(first(task, "direct")),
+                          (median(first(task, "api")) - median(first(task, "noop"))) / median(first(task, "direct"))])
     header = ["task", "new tokens", "generate() ms", "direct ms", "pipeline ms", "API ms"]
     if "api_stock" in variants:
         header.append("API, stock client ms")
-    header += ["API - pipeline ms", "pipeline / direct", "API / direct (median)", "API / direct (min)", "API answer = direct"]
+    header += ["no-op Gradio endpoint ms", "pipeline / direct", "API / direct (median)", "API / direct (min)",
+               "(API - no-op) / direct", "API answer = direct"]
     bench.print(table(f"Overhead: end-to-end latency, {args.tokens} new tokens, greedy, medians of {args.repeats}",
                       header, rows))
     bench.print(table("Streaming: time to first token", [
-        "task", "direct ms", "pipeline ms", "API ms", "API / direct (median)", "API / direct (min)"], ttft_rows))
+        "task", "direct ms", "pipeline ms", "API ms", "no-op Gradio endpoint ms", "API / direct (median)",
+        "API / direct (min)", "(API - no-op) / direct"], ttft_rows))
 
 
 def memory(bench: Bench) -> None:
@@ -262,7 +272,13 @@ def decode(bench: Bench) -> None:
     del src, dst
     gen = loaded.generator
     decoder = gen.get_decoder() if hasattr(gen, "get_decoder") else gen
+    # Read once per decoding step: the text decoder and the output head; of the input embedding
+    # table only one row per token (unless it is the output head too).
     weights = {id(p): p for m in (decoder, gen.get_output_embeddings()) for p in m.parameters()}
+    head = gen.get_output_embeddings().weight
+    embedding = gen.get_input_embeddings().weight
+    if embedding is not head:
+        weights.pop(id(embedding), None)
     per_token = sum(p.numel() * p.element_size() for p in weights.values())
     rows = []
     for task in TEXT_TASKS:

@@ -4,6 +4,9 @@ Stopping: a StoppingCriteria reads a per-request threading.Event, so setting the
 (Stop button, cancelled API job, closed generator) ends `generate()` within one
 decoding step, not just the stream. Faults (out of memory, any exception inside
 generation) free what they can and come back as a clear ModelError.
+
+Batching (optional, --max-batch-size): concurrent requests for one model run as rows of
+one padded generate(); each row keeps its own stream, token limit and Stop.
 """
 
 from __future__ import annotations
