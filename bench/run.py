@@ -69,6 +69,14 @@ class Bench:
         self.servers: dict[int, object] = {}
         self.memory_after_load = None
         self.out: list[str] = []
+        self._registry = None
+
+    def model(self):
+        """(registry, the understanding model) loaded in this process, for the direct calls."""
+        from pipelines.registry import ModelRegistry
+
+        self._registry = self._registry or ModelRegistry(self.args.device)
+        return self._registry, self._registry.get(self.omni)
 
     def app_args(self) -> list[str]:
         a = self.args
@@ -95,14 +103,6 @@ def status(srv) -> dict:
     return client(srv.url).predict(api_name="/status")
 
 
-def loaded_model(bench: Bench):
-    from pipelines.registry import ModelRegistry
-
-    registry = getattr(bench, "registry", None) or ModelRegistry(bench.args.device)
-    bench.registry = registry
-    return registry, registry.get(bench.omni)
-
-
 # ---------------------------------------------------------------- sections
 
 def overhead(bench: Bench) -> None:
@@ -111,7 +111,7 @@ def overhead(bench: Bench) -> None:
     from pipelines.tasks import Pipelines
 
     args = bench.args
-    registry, loaded = loaded_model(bench)
+    registry, loaded = bench.model()
     direct = Direct(loaded)
     pipes = Pipelines(Settings(caption_model=bench.omni, vqa_model=bench.omni, audio_model=bench.omni,
                                image_model=bench.janus, max_new_tokens=args.tokens), registry)
@@ -258,7 +258,7 @@ def decode(bench: Bench) -> None:
     if bench.args.device != "cuda":
         bench.print("\n(decode section: GPU only, skipped on CPU)\n")
         return
-    registry, loaded = loaded_model(bench)
+    registry, loaded = bench.model()
     direct = Direct(loaded)
     n = 256 * 2**20  # 512 MB of bf16 each way
     src, dst = torch.empty(n, dtype=torch.bfloat16, device="cuda"), torch.empty(n, dtype=torch.bfloat16, device="cuda")
