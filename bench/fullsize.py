@@ -138,6 +138,9 @@ def build_one(tiny_path: Path, out: Path, layers: int | None = None) -> Path:
     model.save_pretrained(out)
     for extra in tiny_path.glob("*.pt"):  # e.g. Omni's voices file, required by from_pretrained
         (out / extra.name).write_bytes(extra.read_bytes())
+    del model
+    if device == "cuda":
+        torch.cuda.empty_cache()  # the benchmark loads its own copy next
     return out
 
 
