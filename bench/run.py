@@ -252,16 +252,18 @@ def startup(bench: Bench) -> None:
 
 
 def decode(bench: Bench) -> None:
-    """GPU only: decode speed against what memory bandwidth allows (weights read once per token)."""
+    """Decode speed against what memory bandwidth allows (weights read once per token), alone and
+    as one batch of N requests. Meant for the GPU; on CPU the tiny model is bound by Python, not memory."""
     import torch
 
-    if bench.args.device != "cuda":
-        bench.print("\n(decode section: GPU only, skipped on CPU)\n")
-        return
+    from pipelines.generation import Batcher, stream_text
+
+    args = bench.args
     registry, loaded = bench.model()
     direct = Direct(loaded)
-    n = 256 * 2**20  # 512 MB of bf16 each way
-    src, dst = torch.empty(n, dtype=torch.bfloat16, device="cuda"), torch.empty(n, dtype=torch.bfloat16, device="cuda")
+    n = 2**28 if args.device == "cuda" else 2**25  # 512 MB (GPU) or 64 MB (CPU) of bf16, copied each way
+    src = torch.empty(n, dtype=torch.bfloat16, device=loaded.device)
+    dst = torch.empty_like(src)
     dst.copy_(src)
     sync(loaded.device)
     start = time.perf_counter()
@@ -271,26 +273,35 @@ def decode(bench: Bench) -> None:
     bandwidth = 20 * 2 * src.numel() * src.element_size() / (time.perf_counter() - start)
     del src, dst
     gen = loaded.generator
-    decoder = gen.get_decoder() if hasattr(gen, "get_decoder") else gen
     # Read once per decoding step: the text decoder and the output head; of the input embedding
     # table only one row per token (unless it is the output head too).
-    weights = {id(p): p for m in (decoder, gen.get_output_embeddings()) for p in m.parameters()}
-    head = gen.get_output_embeddings().weight
-    embedding = gen.get_input_embeddings().weight
-    if embedding is not head:
-        weights.pop(id(embedding), None)
+    weights = {id(p): p for m in (gen.get_decoder(), gen.get_output_embeddings()) for p in m.parameters()}
+    if gen.get_input_embeddings().weight is not gen.get_output_embeddings().weight:
+        weights.pop(id(gen.get_input_embeddings().weight), None)
     per_token = sum(p.numel() * p.element_size() for p in weights.values())
+    ideal = bandwidth / per_token
     rows = []
     for task in TEXT_TASKS:
-        direct(task, bench.args.tokens)
-        runs = [direct(task, bench.args.tokens) for _ in range(3)]
-        r = min(runs, key=lambda r: r["generate"])
+        direct(task, args.tokens)
+        r = min((direct(task, args.tokens) for _ in range(3)), key=lambda r: r["generate"])
         rate = (r["tokens"] - 1) / (r["generate"] - r["prefill"])
-        ideal = bandwidth / per_token
-        rows.append([task, r["tokens"], rate, ideal, rate / ideal])
+        rows.append([f"{task}, 1 request", r["tokens"], rate, ideal, rate / ideal])
+    batcher, messages = Batcher(loaded, args.max_batch_size), direct.messages("caption")
+    for clients in (1, args.max_batch_size):
+        def one(i):
+            return list(stream_text(loaded, messages, max_new_tokens=args.tokens, batcher=batcher))
+
+        run_threads(clients, one)  # warm-up
+        start = time.perf_counter()
+        run_threads(clients, one)
+        seconds = time.perf_counter() - start
+        label = "1 request via the batcher" if clients == 1 else f"{clients} concurrent requests, one batch"
+        rows.append([f"caption, {label}", clients * args.tokens,
+                     clients * args.tokens / seconds, ideal * clients, "-"])
     bench.print(table(f"Decode: tokens/s vs. memory bandwidth ({bandwidth / 1e9:.0f} GB/s measured, "
-                      f"{per_token / 1e9:.2f} GB of weights read per token)",
-                      ["task", "new tokens", "decode tokens/s", "bandwidth bound tokens/s", "fraction"], rows))
+                      f"{per_token / 1e6:.1f} MB of weights read per token; batcher rows: whole requests, prefill "
+                      "included, all rows together)",
+                      ["run", "new tokens", "tokens/s", "bandwidth bound tokens/s", "fraction"], rows))
 
 
 def machine(args) -> str:
