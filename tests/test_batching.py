@@ -76,3 +76,21 @@ def test_stop_ends_one_row_only(pipes, batched):
 
 def test_batching_is_off_by_default(pipes):
     assert pipes.registry.batcher(pipes.caption.model_id) is None
+
+
+def test_batched_app_answers_concurrent_clients_and_cancels_one(batched):
+    """Through Gradio: the model queue lets the batch in, a cancelled job leaves the others alone."""
+    from gradio_client import Client, handle_file
+
+    from .conftest import launch
+
+    demo, url = launch(batched)
+    try:
+        client = Client(url, analytics_enabled=False, verbose=False)
+        jobs = [client.submit(handle_file(IMAGE), "en", api_name="/caption") for _ in range(4)]
+        jobs[0].cancel()
+        answers = [job.result(timeout=60) for job in jobs[1:]]
+        assert all(isinstance(a, str) and a for a in answers)
+        assert len(set(answers)) == 1  # same input, same greedy answer, whichever batch it ran in
+    finally:
+        demo.close()
