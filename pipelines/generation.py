@@ -209,15 +209,16 @@ class RowStreamer(BaseStreamer):
 def generate_rows(loaded: LoadedModel, rows: list[Row]) -> None:
     """One greedy generate() for all rows; each row's text goes to its own streamer."""
     tok = loaded.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    # Stop at the chat turn's end even where a sub-model's generation config does not name it.
     eos = loaded.generator.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
+    eos = sorted({*(eos if isinstance(eos, (list, tuple)) else [eos]), tok.eos_token_id} - {None})
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
     try:
         inputs = collate(rows, pad_id, set(tok.model_input_names))
         with torch.inference_mode():
             loaded.generator.generate(
                 **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max(r.max_new_tokens for r in rows),
-                do_sample=False, streamer=RowStreamer(rows, eos_ids), pad_token_id=pad_id,
+                do_sample=False, streamer=RowStreamer(rows, set(eos)), eos_token_id=eos, pad_token_id=pad_id,
                 stopping_criteria=StoppingCriteriaList([StopOnEvent(*(r.ended for r in rows))]))
     except BaseException as exc:  # noqa: BLE001 - handed to each row's consumer
         for row in rows:
