@@ -16,3 +16,10 @@ def test_rgba_upload_is_passed_through_and_flattened_on_white(tmp_path):
     assert received == str(path)  # not a converted copy
     img = load_image(received)
     assert img.mode == "RGB" and img.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_page_config_keeps_every_image_setting():
+    """Gradio builds the front-end config from the constructor's signature."""
+    config = SafeImage(type="filepath", elem_id="x", sources=["upload"], label="L").get_config()
+    assert config["elem_id"] == "x" and config["sources"] == ["upload"] and config["label"] == "L"
+    assert config["image_mode"] is None
