@@ -61,12 +61,12 @@ def model_paths(args) -> tuple[str, str]:
 
 
 class Bench:
-    """Shared state: the checkpoints, one app server per batching setting, the printed tables."""
+    """Shared state: the checkpoints, the app server, the model in this process, the printed tables."""
 
     def __init__(self, args, stack: ExitStack):
         self.args, self.stack = args, stack
         self.omni, self.janus = model_paths(args)
-        self.servers: dict[int, object] = {}
+        self.app = None
         self.memory_after_load = None
         self.out: list[str] = []
         self._registry = None
@@ -85,14 +85,16 @@ class Bench:
         return ["--caption-model", self.omni, "--vqa-model", self.omni, "--audio-model", self.omni,
                 "--image-model", self.janus, "--device", a.device, "--max-new-tokens", str(a.tokens)]
 
-    def server(self, batch: int = 1):
-        """The app with weights preloaded; started on first use, kept for the run."""
-        if batch not in self.servers:
-            srv = self.stack.enter_context(app_server(*self.app_args(), "--preload", "--max-batch-size", str(batch)))
-            if batch == 1:
-                self.memory_after_load = (srv.memory_mb(), status(srv))
-            self.servers[batch] = srv
-        return self.servers[batch]
+    def launch(self, *extra: str):
+        """A context manager: the app on these checkpoints with `extra` flags, as a user starts it."""
+        return app_server(*self.app_args(), *extra)
+
+    def server(self):
+        """The app as by default (no batching), weights preloaded; started on first use, kept for the run."""
+        if self.app is None:
+            self.app = self.stack.enter_context(self.launch("--preload"))
+            self.memory_after_load = (self.app.memory_mb(), status(self.app))
+        return self.app
 
     def print(self, text: str) -> None:
         print(text, flush=True)
@@ -218,23 +220,31 @@ def users(bench: Bench) -> None:
     args = bench.args
     rows = []
     for batch in dict.fromkeys([1, args.max_batch_size]):
-        srv = bench.server(batch)
-        clients = [client(srv.url) for _ in range(args.clients)]
-        for task in TEXT_TASKS:  # warm-up
-            api_call(clients[0], task)
-        single = None
-        for n in (1, args.clients):
-            def work(i, n=n):
-                return [api_call(clients[i], TEXT_TASKS[(i + k) % len(TEXT_TASKS)])[1] for k in range(args.requests)]
-
-            start = time.perf_counter()
-            latencies = [x for per in run_threads(n, work) for x in per]
-            seconds = time.perf_counter() - start
-            rate = len(latencies) / seconds
-            single = single or rate
-            rows.append([batch, n, len(latencies), seconds, rate, rate / single, median(latencies) * 1e3])
+        with ExitStack() as own:  # the batched app is stopped after its turn (one model copy less on the GPU)
+            srv = bench.server() if batch == 1 else own.enter_context(
+                bench.launch("--preload", "--max-batch-size", str(batch)))
+            rows += users_rows(bench, srv, batch)
     bench.print(table(f"Users: text tasks in rotation, {args.tokens} new tokens each", [
         "--max-batch-size", "clients", "answers", "seconds", "answers/s", "vs 1 client", "median latency ms"], rows))
+
+
+def users_rows(bench: Bench, srv, batch: int) -> list[list]:
+    args, rows = bench.args, []
+    clients = [client(srv.url) for _ in range(args.clients)]
+    for task in TEXT_TASKS:  # warm-up
+        api_call(clients[0], task)
+    single = None
+    for n in (1, args.clients):
+        def work(i):
+            return [api_call(clients[i], TEXT_TASKS[(i + k) % len(TEXT_TASKS)])[1] for k in range(args.requests)]
+
+        start = time.perf_counter()
+        latencies = [x for per in run_threads(n, work) for x in per]
+        seconds = time.perf_counter() - start
+        rate = len(latencies) / seconds
+        single = single or rate
+        rows.append([batch, n, len(latencies), seconds, rate, rate / single, median(latencies) * 1e3])
+    return rows
 
 
 def startup(bench: Bench) -> None:
@@ -242,7 +252,7 @@ def startup(bench: Bench) -> None:
     rows = []
     for preload in (False, True):
         extra = ["--preload"] if preload else []
-        with app_server(*bench.app_args(), *extra) as srv:
+        with bench.launch(*extra) as srv:
             c = client(srv.url)
             first = api_call(c, "caption")[1]
             second = api_call(c, "caption")[1]
