@@ -131,6 +131,8 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     from components import audio, caption, status, text_to_image, vqa
     from components.i18n import t
 
+    # Batched requests must reach the model together: let as many through the queue as fit a batch.
+    concurrency = max(concurrency, pipes.settings.max_batch_size)
     ui = UI(pipes.settings, concurrency, cache_examples)
     with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(t("title"), elem_id="title")

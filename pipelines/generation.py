@@ -4,6 +4,9 @@ Stopping: a StoppingCriteria reads a per-request threading.Event, so setting the
 (Stop button, cancelled API job, closed generator) ends `generate()` within one
 decoding step, not just the stream. Faults (out of memory, any exception inside
 generation) free what they can and come back as a clear ModelError.
+
+Batching (optional, --max-batch-size): concurrent requests for one model run as rows of
+one padded generate(); each row keeps its own stream, token limit and Stop.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import gc
 import logging
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
@@ -24,22 +29,28 @@ from .registry import LoadedModel
 
 log = logging.getLogger(__name__)
 
+# The UI gets at most 20 updates a second: each update costs the server a diff and a message
+# per user, and more are not seen. Tokens are never held back longer than this.
+STREAM_INTERVAL = 0.05
+
 
 class StopOnEvent(StoppingCriteria):
-    """Ends generation at the next step once `event` is set."""
+    """Ends generation of a row at the next step once its event is set (one event per row)."""
 
-    def __init__(self, event: threading.Event):
-        self.event = event
+    def __init__(self, *events: threading.Event):
+        self.events = events
 
     def __call__(self, input_ids, scores, **kwargs):
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        done = [e.is_set() for e in self.events]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 class TokenStreamer(BaseStreamer):
     """Hands each new piece of text over as soon as its token is decoded.
 
     transformers' TextIteratorStreamer waits for a word boundary; a demo should show every
-    token, and each hand-over is a point where a cancelled request can be closed.
+    token. Decoding is incremental (a short window of recent tokens, not the whole answer
+    at every step), so a long answer costs the same per token as a short one.
     """
 
     _END = object()
@@ -48,27 +59,60 @@ class TokenStreamer(BaseStreamer):
         self.tokenizer = tokenizer
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.tokens: list[int] = []
-        self.sent = 0
+        self.prefix = self.read = 0  # tokens[prefix:read] were decoded to `head` and sent
+        self.head = ""
         self.prompt_seen = False
 
     def put(self, value):
         if not self.prompt_seen:  # generate() first sends the prompt
             self.prompt_seen = True
             return
-        self.tokens.extend(value.reshape(-1).tolist())
-        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        self.add(value.reshape(-1).tolist())
+
+    def add(self, token_ids: list[int]) -> None:
+        self.tokens.extend(token_ids)
+        text = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
         if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
             return
-        if len(text) > self.sent:
-            self.queue.put(text[self.sent:])
-            self.sent = len(text)
+        if len(text) > len(self.head):
+            self.queue.put(text[len(self.head):])
+        self.prefix, self.read = self.read, len(self.tokens)
+        self.head = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
 
     def end(self):
+        text = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
+        if len(text) > len(self.head):  # what was held back for a character that never completed
+            self.queue.put(text[len(self.head):])
         self.queue.put(self._END)
 
     def __iter__(self):
         while (piece := self.queue.get()) is not self._END:
             yield piece
+
+    def chunks(self, interval: float) -> Iterator[str]:
+        """The pieces, grouped so that at most one chunk comes out per `interval` seconds.
+
+        The first piece comes out at once (time to first token) and the last as soon as
+        generation ends; in between, pieces that arrive within `interval` travel together,
+        so a fast model does not flood the UI with one update per token.
+        """
+        last, pending, ended = float("-inf"), "", False
+        while not ended:
+            wait = None if not pending else max(0.0, last + interval - time.monotonic())
+            try:
+                pieces = [self.queue.get(timeout=wait)]
+            except queue.Empty:
+                pieces = []
+            while True:  # take whatever else is already there
+                try:
+                    pieces.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            ended = self._END in pieces
+            pending += "".join(p for p in pieces if p is not self._END)
+            if pending and (ended or time.monotonic() - last >= interval):
+                yield pending
+                last, pending = time.monotonic(), ""
 
 
 def free_memory() -> None:
@@ -129,17 +173,150 @@ def model_inputs(loaded: LoadedModel, messages: list[dict]):
     return inputs.to(loaded.device).to(loaded.dtype)
 
 
+@dataclass
+class Row:
+    """One request inside a generate() call: its inputs, its limit, its Stop and its stream."""
+
+    inputs: dict
+    max_new_tokens: int
+    stop: threading.Event
+    streamer: TokenStreamer
+    errors: list = field(default_factory=list)
+    produced: int = 0
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if not self.ended.is_set():
+            if error is not None:
+                self.errors.append(error)
+            self.ended.set()
+            self.streamer.end()
+
+
+def collate(rows: list[Row], pad_id: int, token_keys) -> dict:
+    """Several processor outputs -> one batch: token ids and masks left-padded (generation
+    appends on the right), media tensors (pixels, audio features) stacked in row order."""
+    if len(rows) == 1:
+        return dict(rows[0].inputs)
+    batch = {}
+    for key in dict.fromkeys(k for r in rows for k in r.inputs):
+        parts = [r.inputs[key] for r in rows if r.inputs.get(key) is not None]
+        if key in token_keys:
+            width = max(p.shape[-1] for p in parts)
+            fill = pad_id if key == "input_ids" else 0
+            parts = [torch.nn.functional.pad(p, (width - p.shape[-1], 0), value=fill) for p in parts]
+        elif parts and parts[0].dim() > 1:  # e.g. audio features of different lengths
+            shape = [max(p.shape[d] for p in parts) for d in range(1, parts[0].dim())]
+            parts = [torch.nn.functional.pad(p, [x for d in reversed(range(1, p.dim()))
+                                                 for x in (0, shape[d - 1] - p.shape[d])]) for p in parts]
+        batch[key] = torch.cat(parts)
+    return batch
+
+
+class RowStreamer(BaseStreamer):
+    """Splits generate()'s per-step tokens (one per row) into each row's own stream, and ends
+    a row's stream as soon as that row is done (end of answer, its own limit, or Stop)."""
+
+    def __init__(self, rows: list[Row], eos_ids: set[int]):
+        self.rows, self.eos_ids, self.prompt_seen = rows, eos_ids, False
+
+    def put(self, value):
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        for row, token in zip(self.rows, value.reshape(-1).tolist()):
+            if row.ended.is_set():
+                continue
+            if row.stop.is_set() or token in self.eos_ids:
+                row.finish()
+                continue
+            row.produced += 1
+            row.streamer.add([token])
+            if row.produced >= row.max_new_tokens:
+                row.finish()
+
+    def end(self):
+        for row in self.rows:
+            row.finish()
+
+
+def generate_rows(loaded: LoadedModel, rows: list[Row]) -> None:
+    """One greedy generate() for all rows; each row's text goes to its own streamer."""
+    tok = loaded.tokenizer
+    # Stop at the chat turn's end even where a sub-model's generation config does not name it.
+    eos = loaded.generator.generation_config.eos_token_id
+    eos = sorted({*(eos if isinstance(eos, (list, tuple)) else [eos]), tok.eos_token_id} - {None})
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+    try:
+        inputs = collate(rows, pad_id, set(tok.model_input_names))
+        with torch.inference_mode():
+            loaded.generator.generate(
+                **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max(r.max_new_tokens for r in rows),
+                do_sample=False, streamer=RowStreamer(rows, set(eos)), eos_token_id=eos, pad_token_id=pad_id,
+                stopping_criteria=StoppingCriteriaList([StopOnEvent(*(r.ended for r in rows))]))
+    except BaseException as exc:  # noqa: BLE001 - handed to each row's consumer
+        for row in rows:
+            row.finish(exc)
+    for row in rows:
+        row.finish()
+
+
+class Batcher:
+    """Runs the concurrent text requests of one model as batches: one padded generate() for up
+    to `max_size` requests, each still streamed on its own.
+
+    Requests that arrive while a batch runs form the next batch. When the model is busy (a
+    request was left waiting, or the last batch had several), a new batch also waits for
+    companions as long as they keep coming, `wait` seconds after the last at most (4 x `wait`
+    in all), so clients that resubmit together after a batch land in the same next one. A lone
+    user on an idle model never waits. On a GPU a decoding step costs about the same for 1 or
+    8 rows, so 8 users get several times the answers per second of one.
+    """
+
+    def __init__(self, loaded: LoadedModel, max_size: int, wait: float = 0.025):
+        self.loaded, self.max_size, self.wait = loaded, max_size, wait
+        self.pending: queue.SimpleQueue = queue.SimpleQueue()
+        self.sizes: list[int] = []  # batch sizes run so far
+        threading.Thread(target=self._work, name=f"batcher {loaded.model_id}", daemon=True).start()
+
+    def submit(self, row: Row) -> None:
+        self.pending.put(row)
+
+    def _work(self) -> None:
+        busy = False
+        while True:
+            rows = [self.pending.get()]
+            start = time.monotonic()
+            deadline = start + (self.wait if busy else 0.0)
+            while len(rows) < self.max_size:
+                try:
+                    rows.append(self.pending.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+                if busy:
+                    deadline = min(time.monotonic() + self.wait, start + 4 * self.wait)
+            for row in rows:
+                if row.stop.is_set():  # cancelled while waiting
+                    row.finish()
+            rows = [r for r in rows if not r.ended.is_set()]
+            if rows:
+                self.sizes.append(len(rows))
+                generate_rows(self.loaded, rows)
+            busy = len(rows) > 1 or not self.pending.empty()
+
+
 def stream_text(loaded, messages: list[dict], *, max_new_tokens: int,
-                stop: threading.Event | None = None) -> Iterator[str]:
+                stop: threading.Event | None = None, batcher: Batcher | None = None) -> Iterator[str]:
     """Yield the growing answer from a LoadedModel (here) or a RemoteModel (an OpenAI-compatible engine)."""
     if isinstance(loaded, LoadedModel):
-        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop)
+        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop, batcher=batcher)
     return loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop)
 
 
 def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
-              stop: threading.Event | None = None) -> Iterator[str]:
-    """Greedy decoding in a worker thread, so a demo answer is reproducible."""
+              stop: threading.Event | None = None, batcher: Batcher | None = None) -> Iterator[str]:
+    """Greedy decoding, so a demo answer is reproducible. Alone, generate() runs in a thread of
+    its own; with a batcher, it runs with whatever other requests for the same model are waiting."""
     stop = stop or threading.Event()
     try:
         inputs = model_inputs(loaded, messages)
@@ -147,38 +324,23 @@ def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
         raise
     except Exception as exc:  # noqa: BLE001 - processor rejected the input
         raise as_model_error(exc) from exc
-    streamer = TokenStreamer(loaded.tokenizer)
-    errors: list[BaseException] = []
-    tok = loaded.tokenizer
-    # Stop at the chat turn's end even where a sub-model's generation config does not name it.
-    eos = loaded.generator.generation_config.eos_token_id
-    eos = sorted({*(eos if isinstance(eos, list) else [eos]), tok.eos_token_id} - {None})
-
-    def work():
-        try:
-            with torch.inference_mode():
-                loaded.generator.generate(
-                    **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max_new_tokens,
-                    do_sample=False, streamer=streamer, eos_token_id=eos,
-                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos[0],
-                    stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            errors.append(exc)
-            streamer.end()
-
-    thread = threading.Thread(target=work, name="generate", daemon=True)
-    thread.start()
+    row = Row(inputs, max_new_tokens, stop, TokenStreamer(loaded.tokenizer))
+    thread = None
+    if batcher is not None:
+        batcher.submit(row)
+    else:
+        thread = threading.Thread(target=generate_rows, args=(loaded, [row]), name="generate", daemon=True)
+        thread.start()
     text = ""
     try:
-        for piece in streamer:
-            if piece:
-                text += piece
-                yield text
-        thread.join()
-        if errors:
-            raise as_model_error(errors[0]) from errors[0]
+        for piece in row.streamer.chunks(STREAM_INTERVAL):
+            text += piece
+            yield text
+        if row.errors:
+            raise as_model_error(row.errors[0]) from row.errors[0]
         if stop.is_set():
             raise Cancelled()
     finally:
         stop.set()  # reached on Stop, on error and when the consumer goes away (GeneratorExit)
-        thread.join()
+        if thread is not None:  # a batch goes on with its other rows; this one ends at the next step
+            thread.join()

@@ -155,6 +155,19 @@ def load_audio(audio, max_seconds: float = 30.0) -> Audio:
     return Audio(samples, max(original, len(samples) / SAMPLE_RATE))
 
 
+def warm_up_audio() -> None:
+    """Decode and resample a short clip once: librosa imports its decoders and compiles its
+    kernels on first use (seconds, and most of the memory the audio tab ever adds)."""
+    import tempfile
+
+    import soundfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "warm-up.wav")
+        soundfile.write(path, np.zeros(SAMPLE_RATE // 4, dtype=np.float32), SAMPLE_RATE // 2)
+        load_audio(path)
+
+
 def _as_float_mono(data: np.ndarray) -> np.ndarray:
     if data.ndim == 2:  # (samples, channels) as gradio gives it
         data = data.mean(axis=1) if data.shape[1] <= 8 else data.mean(axis=0)

@@ -104,9 +104,12 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
 class ModelRegistry:
     """Checkpoint id -> LoadedModel, each loaded at most once (or the RemoteModel of an id an engine serves)."""
 
-    def __init__(self, device: str = "auto", remote: dict | None = None):
+    def __init__(self, device: str = "auto", remote: dict | None = None, max_batch_size: int = 1,
+                 batch_wait: float = 0.025):
         self.device = device
         self.remote = dict(remote or {})  # id -> RemoteModel (remote.py): served by an engine, never loaded here
+        self.max_batch_size, self.batch_wait = max_batch_size, batch_wait
+        self._batchers: dict[str, Any] = {}
         self._models: dict[str, LoadedModel] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -125,6 +128,18 @@ class ModelRegistry:
                 self._models[model_id] = self._load(model_id)
                 self.load_counts[model_id] = self.load_counts.get(model_id, 0) + 1
         return self._models[model_id]
+
+    def batcher(self, model_id: str):
+        """The model's request batcher (generation.Batcher), or None when batching is off."""
+        if self.max_batch_size <= 1 or model_id in self.remote:  # an engine batches on its own
+            return None
+        loaded = self.get(model_id)
+        with self._guard:
+            if model_id not in self._batchers:
+                from .generation import Batcher
+
+                self._batchers[model_id] = Batcher(loaded, self.max_batch_size, self.batch_wait)
+            return self._batchers[model_id]
 
     def loaded(self) -> list[LoadedModel]:
         return list(self._models.values())

@@ -41,6 +41,11 @@ class Settings:
     served_model: str = field(default="", metadata={"env": "MMDEMO_SERVED_MODEL"})  # default: the task's model id
     remote_timeout: float = field(default=60.0, metadata={"env": "MMDEMO_REMOTE_TIMEOUT"})
     remote_concurrency: int = field(default=16, metadata={"env": "MMDEMO_REMOTE_CONCURRENCY"})
+    # Batching: concurrent text requests for one model share one generate() (see generation.Batcher).
+    # 1 = off. On a GPU, 8 lets 8 users decode for about the price of one. The wait applies only
+    # while the model is busy: a lone user never waits.
+    max_batch_size: int = field(default=1, metadata={"env": "MMDEMO_MAX_BATCH_SIZE"})
+    max_batch_wait_ms: float = field(default=25.0, metadata={"env": "MMDEMO_MAX_BATCH_WAIT_MS"})
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":

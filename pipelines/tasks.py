@@ -19,7 +19,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .generation import as_model_error, in_background, stream_text
-from .inputs import Audio, check_text, load_audio, load_image
+from .inputs import Audio, check_text, load_audio, load_image, warm_up_audio
 from .registry import LoadedModel, ModelRegistry, pick_device
 from .remote import remote_models
 from .settings import Settings
@@ -46,7 +46,8 @@ class Pipeline:
     def generate(self, messages: list[dict], max_new_tokens: int,
                  stop: threading.Event | None = None) -> Iterator[str]:
         """The GPU part: stream the answer. (On ZeroGPU, stop by closing the stream; `stop` cannot cross.)"""
-        yield from stream_text(self.model, messages, max_new_tokens=max_new_tokens, stop=stop)
+        yield from stream_text(self.model, messages, max_new_tokens=max_new_tokens, stop=stop,
+                               batcher=self.registry.batcher(self.model_id))
 
     def gpu_seconds(self, messages, max_new_tokens: int, stop=None) -> int:
         return text_seconds(max_new_tokens)
@@ -259,7 +260,9 @@ class Pipelines:
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None):
         self.settings = settings
-        self.registry = registry or ModelRegistry(settings.device, remote=remote_models(settings))
+        self.registry = registry or ModelRegistry(settings.device, remote=remote_models(settings),
+                                                  max_batch_size=settings.max_batch_size,
+                                                  batch_wait=settings.max_batch_wait_ms / 1000)
         self.caption = CaptionPipeline(self.registry, settings.caption_model, settings)
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
@@ -272,7 +275,8 @@ class Pipelines:
         return list(dict.fromkeys(p.model_id for p in self.all()))
 
     def check(self, load: bool = False) -> None:
-        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now.
+        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now
+        (and the audio decoders, whose first use otherwise costs the first audio request seconds).
 
         The message names the flag(s) that choose the failing checkpoint.
         """
@@ -289,6 +293,8 @@ class Pipelines:
                 raise ModelError("load_failed", model=model_id, reason=(
                     f"{exc.params['reason']} Choose another with {flags}, "
                     "or run `python app.py --tiny` for offline test models.")) from exc
+        if load and self.audio_available():
+            warm_up_audio()
 
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""

@@ -1,0 +1,96 @@
+"""Request batching (--max-batch-size): concurrent requests share one generate(), each keeps its
+own answer, stream, limit and Stop. Real tiny models, real threads."""
+
+import threading
+
+import pytest
+
+from pipelines.errors import Cancelled
+from pipelines.tasks import Pipelines
+
+from .conftest import ASSETS
+
+IMAGE, CHART, SPEECH = str(ASSETS / "street.png"), str(ASSETS / "chart.png"), str(ASSETS / "speech_en.wav")
+REQUESTS = [  # mixed tasks and modalities, different prompt lengths and token limits
+    lambda p: p.caption(IMAGE),
+    lambda p: p.vqa(CHART, "Which bar is the highest of all?"),
+    lambda p: p.audio(SPEECH, "What is said?"),
+    lambda p: p.caption(CHART, "zh", max_new_tokens=5),
+]
+
+
+@pytest.fixture(scope="module")
+def batched(tiny_settings):
+    return Pipelines(tiny_settings(max_batch_size=8, max_batch_wait_ms=200))
+
+
+def run_together(pipes, requests):
+    """Start every request at once; return each one's list of streamed texts."""
+    results = [None] * len(requests)
+
+    def work(i):
+        results[i] = list(requests[i](pipes))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_batched_answers_equal_single_answers(pipes, batched):
+    alone = [list(r(pipes))[-1] for r in REQUESTS]
+    batcher = batched.registry.batcher(batched.caption.model_id)
+    before = len(batcher.sizes)
+    together = run_together(batched, REQUESTS)
+    assert [chunks[-1] for chunks in together] == alone
+    assert max(batcher.sizes[before:]) > 1, "the requests should have shared a generate() call"
+    for chunks in together:  # each still streams its own growing text
+        assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:]))
+
+
+def test_stop_ends_one_row_only(pipes, batched):
+    stop = threading.Event()
+    stopped_chunks = []
+
+    def stopped(p):
+        try:
+            for text in p.caption(IMAGE, stop=stop):
+                stopped_chunks.append(text)
+                stop.set()
+                yield text
+        except Cancelled:
+            return
+
+    question = "Which bar is the highest of all?"
+    full = list(pipes.vqa(CHART, question))[-1]
+    batcher = batched.registry.batcher(batched.caption.model_id)
+    before = len(batcher.sizes)
+    # Whichever request comes first runs alone; the two others queue behind it and share a batch.
+    results = run_together(batched, [lambda p: p.audio(SPEECH, "What?"), stopped, lambda p: p.vqa(CHART, question)])
+    assert max(batcher.sizes[before:]) > 1
+    assert results[2][-1] == full
+    assert len(stopped_chunks) == 1 and stop.is_set()
+
+
+def test_batching_is_off_by_default(pipes):
+    assert pipes.registry.batcher(pipes.caption.model_id) is None
+
+
+def test_batched_app_answers_concurrent_clients_and_cancels_one(batched):
+    """Through Gradio: the model queue lets the batch in, a cancelled job leaves the others alone."""
+    from gradio_client import Client, handle_file
+
+    from .conftest import launch
+
+    demo, url = launch(batched)
+    try:
+        client = Client(url, analytics_enabled=False, verbose=False)
+        jobs = [client.submit(handle_file(IMAGE), "en", api_name="/caption") for _ in range(4)]
+        jobs[0].cancel()
+        answers = [job.result(timeout=60) for job in jobs[1:]]
+        assert all(isinstance(a, str) and a for a in answers)
+        assert len(set(answers)) == 1  # same input, same greedy answer, whichever batch it ran in
+    finally:
+        demo.close()
