@@ -34,14 +34,18 @@ log = logging.getLogger(__name__)
 STREAM_INTERVAL = 0.05
 
 
-class StopOnEvent(StoppingCriteria):
-    """Ends generation of a row at the next step once its event is set (one event per row)."""
+class StopRows(StoppingCriteria):
+    """Ends each row at the next step once its request is stopped (Stop) or done (answer, limit).
 
-    def __init__(self, *events: threading.Event):
-        self.events = events
+    Stop is read here directly, not only through the streamer: generate() may check its
+    criteria before it hands the step's tokens to the streamer.
+    """
+
+    def __init__(self, rows: list["Row"]):
+        self.rows = rows
 
     def __call__(self, input_ids, scores, **kwargs):
-        done = [e.is_set() for e in self.events]
+        done = [r.stop.is_set() or r.ended.is_set() for r in self.rows]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -253,7 +257,7 @@ def generate_rows(loaded: LoadedModel, rows: list[Row]) -> None:
             loaded.generator.generate(
                 **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max(r.max_new_tokens for r in rows),
                 do_sample=False, streamer=RowStreamer(rows, set(eos)), eos_token_id=eos, pad_token_id=pad_id,
-                stopping_criteria=StoppingCriteriaList([StopOnEvent(*(r.ended for r in rows))]))
+                stopping_criteria=StoppingCriteriaList([StopRows(rows)]))
     except BaseException as exc:  # noqa: BLE001 - handed to each row's consumer
         for row in rows:
             row.finish(exc)
