@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import free_port
+from .conftest import free_port, stop_process
 
 
 def serve_available() -> bool:
@@ -45,12 +45,7 @@ def transformers_serve(model_dir: Path, *flags: str, start_timeout: float = 120.
                 time.sleep(0.5)
             yield f"http://127.0.0.1:{port}/v1"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc, timeout=10)
 
 
 def _healthy(port: int) -> bool:
