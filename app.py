@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
 
-# Spaces set SYSTEM=spaces; ZeroGPU hardware needs `spaces` imported before CUDA is touched.
+# Hugging Face Spaces set SPACE_ID: there the app binds 0.0.0.0, preloads, caches examples and serves MCP.
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
 
 

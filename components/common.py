@@ -7,7 +7,6 @@ import inspect
 import logging
 
 import gradio as gr
-
 from gradio.context import get_blocks_context
 
 from pipelines.errors import Cancelled, UserFacingError
