@@ -49,12 +49,13 @@ class StopRows(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-class TokenStreamer(BaseStreamer):
-    """Hands each new piece of text over as soon as its token is decoded.
+class TokenStreamer:
+    """One request's text, handed over as soon as each of its tokens is decoded.
 
     transformers' TextIteratorStreamer waits for a word boundary; a demo should show every
-    token. Decoding is incremental (a short window of recent tokens, not the whole answer
-    at every step), so a long answer costs the same per token as a short one.
+    token. RowStreamer feeds it the row's tokens. Decoding is incremental (a short window of
+    recent tokens, not the whole answer at every step), so a long answer costs the same per
+    token as a short one.
     """
 
     _END = object()
@@ -65,13 +66,6 @@ class TokenStreamer(BaseStreamer):
         self.tokens: list[int] = []
         self.prefix = self.read = 0  # tokens[prefix:read] were decoded to `head` and sent
         self.head = ""
-        self.prompt_seen = False
-
-    def put(self, value):
-        if not self.prompt_seen:  # generate() first sends the prompt
-            self.prompt_seen = True
-            return
-        self.add(value.reshape(-1).tolist())
 
     def add(self, token_ids: list[int]) -> None:
         self.tokens.extend(token_ids)
@@ -88,10 +82,6 @@ class TokenStreamer(BaseStreamer):
         if len(text) > len(self.head):  # what was held back for a character that never completed
             self.queue.put(text[len(self.head):])
         self.queue.put(self._END)
-
-    def __iter__(self):
-        while (piece := self.queue.get()) is not self._END:
-            yield piece
 
     def chunks(self, interval: float) -> Iterator[str]:
         """The pieces, grouped so that at most one chunk comes out per `interval` seconds.

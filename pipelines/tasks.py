@@ -57,8 +57,13 @@ class Pipeline:
         """The shared instance: the registry loads it on first use and hands out the same object."""
         loaded = self.registry.get(self.model_id)
         if not loaded.can(self.needs):
-            raise UserFacingError("cannot_do", model=self.model_id, flag=f"--{self.task}-model")
+            raise UserFacingError("cannot_do", model=self.model_id, flag=self.flag)
         return loaded
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag that picks this task's checkpoint."""
+        return f"--{self.task}-model"
 
     @property
     def remote(self) -> bool:
@@ -289,7 +294,7 @@ class Pipelines:
             except ModelError as exc:
                 if exc.key != "load_failed":
                     raise
-                flags = " / ".join(f"--{p.task}-model" for p in self.all() if p.model_id == model_id)
+                flags = " / ".join(p.flag for p in self.all() if p.model_id == model_id)
                 raise ModelError("load_failed", model=model_id, reason=(
                     f"{exc.params['reason']} Choose another with {flags}, "
                     "or run `python app.py --tiny` for offline test models.")) from exc
