@@ -125,14 +125,13 @@ class UI:
 
 
 def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
-    """The Gradio app: one tab per task, each a named API endpoint, all on one model queue."""
+    """The Gradio app: one tab per task, each a named API endpoint, all on one model queue
+    (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
     from components import audio, caption, status, text_to_image, vqa
     from components.i18n import t
 
-    # Batched requests must reach the model together: let as many through the queue as fit a batch.
-    concurrency = max(concurrency, pipes.settings.max_batch_size)
     ui = UI(pipes.settings, concurrency, cache_examples)
     with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(t("title"), elem_id="title")
@@ -146,7 +145,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo
-    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency)
+    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency)  # every model event sets its own
     return demo
 
 

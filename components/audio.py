@@ -40,8 +40,8 @@ def render(pipes, ui) -> None:
             yield from stream
 
         args = dict(fn=audio_qa, inputs=[audio, question], outputs=out)
-        event = run.click(**args, api_name="audio_qa", **model_event(ui.concurrency, pipes.audio))
-        submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency, pipes.audio))
+        event = run.click(**args, api_name="audio_qa", **model_event(ui, pipes.audio))
+        submit = question.submit(**args, api_visibility="private", **model_event(ui, pipes.audio))
         examples = add_examples(ui, [[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio)

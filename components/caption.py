@@ -32,7 +32,7 @@ def render(pipes, ui) -> None:
             yield from pipes.caption(image, language)
 
         event = run.click(caption, [image, language], out, api_name="caption",
-                          **model_event(ui.concurrency, pipes.caption))
+                          **model_event(ui, pipes.caption))
         examples = add_examples(ui, [[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]],
                                 [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption)
         stop.click(None, cancels=[event, *examples])

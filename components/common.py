@@ -19,15 +19,25 @@ log = logging.getLogger(__name__)
 # Every event that runs a model joins this one queue: two tabs never run a model at once
 # (one GPU, no out-of-memory races). Its limit is set from --concurrency in app.py.
 MODEL_QUEUE = "model"
+# With batching on (--max-batch-size N) the model queue lets N text requests in at once, to
+# share one generate(); text-to-image then waits in a queue of its own that keeps --concurrency,
+# so N drawings never run at once.
+DRAW_QUEUE = "draw"
 # Tasks an OpenAI-compatible engine serves (--backend openai) wait in their own, wider queue:
 # the engine batches them, and the local GPU keeps its limit for text-to-image.
 REMOTE_QUEUE = "remote"
 
 
-def model_event(limit: int = 1, pipeline=None) -> dict:
-    if pipeline is not None and pipeline.remote:
-        return dict(concurrency_id=REMOTE_QUEUE, concurrency_limit=pipeline.settings.remote_concurrency)
-    return dict(concurrency_id=MODEL_QUEUE, concurrency_limit=limit)
+def model_event(ui, pipeline) -> dict:
+    """The queue an event that runs `pipeline` waits in, and how many such events run at once."""
+    settings = pipeline.settings
+    if pipeline.remote:
+        return dict(concurrency_id=REMOTE_QUEUE, concurrency_limit=settings.remote_concurrency)
+    if settings.max_batch_size > 1:
+        if pipeline.needs == "draw":
+            return dict(concurrency_id=DRAW_QUEUE, concurrency_limit=ui.concurrency)
+        return dict(concurrency_id=MODEL_QUEUE, concurrency_limit=max(ui.concurrency, settings.max_batch_size))
+    return dict(concurrency_id=MODEL_QUEUE, concurrency_limit=ui.concurrency)
 
 
 def lang_of(request: gr.Request | None) -> str:
@@ -125,7 +135,7 @@ def last_value(fn):
 
 
 def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labels: list[str],
-                 pipeline=None) -> list:
+                 pipeline) -> list:
     """Clicking an example fills the inputs and runs the task; returns the events Stop cancels.
 
     On a Space (ui.cache_examples) results are cached lazily, after their first use; that first
@@ -134,7 +144,7 @@ def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labe
     page load sets them in the language of the request.
     """
     captions = dict(label=t("examples"), example_labels=[text(k, "en") for k in labels])
-    queue = model_event(ui.concurrency, pipeline)
+    queue = model_event(ui, pipeline)
     if ui.cache_examples:
         ex = gr.Examples(examples, inputs, outputs, fn=last_value(fn), cache_examples=True, cache_mode="lazy",
                          **captions)

@@ -7,7 +7,7 @@ import platform
 
 import gradio as gr
 
-from .common import MODEL_QUEUE
+from .common import DRAW_QUEUE, MODEL_QUEUE
 from .i18n import t
 
 
@@ -21,6 +21,13 @@ def _rss_mb() -> float:
     except OSError:
         pass
     return 0.0
+
+
+def _queue(demo, concurrency_id: str) -> dict:
+    """Waiting and running events of one queue, and its limit (Gradio makes a queue on first use)."""
+    q = demo._queue.event_queue_per_concurrency_id.get(concurrency_id)
+    limit = next((fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == concurrency_id), None)
+    return {"waiting": len(q.queue) if q else 0, "running": q.current_concurrency if q else 0, "limit": limit}
 
 
 def collect(pipes, demo=None) -> dict:
@@ -46,13 +53,11 @@ def collect(pipes, demo=None) -> dict:
         memory["cuda_total_mb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**20, 1)
     queue = {}
     if demo is not None and getattr(demo, "_queue", None) is not None:
-        # The model queue only (a status request must not count itself); Gradio makes it on first use.
-        models_queue = demo._queue.event_queue_per_concurrency_id.get(MODEL_QUEUE)
-        queue = {"waiting": len(models_queue.queue) if models_queue else 0,
-                 "running": models_queue.current_concurrency if models_queue else 0,
-                 "limit": next((fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == MODEL_QUEUE),
-                               None),
-                 "max_size": demo._queue.max_size}
+        # The model queue only (a status request must not count itself), and with batching on,
+        # the drawings' own queue.
+        queue = {**_queue(demo, MODEL_QUEUE), "max_size": demo._queue.max_size}
+        if any(fn.concurrency_id == DRAW_QUEUE for fn in demo.fns.values()):
+            queue["drawing"] = _queue(demo, DRAW_QUEUE)
     return {
         "models": models,
         "memory": memory,

@@ -56,7 +56,7 @@ def render(pipes, ui) -> None:
         # preprocess=False: the pipeline checks every option itself, so an API caller's "abc" seed or
         # 99 images gets its clear message instead of a component's generic refusal.
         args = dict(fn=text_to_image, inputs=[prompt, seed, count, size, guidance], outputs=[gallery, seed_used],
-                    preprocess=False, **model_event(ui.concurrency))
+                    preprocess=False, **model_event(ui, pipes.image))
         event = run.click(**args, api_name="text_to_image")
         submit = prompt.submit(**args, api_visibility="private")
 
@@ -65,5 +65,5 @@ def render(pipes, ui) -> None:
 
         examples = add_examples(ui, [["A red house on a quiet street, watercolor", 42],
                                      ["一只在雨中奔跑的小狗，油画风格", 7]], [prompt, seed], [gallery, seed_used],
-                                generate_default, ["example_watercolour", "example_dog"])
+                                generate_default, ["example_watercolour", "example_dog"], pipes.image)
         stop.click(None, cancels=[event, submit, *examples])

@@ -65,8 +65,8 @@ def render(pipes, ui) -> None:
                 yield history, ""
 
         args = dict(fn=vqa, inputs=[image, question, chat], outputs=[chat, question])
-        event = send.click(**args, api_name="vqa", **model_event(ui.concurrency, pipes.vqa))
-        submit = question.submit(**args, api_visibility="private", **model_event(ui.concurrency, pipes.vqa))
+        event = send.click(**args, api_name="vqa", **model_event(ui, pipes.vqa))
+        submit = question.submit(**args, api_visibility="private", **model_event(ui, pipes.vqa))
         clear.click(lambda: ([], ""), None, [chat, question], api_visibility="private", queue=False)
         image.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new image, new talk
 

@@ -133,6 +133,24 @@ def test_every_model_event_shares_one_queue(pipes, concurrency):
         assert (fn.concurrency_id, fn.concurrency_limit) == (MODEL_QUEUE, concurrency), fn.name
 
 
+def test_with_batching_text_events_share_a_batch_and_drawing_keeps_its_limit(tiny_settings):
+    """--max-batch-size 4: four text requests may reach the model together (one batch); the
+    drawings wait in their own queue, still one at a time, not four."""
+    from app import build_demo
+    from components.common import DRAW_QUEUE, MODEL_QUEUE
+    from components.status import collect
+    from pipelines.tasks import Pipelines
+
+    pipes = Pipelines(tiny_settings(max_batch_size=4))
+    demo = build_demo(pipes, concurrency=1)
+    queued = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.fn and fn.queue}
+    drawing = {"text_to_image", "generate_default"}  # the Create tab's button/Enter, and its examples
+    assert all(queued[name] == (DRAW_QUEUE, 1) for name in drawing), queued
+    assert all(limits == (MODEL_QUEUE, 4) for name, limits in queued.items() if name not in drawing), queued
+    queue = collect(pipes, demo)["queue"]
+    assert (queue["limit"], queue["drawing"]) == (4, {"waiting": 0, "running": 0, "limit": 1})
+
+
 def test_twenty_requests_across_tabs_all_complete_in_order_one_at_a_time(app):
     _, url, watch = app(queue_size=32)
     client = connect(url)
