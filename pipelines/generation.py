@@ -11,6 +11,7 @@ one padded generate(); each row keeps its own stream, token limit and Stop.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import queue
@@ -304,7 +305,26 @@ def stream_text(loaded, messages: list[dict], *, max_new_tokens: int,
     """Yield the growing answer from a LoadedModel (here) or a RemoteModel (an OpenAI-compatible engine)."""
     if isinstance(loaded, LoadedModel):
         return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop, batcher=batcher)
-    return loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop)
+    return paced(loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop), STREAM_INTERVAL)
+
+
+def paced(texts: Iterator[str], interval: float) -> Iterator[str]:
+    """A growing text at most once per `interval`: the first at once, the last as soon as it comes.
+
+    For a stream that arrives piece by piece from elsewhere (an engine's server-sent events, one
+    per token): a text that comes within `interval` of the last update is held until the next
+    piece, or the end. Closing this closes `texts` (Stop reaches the engine).
+    """
+    last, held = float("-inf"), None
+    with contextlib.closing(texts):
+        for text in texts:
+            if time.monotonic() - last >= interval:
+                yield text
+                last, held = time.monotonic(), None
+            else:
+                held = text
+    if held is not None:
+        yield held
 
 
 def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,

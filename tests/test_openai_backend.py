@@ -80,6 +80,26 @@ def test_caption_streams_token_by_token_from_the_engine(client, remote_pipes):
     assert omni not in remote_pipes.registry.load_counts, "the text model must not be loaded in-process"
 
 
+def test_engine_stream_reaches_the_ui_at_most_20_times_a_second(remote_settings):
+    """The engine sends an event per token; the UI gets them grouped (as from the local model), the
+    first at once and the whole answer at the end."""
+    from pipelines.generation import STREAM_INTERVAL
+    from pipelines.inputs import load_image
+    from pipelines.tasks import CAPTION_PROMPTS, Pipelines
+
+    pipes = Pipelines(remote_settings(max_new_tokens=200))
+    image = str(ASSETS / "street.png")
+    content = [{"type": "image", "image": load_image(image)}, {"type": "text", "text": CAPTION_PROMPTS["en"]}]
+    engine = pipes.registry.remote[pipes.settings.caption_model]
+    per_token = list(engine.stream([{"role": "user", "content": content}], max_new_tokens=200))
+    stamps, texts = [], []
+    for text in pipes.caption(image, "en"):
+        stamps.append(time.monotonic())
+        texts.append(text)
+    assert texts[-1] == per_token[-1] and len(per_token) > len(texts) > 1, (len(per_token), len(texts))
+    assert all(b - a >= STREAM_INTERVAL * 0.9 for a, b in zip(stamps[:-2], stamps[1:-1])), stamps
+
+
 def test_status_names_the_engine_model_not_its_address(client, remote_pipes):
     status = client.predict(api_name="/status")
     entry = status["models"][remote_pipes.settings.caption_model]
