@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import urllib.request
 
 import gradio as gr
+from gradio import processing_utils
 from gradio.context import get_blocks_context
 
 from pipelines.errors import Cancelled, UserFacingError
@@ -95,7 +97,8 @@ class SafeImage(gr.Image):
     Stock gr.Image opens and converts the upload before our handler runs: a zero-byte,
     truncated or renamed file would end as a vague message, and a large image would be
     decoded in full. pipelines.inputs.load_image is the one place that opens images
-    (decompression-bomb guard, downscale first, a specific message for each problem).
+    (decompression-bomb guard, downscale first, a specific message for each problem), base64
+    images sent through the API included.
     """
 
     is_template = True  # rendered by the stock Image front-end
@@ -109,14 +112,23 @@ class SafeImage(gr.Image):
         super().__init__(*args, **kwargs)
 
     def preprocess(self, payload):
-        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+        if payload is None:
+            return None
+        if (payload.url or "").startswith("data:"):  # a base64 image sent through the API
+            return save_data_url(payload.url, self.GRADIO_CACHE)
+        if payload.path:
             return str(payload.path)
-        try:  # None, or a base64 data URL: the stock code decodes it
-            return super().preprocess(payload)
-        except gr.Error:
-            raise
-        except Exception:  # noqa: BLE001 - PIL raises many types for broken data
-            raise gr.Error(message("not_image", "en"), print_exception=False) from None
+        return super().preprocess(payload)
+
+
+def save_data_url(url: str, cache_dir: str) -> str:
+    """A `data:` URL's bytes as a file, like any upload, for load_image to check (in the user's
+    language, with its size guards). Undecodable base64 is kept as it is: it is not an image."""
+    try:
+        data = urllib.request.urlopen(url).read()  # noqa: S310 - a data: URL, decoded in memory
+    except Exception:  # noqa: BLE001 - binascii.Error, ValueError for a malformed URL
+        data = url.encode("utf-8", "replace")
+    return processing_utils.save_bytes_to_cache(data, "image.data", cache_dir)
 
 
 def last_value(fn):

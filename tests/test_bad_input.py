@@ -286,6 +286,36 @@ def test_server_paths_that_were_never_uploaded_are_not_read(app, client, path):
     still_serving(client)
 
 
+def call_rest(app: str, api: str, data: list, language: str = "en") -> str:
+    """One request through Gradio's plain HTTP API (what curl sends); the event stream as text."""
+    import httpx
+
+    headers = {"Accept-Language": language}
+    event = httpx.post(f"{app}gradio_api/call/{api}", json={"data": data}, headers=headers).json()["event_id"]
+    return httpx.get(f"{app}gradio_api/call/{api}/{event}", headers=headers, timeout=60).text
+
+
+@pytest.mark.parametrize("name, payload, language, match", [
+    ("png", None, "en", "event: complete"),
+    ("bomb", None, "en", "limit is 100,000,000"),
+    ("not base64", "@@@ not base64", "en", "not a readable image"),
+    ("not an image", "aGVsbG8=", "en", "not a readable image"),
+    ("not an image", "aGVsbG8=", "zh-CN", "\\u65e0\\u6cd5\\u8bfb\\u53d6"),  # 无法读取 (JSON-escaped)
+])
+def test_base64_images_get_the_same_checks_and_language_as_uploads(app, client, files, name, payload, language,
+                                                                     match):
+    import base64
+
+    if payload is None:
+        path = STREET if name == "png" else files / "bomb.png"
+        payload = base64.b64encode(path.read_bytes()).decode()
+    image = {"url": "data:image/png;base64," + payload, "meta": {"_type": "gradio.FileData"}}
+    for api, data in (("caption", [image, "en"]), ("vqa", [image, "what is this?", []])):
+        answer = call_rest(app, api, data, language)
+        assert match in answer and "Traceback" not in answer, answer[:300]
+    still_serving(client)
+
+
 def test_messages_follow_the_callers_language(app, files):
     zh = Client(app, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     with pytest.raises(AppError, match="文件是空的"):
