@@ -80,8 +80,8 @@ class Server:
 
 
 @contextmanager
-def app_server(*args: str, script: Path = ROOT / "app.py", timeout: float = 600):
-    """Start the app with `args`, wait for its page, yield a Server, stop it."""
+def app_server(*args: str, script: Path = ROOT / "app.py", timeout: float = 600, env: dict | None = None):
+    """Start the app with `args` (and `env` added to the environment), wait for its page, yield a Server, stop it."""
     import httpx
 
     port = free_port()
@@ -91,7 +91,7 @@ def app_server(*args: str, script: Path = ROOT / "app.py", timeout: float = 600)
     # A cache folder of its own: apps sharing /tmp/gradio clean up (delete_cache) each other's uploads.
     cache = tempfile.mkdtemp(prefix="bench-gradio-")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "GRADIO_TEMP_DIR": cache})
+                            env={**os.environ, **(env or {}), "GRADIO_TEMP_DIR": cache})
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:

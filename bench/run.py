@@ -85,9 +85,9 @@ class Bench:
         return ["--caption-model", self.omni, "--vqa-model", self.omni, "--audio-model", self.omni,
                 "--image-model", self.janus, "--device", a.device, "--max-new-tokens", str(a.tokens)]
 
-    def launch(self, *extra: str):
+    def launch(self, *extra: str, env: dict | None = None):
         """A context manager: the app on these checkpoints with `extra` flags, as a user starts it."""
-        return app_server(*self.app_args(), *extra)
+        return app_server(*self.app_args(), *extra, env=env)
 
     def server(self):
         """The app as by default (no batching), weights preloaded; started on first use, kept for the run."""
@@ -109,6 +109,8 @@ def status(srv) -> dict:
 
 def overhead(bench: Bench) -> None:
     """Targets 1 and 2: end-to-end latency and time to first token, app vs. the model alone."""
+    import httpx
+
     from pipelines.settings import Settings
     from pipelines.tasks import Pipelines
 
@@ -117,7 +119,9 @@ def overhead(bench: Bench) -> None:
     direct = Direct(loaded)
     pipes = Pipelines(Settings(caption_model=bench.omni, vqa_model=bench.omni, audio_model=bench.omni,
                                image_model=bench.janus, max_new_tokens=args.tokens), registry)
-    srv = bench.server()
+    # An app of its own, with Gradio's profiler on: it times each request's queue wait, pre- and
+    # postprocessing and handler inside the server (a few clock reads per request).
+    srv = bench.stack.enter_context(bench.launch("--preload", env={"GRADIO_PROFILING": "1"}))
     api, stock = client(srv.url), client(srv.url, tuned=False)
     noop_srv = bench.stack.enter_context(app_server(script=Path(__file__).with_name("noop_app.py")))
     noop = client(noop_srv.url)
@@ -140,6 +144,8 @@ def overhead(bench: Bench) -> None:
         variants["api_stock"] = api_stock
     runs = {(task, v): [] for task in TEXT_TASKS for v in variants}
     for rep in range(args.repeats + 2):
+        if rep == 2:  # after the two warm-ups
+            httpx.post(srv.url + "gradio_api/profiling/clear")
         for task in TEXT_TASKS:
             names = list(variants)
             names = names[rep % len(names):] + names[:rep % len(names)]  # rotate the order
@@ -182,6 +188,23 @@ def overhead(bench: Bench) -> None:
                "(API - no-op) / direct", "API answer = direct"]
     bench.print(table(f"Overhead: end-to-end latency, {args.tokens} new tokens, greedy, medians of {args.repeats}",
                       header, rows))
+    traces = httpx.get(srv.url + "gradio_api/profiling/traces").json()
+    split = []
+    for task in TEXT_TASKS:
+        mine = [t for t in traces if t["fn_name"] == task]
+
+        def ms(key):
+            return median([t[key] for t in mine])
+
+        server = median([t["queue_wait_ms"] + t["total_ms"] for t in mine])
+        api_ms, direct_ms = median(total(task, "api")) * 1e3, median(total(task, "direct")) * 1e3
+        split.append([task, api_ms, api_ms - server, server, ms("queue_wait_ms"),
+                      ms("preprocess_ms") + ms("postprocess_ms") + ms("streaming_diff_ms"), ms("fn_call_ms"),
+                      direct_ms, ms("fn_call_ms") / direct_ms, server / direct_ms])
+    bench.print(table("Where the API's time goes: inside the app server (Gradio's profiler) and outside it", [
+        "task", "API ms", "outside the server: client, HTTP, upload ms", "inside the server ms", "queue wait ms",
+        "Gradio pre/postprocess ms", "handler ms (the app's pipeline, model included)", "direct ms",
+        "handler / direct", "inside the server / direct"], split))
     bench.print(table("Streaming: time to first token", [
         "task", "direct ms", "pipeline ms", "API ms", "no-op Gradio endpoint ms", "API / direct (median)",
         "API / direct (min)", "(API - no-op) / direct"], ttft_rows))

@@ -13,5 +13,5 @@ def test_bench_runs_and_prints_tables(tmp_path):
          "--no-stock-client", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
-    for title in ("### Overhead", "### Streaming", "### Memory", "### Decode"):
+    for title in ("### Overhead", "### Where the API's time goes", "### Streaming", "### Memory", "### Decode"):
         assert title in text
