@@ -109,6 +109,13 @@ def status(srv) -> dict:
 
 def overhead(bench: Bench) -> None:
     """Targets 1 and 2: end-to-end latency and time to first token, app vs. the model alone."""
+    # An app of its own, with Gradio's profiler on: it times each request's queue wait, pre- and
+    # postprocessing and handler inside the server (a few clock reads per request).
+    with bench.launch("--preload", env={"GRADIO_PROFILING": "1"}) as srv:
+        _overhead(bench, srv)
+
+
+def _overhead(bench: Bench, srv) -> None:
     import httpx
 
     from pipelines.settings import Settings
@@ -119,9 +126,6 @@ def overhead(bench: Bench) -> None:
     direct = Direct(loaded)
     pipes = Pipelines(Settings(caption_model=bench.omni, vqa_model=bench.omni, audio_model=bench.omni,
                                image_model=bench.janus, max_new_tokens=args.tokens), registry)
-    # An app of its own, with Gradio's profiler on: it times each request's queue wait, pre- and
-    # postprocessing and handler inside the server (a few clock reads per request).
-    srv = bench.stack.enter_context(bench.launch("--preload", env={"GRADIO_PROFILING": "1"}))
     api, stock = client(srv.url), client(srv.url, tuned=False)
     noop_srv = bench.stack.enter_context(app_server(script=Path(__file__).with_name("noop_app.py")))
     noop = client(noop_srv.url)
