@@ -20,6 +20,12 @@ from .errors import InputError
 
 SAMPLE_RATE = 16_000  # what the audio encoders (Whisper features) expect
 
+# librosa tries soundfile first and falls back to audioread (ffmpeg) for what soundfile cannot
+# read (m4a, webm from some browsers' microphones, broken files): expected here, so not a
+# warning in the server log at every such request.
+warnings.filterwarnings("ignore", message="PySoundFile failed", category=UserWarning)
+warnings.filterwarnings("ignore", message=r".*audioread", category=FutureWarning)
+
 
 # Image.MAX_IMAGE_PIXELS is global: set it per call, one call at a time (opening is quick;
 # the model queue runs one request at a time anyway).
