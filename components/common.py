@@ -118,7 +118,7 @@ class SafeImage(gr.Image):
             return save_data_url(payload.url, self.GRADIO_CACHE)
         if payload.path:
             return str(payload.path)
-        return super().preprocess(payload)
+        return None  # no file (an empty entry, a link): "add an image", in the caller's language
 
 
 def save_data_url(url: str, cache_dir: str) -> str:

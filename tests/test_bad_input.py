@@ -301,15 +301,21 @@ def call_rest(app: str, api: str, data: list, language: str = "en") -> str:
     ("not base64", "@@@ not base64", "en", "not a readable image"),
     ("not an image", "aGVsbG8=", "en", "not a readable image"),
     ("not an image", "aGVsbG8=", "zh-CN", "\\u65e0\\u6cd5\\u8bfb\\u53d6"),  # 无法读取 (JSON-escaped)
+    ("a link, not fetched", "http://127.0.0.1:9/x.png", "en", "Please add an image first"),
+    ("an empty file entry", "", "en", "Please add an image first"),
 ])
-def test_base64_images_get_the_same_checks_and_language_as_uploads(app, client, files, name, payload, language,
-                                                                     match):
+def test_images_not_uploaded_as_files_get_the_same_checks_and_language(app, client, files, name, payload, language,
+                                                                         match):
+    """Base64 data URLs (the API allows them) are checked like uploads; links are not fetched."""
     import base64
 
     if payload is None:
         path = STREET if name == "png" else files / "bomb.png"
         payload = base64.b64encode(path.read_bytes()).decode()
-    image = {"url": "data:image/png;base64," + payload, "meta": {"_type": "gradio.FileData"}}
+    if payload.startswith("http") or not payload:
+        image = {"url": payload or None, "meta": {"_type": "gradio.FileData"}}
+    else:
+        image = {"url": "data:image/png;base64," + payload, "meta": {"_type": "gradio.FileData"}}
     for api, data in (("caption", [image, "en"]), ("vqa", [image, "what is this?", []])):
         answer = call_rest(app, api, data, language)
         assert match in answer and "Traceback" not in answer, answer[:300]
