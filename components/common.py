@@ -153,7 +153,7 @@ def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labe
     On a Space (ui.cache_examples) results are cached lazily, after their first use; that first
     run also joins the task's model queue. Locally each click runs through that queue like any
     other request. `labels` are i18n keys: Gradio shows example captions untranslated, so each
-    page load sets them in the language of the request.
+    page load sets them in the language of the request, and shows them then.
     """
     captions = dict(label=t("examples"), example_labels=[text(k, "en") for k in labels])
     queue = model_event(ui, pipeline)
@@ -170,9 +170,11 @@ def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labe
     # Column headers come from the input labels, but the browser does not translate them
     # (it would show raw "__i18n__{...}" keys); the examples sit right below their inputs.
     ex.dataset.headers = []
+    # Shown once the page's language is known: no English captions flashing on a Chinese page.
+    ex.dataset.visible = False
 
     def translate(request: gr.Request):
-        return gr.Dataset(sample_labels=[text(k, lang_of(request)) for k in labels])
+        return gr.Dataset(sample_labels=[text(k, lang_of(request)) for k in labels], visible=True)
 
     ui.on_load.append((translate, ex.dataset))
     return events

@@ -50,8 +50,9 @@ def test_every_visible_text_goes_through_the_translations(demo):
         if kind in ("button", "markdown"):
             texts.append(props.get("value"))
         plain += [(kind, v) for v in texts if v is not None and str(v).strip() and "__i18n__" not in str(v)]
-        if kind == "dataset":  # example captions: translated on the server, so English here
+        if kind == "dataset":  # example captions: translated on the server, so English here, and hidden
             assert props["sample_labels"] and set(props["sample_labels"]) <= set(EN.values())
+            assert props["visible"] is False  # until the page load sets them in the page's language
         if kind == "radio":  # the answer-language picker names each language in itself
             assert props["choices"] == [("English", "en"), ("中文", "zh")]
     assert not plain, f"labels not in components/i18n.py: {plain}"
@@ -63,8 +64,8 @@ def test_example_captions_follow_the_browser_language(demo):
     translate = [fn.fn for fn in demo.fns.values() if fn.name == "translate"]
     assert len(translate) == 4  # one per tab with examples
     for header, table in (("zh-CN,zh;q=0.9", ZH), ("en-US,en;q=0.9", EN), ("fr-FR", EN)):
-        labels = translate[0](gr.Request(headers={"accept-language": header})).sample_labels
-        assert labels == [table["example_street"], table["example_chart"]]
+        update = translate[0](gr.Request(headers={"accept-language": header}))
+        assert update.sample_labels == [table["example_street"], table["example_chart"]] and update.visible is True
 
 
 def notices(job) -> list:
