@@ -11,6 +11,7 @@ one padded generate(); each row keeps its own stream, token limit and Stop.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import logging
@@ -51,63 +52,65 @@ class StopRows(StoppingCriteria):
 
 
 class TokenStreamer:
-    """One request's text, handed over as soon as each of its tokens is decoded.
+    """One request's text, handed to its consumer as it is decoded, at most once per interval.
 
     transformers' TextIteratorStreamer waits for a word boundary; a demo should show every
-    token. RowStreamer feeds it the row's tokens. Decoding is incremental (a short window of
-    recent tokens, not the whole answer at every step), so a long answer costs the same per
-    token as a short one.
+    token. RowStreamer feeds it the row's tokens. The generating thread only appends token ids:
+    decoding happens in the consumer's thread when it hands text out, and the consumer sleeps
+    between updates instead of waking at every token, so neither a long answer nor a batch of
+    rows slows the decoding steps. Decoding is incremental (a short window of recent tokens, not
+    the whole answer each time).
     """
-
-    _END = object()
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.tokens: list[int] = []
-        self.prefix = self.read = 0  # tokens[prefix:read] were decoded to `head` and sent
+        self.prefix = self.read = 0  # tokens[prefix:read] were decoded to `head` and handed out
         self.head = ""
+        self._new = threading.Event()  # tokens, or the end, came since the consumer last looked
+        self._done = threading.Event()
 
     def add(self, token_ids: list[int]) -> None:
         self.tokens.extend(token_ids)
-        text = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-            return
-        if len(text) > len(self.head):
-            self.queue.put(text[len(self.head):])
-        self.prefix, self.read = self.read, len(self.tokens)
-        self.head = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
+        self._new.set()
 
-    def end(self):
-        text = self.tokenizer.decode(self.tokens[self.prefix:], skip_special_tokens=True)
-        if len(text) > len(self.head):  # what was held back for a character that never completed
-            self.queue.put(text[len(self.head):])
-        self.queue.put(self._END)
+    def end(self) -> None:
+        self._done.set()
+        self._new.set()
+
+    def _decoded(self, final: bool) -> str:
+        """The text the tokens add since the last call. Half of a multi-byte character waits for the
+        rest, unless this is the end (then what was held back is flushed)."""
+        tokens = self.tokens[:]  # the generating thread may be appending
+        text = self.tokenizer.decode(tokens[self.prefix:], skip_special_tokens=True)
+        if text.endswith("\ufffd") and not final:
+            return ""
+        added = text[len(self.head):]
+        self.prefix, self.read = self.read, len(tokens)
+        self.head = self.tokenizer.decode(tokens[self.prefix:], skip_special_tokens=True)
+        return added
 
     def chunks(self, interval: float) -> Iterator[str]:
-        """The pieces, grouped so that at most one chunk comes out per `interval` seconds.
+        """The text in pieces, at most one per `interval` seconds.
 
-        The first piece comes out at once (time to first token) and the last as soon as
-        generation ends; in between, pieces that arrive within `interval` travel together,
+        The first piece comes out as soon as it is decoded (time to first token) and the last as
+        soon as generation ends; in between, tokens that arrive within `interval` travel together,
         so a fast model does not flood the UI with one update per token.
         """
-        last, pending, ended = float("-inf"), "", False
-        while not ended:
-            wait = None if not pending else max(0.0, last + interval - time.monotonic())
-            try:
-                pieces = [self.queue.get(timeout=wait)]
-            except queue.Empty:
-                pieces = []
-            while True:  # take whatever else is already there
-                try:
-                    pieces.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            ended = self._END in pieces
-            pending += "".join(p for p in pieces if p is not self._END)
-            if pending and (ended or time.monotonic() - last >= interval):
-                yield pending
-                last, pending = time.monotonic(), ""
+        last = float("-inf")
+        while True:
+            wait = last + interval - time.monotonic()
+            if wait > 0:
+                self._done.wait(wait)  # new tokens do not wake this; the end does
+            self._new.wait()  # nothing new yet: sleep until something comes
+            self._new.clear()
+            ended = self._done.is_set()  # before _decoded() reads the tokens: then it sees them all
+            piece = self._decoded(final=ended)
+            if piece:
+                yield piece
+                last = time.monotonic()
+            if ended:
+                return
 
 
 def free_memory() -> None:
@@ -272,31 +275,58 @@ class Batcher:
         self.loaded, self.max_size, self.wait = loaded, max_size, wait
         self.pending: queue.SimpleQueue = queue.SimpleQueue()
         self.sizes: list[int] = []  # batch sizes run so far
-        threading.Thread(target=self._work, name=f"batcher {loaded.model_id}", daemon=True).start()
+        self._closing, self._closed = threading.Lock(), False
+        self._running: list[Row] = []  # the batch in hand
+        self._thread = threading.Thread(target=self._work, name=f"batcher {loaded.model_id}", daemon=True)
+        self._thread.start()
+        # A thread still parked at interpreter exit made it abort now and then ("terminate called
+        # without an active exception", exit code 134): end it first.
+        atexit.register(self.close)
 
     def submit(self, row: Row) -> None:
-        self.pending.put(row)
+        with self._closing:
+            if self._closed:  # the server is stopping
+                row.finish(RuntimeError("the batching thread has ended"))
+            else:
+                self.pending.put(row)
+
+    def close(self) -> None:
+        """The server is stopping: refuse new requests, stop the batch in hand (within a step),
+        drop the waiting ones, end the thread."""
+        with self._closing:
+            if not self._closed:
+                self._closed = True
+                self.pending.put(None)  # after every submitted row
+        for row in self._running:
+            row.stop.set()
+        self._thread.join(timeout=10)
 
     def _work(self) -> None:
         busy = False
-        while True:
-            rows = [self.pending.get()]
+        while (first := self.pending.get()) is not None:
+            rows, closing = [first], False
             start = time.monotonic()
             deadline = start + (self.wait if busy else 0.0)
             while len(rows) < self.max_size:
                 try:
-                    rows.append(self.pending.get(timeout=max(0.0, deadline - time.monotonic())))
+                    row = self.pending.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
+                if row is None:
+                    closing = True
+                    break
+                rows.append(row)
                 if busy:
                     deadline = min(time.monotonic() + self.wait, start + 4 * self.wait)
             for row in rows:
-                if row.stop.is_set():  # cancelled while waiting
+                if row.stop.is_set() or self._closed:  # cancelled while waiting, or the server is stopping
                     row.finish()
-            rows = [r for r in rows if not r.ended.is_set()]
+            self._running = rows = [r for r in rows if not r.ended.is_set()]
             if rows:
                 self.sizes.append(len(rows))
                 generate_rows(self.loaded, rows)
+            if closing:
+                return
             busy = len(rows) > 1 or not self.pending.empty()
 
 

@@ -94,3 +94,52 @@ def test_batched_app_answers_concurrent_clients_and_cancels_one(batched):
         assert len(set(answers)) == 1  # same input, same greedy answer, whichever batch it ran in
     finally:
         demo.close()
+
+
+def test_closing_the_batcher_stops_its_batch_and_ends_its_thread(batched):
+    """What the server does as it stops (atexit): no generation left running, no request left waiting."""
+    import time
+
+    from pipelines.errors import ModelError
+    from pipelines.generation import Batcher, stream_text
+
+    loaded = batched.caption.model
+    batcher = Batcher(loaded, 4)
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]
+    answer = stream_text(loaded, messages, max_new_tokens=5000, batcher=batcher)  # ~5 s of tokens
+    next(answer)  # it runs
+    start = time.monotonic()
+    batcher.close()
+    assert time.monotonic() - start < 2 and not batcher._thread.is_alive()
+    with pytest.raises(Cancelled):
+        list(answer)
+    with pytest.raises(ModelError):  # a request after closing is refused, not left waiting
+        list(stream_text(loaded, messages, max_new_tokens=16, batcher=batcher))
+
+
+EXIT_SCRIPT = """
+import sys, threading
+from pipelines.registry import ModelRegistry
+from pipelines.generation import stream_text
+registry = ModelRegistry("cpu", max_batch_size=4)
+loaded, batcher = registry.get(sys.argv[1]), registry.batcher(sys.argv[1])
+messages = [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]
+threads = [threading.Thread(target=lambda: list(stream_text(loaded, messages, max_new_tokens=16, batcher=batcher)))
+           for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
+def test_a_process_that_batched_exits_cleanly(tiny_settings):
+    """With the batching thread left parked, about one exit in three aborted ("terminate called
+    without an active exception", 134); the batcher now ends its thread at exit."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, tiny_settings().caption_model], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and "terminate called" not in proc.stderr, proc.stderr[-2000:]

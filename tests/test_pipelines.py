@@ -54,6 +54,36 @@ def test_caption_streams_growing_text(pipes):
     assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:]))
 
 
+def test_token_streamer_paces_updates_and_never_splits_a_character(pipes):
+    """Tokens come every 5 ms: the first goes out at once, then at most one piece per interval, the
+    last right at the end; the pieces add up to the plain decode, with no half Chinese character."""
+    import time
+
+    from pipelines.generation import TokenStreamer
+
+    tokenizer = pipes.caption.model.tokenizer
+    ids = tokenizer.encode("一只猫在雨中奔跑，hello world! 多模态大模型 " * 3, add_special_tokens=False)
+    assert len(ids) > 20
+    streamer, interval = TokenStreamer(tokenizer), 0.05
+
+    def produce():
+        for token in ids:
+            streamer.add([token])
+            time.sleep(0.005)
+        streamer.end()
+
+    start = time.monotonic()
+    threading.Thread(target=produce).start()
+    stamps, pieces = [], []
+    for piece in streamer.chunks(interval):
+        stamps.append(time.monotonic())
+        pieces.append(piece)
+    assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)
+    assert not any("\ufffd" in p for p in pieces)
+    assert stamps[0] - start < interval and 3 <= len(pieces) < len(ids) / 2
+    assert all(b - a >= interval * 0.9 for a, b in zip(stamps[:-2], stamps[1:-1])), stamps
+
+
 def test_vqa_keeps_conversation(pipes):
     img = Image.open(ASSETS / "chart.png")
     first = list(pipes.vqa(img, "Which bar is highest?"))[-1]
