@@ -34,7 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--full-size", action="store_true",
                    help="full-size random-weight Qwen2.5-Omni-3B and Janus-Pro-1B (bench/fullsize.py), not the tiny ones")
-    p.add_argument("--full-size-layers", type=int, help=argparse.SUPPRESS)  # quick check of the full-size path
+    p.add_argument("--full-size-layers", type=int,
+                   help="with --full-size: this many layers per stack, at full width (a CPU-sized run)")
     p.add_argument("--models-dir", default=str(Path(__file__).resolve().parent.parent / ".bench-models"),
                    help="where --full-size checkpoints are built (about 13 GB)")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
@@ -354,6 +355,8 @@ def machine(args) -> str:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     models = "full-size random-weight (bench/fullsize.py)" if args.full_size else "tiny random-weight (pipelines/tiny.py)"
+    if args.full_size and args.full_size_layers:
+        models += f", {args.full_size_layers} layer(s) per stack at full width"
     return (f"\n## Run of {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
             f"- command: `python -m bench.run {' '.join(sys.argv[1:])}`\n"
             f"- machine: {cpu}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, GPU: {gpu}; "
