@@ -151,10 +151,12 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
 def launch_options(settings) -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
-    no upload history kept in the browser, only assets/ served from disk."""
+    no upload history kept in the browser, only assets/ served from disk. show_error: a request
+    Gradio refuses before any handler runs (a number where a file belongs, a private link) says
+    why instead of an empty error; the handlers' own errors are always translated messages."""
     from components.i18n import I18N
 
-    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False,
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"])
 
 

@@ -322,6 +322,17 @@ def test_images_not_uploaded_as_files_get_the_same_checks_and_language(app, clie
     still_serving(client)
 
 
+@pytest.mark.parametrize("image", ["hello", 5, [1, 2], {"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.FileData"}}],
+                         ids=["a string", "a number", "a list", "a private link"])
+def test_payloads_gradio_refuses_say_why(app, client, image):
+    """Refused by Gradio before any handler runs (wrong type, a link to a private address): the
+    answer still names the problem, without a traceback."""
+    answer = call_rest(app, "caption", [image, "en"])
+    error = json.loads(answer.split("data:", 1)[1])["error"]
+    assert answer.startswith("event: error") and error and "Traceback" not in answer, answer
+    still_serving(client)
+
+
 def test_messages_follow_the_callers_language(app, files):
     zh = Client(app, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     with pytest.raises(AppError, match="文件是空的"):
