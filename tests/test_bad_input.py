@@ -322,7 +322,10 @@ def test_images_not_uploaded_as_files_get_the_same_checks_and_language(app, clie
     still_serving(client)
 
 
-@pytest.mark.parametrize("image", ["hello", 5, [1, 2], {"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.FileData"}}],
+PRIVATE_LINK = {"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.FileData"}}
+
+
+@pytest.mark.parametrize("image", ["hello", 5, [1, 2], PRIVATE_LINK],
                          ids=["a string", "a number", "a list", "a private link"])
 def test_payloads_gradio_refuses_say_why(app, client, image):
     """Refused by Gradio before any handler runs (wrong type, a link to a private address): the
