@@ -168,17 +168,24 @@ def api_args(task: str) -> tuple[tuple, str]:
     return (handle_file(str(AUDIO)), AUDIO_QUESTION), "/audio_qa"
 
 
+def timed(submit, text_of=lambda output: output) -> tuple[float, float, object]:
+    """Run `submit()` (a gradio_client job) to the end: (seconds to the first output with text,
+    total seconds, the job's result)."""
+    start = time.perf_counter()
+    job = submit()
+    first = None
+    for output in job:
+        if first is None and text_of(output):
+            first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return (first if first is not None else total), total, job.result()
+
+
 def noop_call(c, task: str) -> tuple[float, float, str]:
     """The same upload through bench/noop_app.py, which does nothing with it."""
     from gradio_client import handle_file
 
-    start = time.perf_counter()
-    job = c.submit(handle_file(str(AUDIO if task == "audio_qa" else IMAGE)), "?", api_name="/echo")
-    first = None
-    for _ in job:
-        first = first or time.perf_counter() - start
-    total = time.perf_counter() - start
-    return first or total, total, job.result()
+    return timed(lambda: c.submit(handle_file(str(AUDIO if task == "audio_qa" else IMAGE)), "?", api_name="/echo"))
 
 
 def answer_text(task: str, output) -> str:
@@ -193,15 +200,8 @@ def answer_text(task: str, output) -> str:
 def api_call(c, task: str) -> tuple[float, float, str]:
     """One request through the API: (seconds to first non-empty text, total seconds, answer)."""
     args, api_name = api_args(task)
-    start = time.perf_counter()
-    job = c.submit(*args, api_name=api_name)
-    first = None
-    for output in job:
-        if first is None and answer_text(task, output):
-            first = time.perf_counter() - start
-    total = time.perf_counter() - start
-    text = answer_text(task, job.result())
-    return (first if first is not None else total), total, text
+    first, total, result = timed(lambda: c.submit(*args, api_name=api_name), lambda o: answer_text(task, o))
+    return first, total, answer_text(task, result)
 
 
 # ---------------------------------------------------------------- the model called directly

@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # Before gradio is imported: offline hub, no analytics, a private Gradio upload cache (see conftest).
 from tests.conftest import ASSETS, launch  # noqa: E402
 
+from bench.common import timed  # noqa: E402
+
 
 def requests_for(client_index: int, rounds: int):
     """Each client cycles through the three tasks, starting at a different one."""
@@ -48,20 +50,15 @@ def run_clients(conns: list, rounds: int) -> dict:
     def work(i):
         barrier.wait()
         for api, args in requests_for(i, rounds):
-            start = time.perf_counter()
-            first = None
             try:
-                job = conns[i].submit(*args(), api_name=api)
-                for _ in job:
-                    first = first or time.perf_counter() - start
-                job.result()
+                first, total, _ = timed(lambda: conns[i].submit(*args(), api_name=api))
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 with lock:
                     errors.append(f"{api}: {exc}")
                 continue
             with lock:
-                latencies.append(time.perf_counter() - start)
-                firsts.append(first if first is not None else latencies[-1])
+                latencies.append(total)
+                firsts.append(first)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
     start = time.perf_counter()

@@ -197,15 +197,12 @@ def _overhead(bench: Bench, srv) -> None:
     split = []
     for task in TEXT_TASKS:
         mine = [t for t in traces if t["fn_name"] == task]
-
-        def ms(key):
-            return median([t[key] for t in mine])
-
+        ms = {key: median([t[key] for t in mine]) for key in mine[0] if key.endswith("_ms")}
         server = median([t["queue_wait_ms"] + t["total_ms"] for t in mine])
         api_ms, direct_ms = median(total(task, "api")) * 1e3, median(total(task, "direct")) * 1e3
-        split.append([task, api_ms, api_ms - server, server, ms("queue_wait_ms"),
-                      ms("preprocess_ms") + ms("postprocess_ms") + ms("streaming_diff_ms"), ms("fn_call_ms"),
-                      direct_ms, ms("fn_call_ms") / direct_ms, server / direct_ms])
+        split.append([task, api_ms, api_ms - server, server, ms["queue_wait_ms"],
+                      ms["preprocess_ms"] + ms["postprocess_ms"] + ms["streaming_diff_ms"], ms["fn_call_ms"],
+                      direct_ms, ms["fn_call_ms"] / direct_ms, server / direct_ms])
     bench.print(table("Where the API's time goes: inside the app server (Gradio's profiler) and outside it", [
         "task", "API ms", "outside the server: client, HTTP, upload ms", "inside the server ms", "queue wait ms",
         "Gradio pre/postprocess ms", "handler ms (the app's pipeline, model included)", "direct ms",
