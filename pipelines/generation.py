@@ -179,14 +179,12 @@ class Row:
     max_new_tokens: int
     stop: threading.Event
     streamer: TokenStreamer
-    errors: list = field(default_factory=list)
-    produced: int = 0
+    error: BaseException | None = None  # what ended generation, if it failed
     ended: threading.Event = field(default_factory=threading.Event)
 
     def finish(self, error: BaseException | None = None) -> None:
         if not self.ended.is_set():
-            if error is not None:
-                self.errors.append(error)
+            self.error = error
             self.ended.set()
             self.streamer.end()
 
@@ -228,9 +226,8 @@ class RowStreamer(BaseStreamer):
             if row.stop.is_set() or token in self.eos_ids:
                 row.finish()
                 continue
-            row.produced += 1
             row.streamer.add([token])
-            if row.produced >= row.max_new_tokens:
+            if len(row.streamer.tokens) >= row.max_new_tokens:
                 row.finish()
 
     def end(self):
@@ -380,8 +377,8 @@ def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
         for piece in row.streamer.chunks(STREAM_INTERVAL):
             text += piece
             yield text
-        if row.errors:
-            raise as_model_error(row.errors[0]) from row.errors[0]
+        if row.error is not None:
+            raise as_model_error(row.error) from row.error
         if stop.is_set():
             raise Cancelled()
     finally:
