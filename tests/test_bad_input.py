@@ -113,6 +113,17 @@ def refused(client: Client, *args, api: str, match: str) -> str:
     return str(info.value)
 
 
+def call_rest(app: str, api: str, data: list, language: str = "en") -> str:
+    """One request through Gradio's plain HTTP API (what curl sends); the event stream as text.
+    The body is ASCII JSON, so even a lone surrogate travels (as an escape)."""
+    import httpx
+
+    headers = {"Accept-Language": language}
+    event = httpx.post(f"{app}gradio_api/call/{api}", content=json.dumps({"data": data}),
+                       headers={**headers, "content-type": "application/json"}).json()["event_id"]
+    return httpx.get(f"{app}gradio_api/call/{api}/{event}", headers=headers, timeout=60).text
+
+
 # --- images ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, match", [
@@ -209,16 +220,10 @@ def test_lone_surrogate_sent_as_raw_json_is_fine(app, client):
     """gradio_client cannot even send one; a hand-written JSON body can ("\\ud800")."""
     import httpx
 
-    def call(api, data):
-        body = json.dumps({"data": data})  # ASCII JSON: the surrogate travels as an escape
-        event = httpx.post(f"{app}gradio_api/call/{api}", content=body,
-                           headers={"content-type": "application/json"}).json()["event_id"]
-        return httpx.get(f"{app}gradio_api/call/{api}/{event}", timeout=60).text
-
     (path,) = httpx.post(f"{app}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    assert "event: complete" in call("text_to_image", ["a \ud800 cat", 1, 1, 256, 5])
-    assert "event: complete" in call("vqa", [image, "what \ud800 is it?", []])
+    assert "event: complete" in call_rest(app, "text_to_image", ["a \ud800 cat", 1, 1, 256, 5])
+    assert "event: complete" in call_rest(app, "vqa", [image, "what \ud800 is it?", []])
     still_serving(client)
 
 
@@ -276,23 +281,11 @@ def test_random_seed_is_reported(client):
 @pytest.mark.parametrize("path", ["/etc/passwd", str(Path(__file__).resolve().parent.parent / "app.py"),
                                   str(STREET), "../../etc/passwd", "file:///etc/passwd"])
 def test_server_paths_that_were_never_uploaded_are_not_read(app, client, path):
-    import httpx
-
     file = {"path": path, "meta": {"_type": "gradio.FileData"}}
     for api, data in (("caption", [file, "en"]), ("audio_qa", [file, "what?"])):
-        event = httpx.post(f"{app}gradio_api/call/{api}", json={"data": data}).json()["event_id"]
-        answer = httpx.get(f"{app}gradio_api/call/{api}/{event}", timeout=60).text
+        answer = call_rest(app, api, data)
         assert answer.startswith("event: error") and "root:" not in answer
     still_serving(client)
-
-
-def call_rest(app: str, api: str, data: list, language: str = "en") -> str:
-    """One request through Gradio's plain HTTP API (what curl sends); the event stream as text."""
-    import httpx
-
-    headers = {"Accept-Language": language}
-    event = httpx.post(f"{app}gradio_api/call/{api}", json={"data": data}, headers=headers).json()["event_id"]
-    return httpx.get(f"{app}gradio_api/call/{api}/{event}", headers=headers, timeout=60).text
 
 
 @pytest.mark.parametrize("name, payload, language, match", [
