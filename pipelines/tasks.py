@@ -159,6 +159,18 @@ class _ProgressAndStop(LogitsProcessor):
         return scores
 
 
+class _ConditionalOnly(LogitsProcessor):
+    """Guidance 1 means no guidance: keep the conditional half of Janus's doubled batch.
+
+    transformers 5.23 adds its guidance processor (which halves the batch) only above 1 but
+    always doubles the batch for it, so at exactly 1.0 generate() fails on the size mismatch.
+    cond + 1 * (cond - uncond) is the conditional logits, which this returns directly.
+    """
+
+    def __call__(self, input_ids, scores):
+        return scores[: input_ids.shape[0]] if scores.shape[0] == 2 * input_ids.shape[0] else scores
+
+
 class Drawn(NamedTuple):
     """The end of a drawing: the images and the seed that made them."""
 
@@ -219,13 +231,15 @@ class TextToImagePipeline(Pipeline):
                     add_generation_prompt=True)
                 inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
                 total = model.model.vision_model.config.num_image_tokens
+                processors = [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]
+                if guidance <= 1:
+                    processors.insert(0, _ConditionalOnly())
                 torch.manual_seed(seed)
                 with torch.inference_mode():
                     tokens = model.generate(
                         **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
                         num_return_sequences=num_images,
-                        logits_processor=LogitsProcessorList(
-                            [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]))
+                        logits_processor=LogitsProcessorList(processors))
                     if stop.is_set():  # stopped after the last token: skip decoding too
                         raise Cancelled()
                     pixels = model.decode_image_tokens(tokens)
