@@ -96,9 +96,12 @@ class CaptionPipeline(Pipeline):
     def __call__(self, image, language: str = "en", max_new_tokens: int | None = None,
                  stop: threading.Event | None = None) -> Iterator[str]:
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
+        return self.generate(self.messages(img, language), self._tokens(max_new_tokens), stop)
+
+    def messages(self, img: Image.Image, language: str = "en") -> list[dict]:
+        """The chat the model gets (tests render it through the processor, as generation does)."""
         prompt = CAPTION_PROMPTS.get(language, CAPTION_PROMPTS["en"])
-        messages = self._messages([{"type": "image", "image": img}, {"type": "text", "text": prompt}])
-        return self.generate(messages, self._tokens(max_new_tokens), stop)
+        return self._messages([{"type": "image", "image": img}, {"type": "text", "text": prompt}])
 
 
 class VQAPipeline(Pipeline):
@@ -110,6 +113,10 @@ class VQAPipeline(Pipeline):
                  max_new_tokens: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
         question = check_text(question, "question", self.settings.max_prompt_chars)
+        return self.generate(self.messages(img, question, history), self._tokens(max_new_tokens), stop)
+
+    def messages(self, img: Image.Image, question: str, history: list[tuple[str, str]] | None = None) -> list[dict]:
+        """The chat the model gets: the kept turns, the image in the first of them, then the question."""
         kept = self.settings.max_history_turns
         turns = list(history or [])[-kept:] if kept > 0 else []
         # The image rides in the first user turn of the kept window, as the model was trained.
@@ -125,8 +132,7 @@ class VQAPipeline(Pipeline):
             content = [{"type": "text", "text": question}]
         else:
             content = [image_part, {"type": "text", "text": question}]
-        messages = self._messages(content, previous)
-        return self.generate(messages, self._tokens(max_new_tokens), stop)
+        return self._messages(content, previous)
 
 
 class AudioQAPipeline(Pipeline):
@@ -139,9 +145,10 @@ class AudioQAPipeline(Pipeline):
                  stop: threading.Event | None = None) -> Iterator[str]:
         clip = audio if isinstance(audio, Audio) else load_audio(audio, self.settings.max_audio_seconds)
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        content = [{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}]
-        messages = self._messages(content)
-        return self.generate(messages, self._tokens(max_new_tokens), stop)
+        return self.generate(self.messages(clip, question), self._tokens(max_new_tokens), stop)
+
+    def messages(self, clip: Audio, question: str) -> list[dict]:
+        return self._messages([{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}])
 
 
 class _ProgressAndStop(LogitsProcessor):
@@ -226,10 +233,8 @@ class TextToImagePipeline(Pipeline):
 
         def draw(emit, stop: threading.Event) -> list[Image.Image]:
             try:
-                text = processor.apply_chat_template(
-                    [{"role": "user", "content": [{"type": "text", "text": loaded.plain_text(prompt)}]}],
-                    add_generation_prompt=True)
-                inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
+                inputs = processor(text=self.prompt_text(prompt), generation_mode="image",
+                                   return_tensors="pt").to(loaded.device)
                 total = model.model.vision_model.config.num_image_tokens
                 processors = [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]
                 if guidance <= 1:
@@ -251,6 +256,14 @@ class TextToImagePipeline(Pipeline):
             return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
 
         yield from in_background(draw, name="text-to-image")
+
+    def prompt_text(self, prompt: str) -> str:
+        """The prompt rendered by the checkpoint's chat template (the processor then adds BOS and
+        begin-of-image; no system prompt in image mode)."""
+        loaded = self.model
+        return loaded.processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "text", "text": loaded.plain_text(prompt)}]}],
+            add_generation_prompt=True)
 
     def gpu_seconds(self, prompt, seed, num_images: int, guidance) -> int:
         return image_seconds(num_images)
