@@ -129,13 +129,14 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import audio, caption, status, text_to_image, vqa
+    from components import audio, banner, caption, status, text_to_image, vqa
     from components.i18n import t
 
     ui = UI(pipes.settings, concurrency, cache_examples)
     with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(t("title"), elem_id="title")
         gr.Markdown(t("subtitle"))
+        banner.render(pipes, ui)
         with gr.Tabs():
             tabs = [caption, vqa, text_to_image]
             if pipes.audio_available():
@@ -180,12 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("error: --auth (or MMDEMO_AUTH) must look like user:password", file=sys.stderr)
         return 2
+    from pipelines.device import startup_warnings
     from pipelines.errors import ModelError
     from pipelines.tasks import Pipelines
 
     try:
         pipes = Pipelines(settings_from(args))
-        pipes.check(load=args.preload)  # wrong id / no network / no cache: fail now, in one line
+        pipes.check()  # wrong id / no network / no cache: fail now, in one line
+        # A GPU torch cannot use, models that will not fit: logged now, shown on the page and in Status.
+        pipes.device_warnings = startup_warnings(pipes)
+        if args.preload:
+            pipes.check(load=True)
     except (ModelError, ValueError) as exc:  # ValueError: a limit out of range (Settings says which)
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import platform
 
 import gradio as gr
 
-from .common import DRAW_QUEUE, MODEL_QUEUE
+from .common import DRAW_QUEUE, MODEL_QUEUE, lang_of
 from .i18n import t
 
 
@@ -30,8 +30,9 @@ def _queue(demo, concurrency_id: str) -> dict:
     return {"waiting": len(q.queue) if q else 0, "running": q.current_concurrency if q else 0, "limit": limit}
 
 
-def collect(pipes, demo=None) -> dict:
-    """Loaded checkpoints, devices, memory, queue and versions, as plain JSON."""
+def collect(pipes, demo=None, lang: str = "en") -> dict:
+    """Loaded checkpoints, devices, memory, queue and versions, as plain JSON; `device.warnings`
+    says what is wrong with the device (pipelines/device.py), in `lang`."""
     import torch
     import transformers
 
@@ -64,7 +65,8 @@ def collect(pipes, demo=None) -> dict:
         "queue": queue,
         "device": {"cuda": torch.cuda.is_available(),
                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                   "cpu_threads": torch.get_num_threads()},
+                   "cpu_threads": torch.get_num_threads(),
+                   "warnings": [w.text(lang) for w in getattr(pipes, "device_warnings", [])]},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "gradio": gr.__version__},
         "space": os.environ.get("SPACE_ID"),
@@ -76,13 +78,14 @@ def render(pipes, ui) -> None:
         panel = gr.JSON(label=t("status_panel"), elem_id="status-json")
         refresh = gr.Button(t("status_refresh"), elem_id="status-refresh")
 
-        def status() -> dict:
+        def status(request: gr.Request) -> dict:
             """Which checkpoints are loaded, on which device and dtype, memory, queue and versions.
 
             Returns:
-                a JSON object: models, memory, queue, device, versions.
+                a JSON object: models, memory, queue, device (with warnings: a GPU that is not
+                used, models that will not fit), versions.
             """
-            return collect(pipes, ui.demo)
+            return collect(pipes, ui.demo, lang_of(request))
 
         refresh.click(status, None, panel, api_name="status", queue=False)
         ui.on_load.append((status, panel))

@@ -299,6 +299,7 @@ class Pipelines:
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
         self.image = TextToImagePipeline(self.registry, settings.image_model, settings)
+        self.device_warnings: list = []  # device.DeviceWarning: set at start-up (app.py), shown on the page
 
     def all(self) -> list[Pipeline]:
         return [self.caption, self.vqa, self.audio, self.image]
