@@ -173,6 +173,8 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # huggingface_hub prints its warnings with a handler of its own: passed on to ours too, each showed twice.
+    logging.getLogger("huggingface_hub").propagate = False
     args = parse_args(argv)
     from pipelines import zerogpu  # noqa: F401 - imports `spaces` (ZeroGPU) before anything touches CUDA
 

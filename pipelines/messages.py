@@ -55,10 +55,15 @@ MESSAGES = {
         "memory_short": "The models need about {need:.1f} GB of {where} for their weights ({models}), and about "
                         "{have:.1f} GB is free: loading will probably fail. Fix: a GPU with more memory, fewer or "
                         "smaller checkpoints (--single-model, --caption-model ...), or --tiny to try the app.",
-        "offline": "No network to reach the Hugging Face Hub and '{model}' is not in the local cache "
-                   "(HF_HUB_OFFLINE={offline}). Fix: connect, set HF_HUB_OFFLINE=1 after downloading it once, "
-                   "choose a local folder with {flags}, or run `python app.py --tiny` for offline test models.",
-        "no_folder": "The local folder '{model}' does not exist. Fix: check the path given to {flags}.",
+        "hub_unreachable": "Could not load model '{model}': the Hugging Face Hub ({endpoint}) cannot be reached and "
+                           "the model is not in the local cache. Fix: connect to the network and start again (set "
+                           "HF_HUB_OFFLINE=1 once it is downloaded), choose a local folder with {flags}, or run "
+                           "`python app.py --tiny` for offline test models.",
+        "not_cached_offline": "Could not load model '{model}': HF_HUB_OFFLINE=1 and the model is not in the local "
+                              "cache. Fix: download it once with the network on (unset HF_HUB_OFFLINE), choose a "
+                              "local folder with {flags}, or run `python app.py --tiny` for offline test models.",
+        "no_folder": "Could not load model '{model}': the local folder does not exist. Fix: check the path given "
+                     "to {flags}.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -106,10 +111,13 @@ MESSAGES = {
         "memory_short": "这些模型的权重约需 {need:.1f} GB {where}（{models}），目前约有 {have:.1f} GB 可用：加载很可能失败。"
                         "解决：换显存更大的 GPU，减少或换用更小的模型（--single-model、--caption-model 等），"
                         "或用 --tiny 试用界面。",
-        "offline": "无法连接 Hugging Face Hub，且本地缓存中没有“{model}”（HF_HUB_OFFLINE={offline}）。解决：联网，"
-                   "或下载一次后设置 HF_HUB_OFFLINE=1，或用 {flags} 指定本地文件夹，或运行 `python app.py --tiny` "
-                   "使用离线测试模型。",
-        "no_folder": "本地文件夹“{model}”不存在。解决：检查传给 {flags} 的路径。",
+        "hub_unreachable": "无法加载模型“{model}”：连不上 Hugging Face Hub（{endpoint}），本地缓存中也没有该模型。"
+                           "解决：联网后重新启动（下载过一次后可设置 HF_HUB_OFFLINE=1），或用 {flags} 指定本地文件夹，"
+                           "或运行 `python app.py --tiny` 使用离线测试模型。",
+        "not_cached_offline": "无法加载模型“{model}”：已设置 HF_HUB_OFFLINE=1，而本地缓存中没有该模型。解决：联网下载一次"
+                              "（取消 HF_HUB_OFFLINE），或用 {flags} 指定本地文件夹，或运行 `python app.py --tiny` "
+                              "使用离线测试模型。",
+        "no_folder": "无法加载模型“{model}”：本地文件夹不存在。解决：检查传给 {flags} 的路径。",
     },
 }
 

@@ -8,6 +8,7 @@ reports progress per generated image token.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .generation import as_model_error, in_background, stream_text
 from .inputs import Audio, check_text, load_audio, load_image, warm_up_audio
-from .registry import LoadedModel, ModelRegistry, pick_device
+from .registry import LoadedModel, ModelRegistry, check_source, hub_reachable, pick_device
 from .remote import remote_models
 from .settings import Settings
 from .zerogpu import gpu, image_seconds, text_seconds
@@ -314,15 +315,18 @@ class Pipelines:
         The message names the flag(s) that choose the failing checkpoint.
         """
         pick_device(self.settings.device)  # --device cuda without a GPU
+        reachable = functools.cache(hub_reachable)  # asked once, and only for a checkpoint not on disk
         for model_id in self.model_ids():
+            flags = " / ".join(p.flag for p in self.all() if p.model_id == model_id)
             try:
+                if model_id not in self.registry.remote:
+                    check_source(model_id, flags, reachable)  # no folder, no network: in seconds, with the fix
                 self.registry.family_of(model_id)
                 if load:
                     self.registry.get(model_id)
             except ModelError as exc:
                 if exc.key != "load_failed":
                     raise
-                flags = " / ".join(p.flag for p in self.all() if p.model_id == model_id)
                 raise ModelError("load_failed", model=model_id, reason=(
                     f"{exc.params['reason']} Choose another with {flags}, "
                     "or run `python app.py --tiny` for offline test models.")) from exc
