@@ -175,20 +175,24 @@ JANUS_CHAT_TEMPLATE = (
 )
 JANUS_IMAGE = dict(size={"height": 384, "width": 384}, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
                    min_size=14)  # background: int(0.5 * 255) = 127 grey, from the mean
-JANUS_PATCHES = 24  # the real 576 image tokens (24x24): see build_janus
+JANUS_TOKENS = 576  # image tokens per image in understanding (24x24 patches of 16 px at 384 px), as the real one
 
 
-def build_janus(out: Path, patches: int = JANUS_PATCHES) -> Path:
+def build_janus(out: Path, draw_patches: int = 4) -> Path:
     """Janus-Pro: understands images and draws them, like the real one.
 
-    The processor (384 px, mean/std 0.5, grey 127 padding, default system prompt in text mode),
-    chat template, special tokens (a BOS on every prompt, so guidance's unconditional row keeps
-    BOS + begin-of-image as in a real run) and generation config are the real checkpoint's.
-    `patches` per side sets the image tokens: 24 (576, as the real one) by default. Understanding
-    and drawing share that number (JanusConfig ties vision tokens to the VQ grid), and the real
-    576 costs about 2 s more per drawing on a 2-core CPU than 16 tokens; we keep 576 so every test
-    walks the real step count and prompt length (tests that draw a lot pass a smaller `patches`).
-    The VQ decoder upsamples 8x, so the picture is 8*patches px (192) and resized to the asked size.
+    The processor (384 px, mean/std 0.5, grey 127 padding, 576 image tokens, DeepSeek's default
+    system prompt in text mode), chat template, special tokens (a BOS on every prompt, so
+    guidance's unconditional row keeps BOS + begin-of-image as in a real run) and generation
+    config are the real checkpoint's.
+
+    Drawing is the one place the miniature is smaller: it draws `draw_patches`**2 image tokens
+    (16 by default; the real 576 at 24). Measured on the 2-core CPU of the tests, a 576-token
+    drawing takes 19 s at best against 0.6 s for 16 (each token is a step over a doubled batch),
+    and the suite draws dozens of images. JanusConfig reads the drawn count from
+    vision_config.num_image_tokens and nothing else, so understanding keeps the real 576.
+    The Stop tests and the bench's real-scale section build a 576-token drawer
+    (`draw_patches=24`). The VQ decoder upsamples 8x: the picture is 8*draw_patches px, resized.
     """
     import torch
     from transformers import (GenerationConfig, JanusConfig, JanusForConditionalGeneration, JanusImageProcessor,
@@ -198,20 +202,18 @@ def build_janus(out: Path, patches: int = JANUS_PATCHES) -> Path:
         tokenizer_object=_train_tokenizer(JANUS_SPECIALS, bos=JANUS_BOS), bos_token=JANUS_BOS, eos_token=JANUS_EOS,
         pad_token=JANUS_PAD, model_max_length=16384, image_token="<image_placeholder>", boi_token="<begin_of_image>",
         eoi_token="<end_of_image>")
-    vision_side = 16 * patches  # the vision encoder's 16 px patches; the real 384 at 24
-    image = dict(JANUS_IMAGE, size={"height": vision_side, "width": vision_side})
-    processor = JanusProcessor(image_processor=JanusImageProcessor(**image), tokenizer=tokenizer,
+    processor = JanusProcessor(image_processor=JanusImageProcessor(**JANUS_IMAGE), tokenizer=tokenizer,
                                chat_template=JANUS_CHAT_TEMPLATE, use_default_system_prompt=True,
-                               num_image_tokens=patches ** 2)
+                               num_image_tokens=JANUS_TOKENS)
     ids = tokenizer.convert_tokens_to_ids
     config = JanusConfig(
         text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
                          num_attention_heads=4, intermediate_size=37, max_position_embeddings=16384,
                          pad_token_id=ids(JANUS_PAD), bos_token_id=ids(JANUS_BOS), eos_token_id=ids(JANUS_EOS)),
-        vision_config=dict(image_size=vision_side, patch_size=16, num_image_tokens=patches ** 2, hidden_size=32,
-                           projection_dim=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2),
+        vision_config=dict(image_size=JANUS_IMAGE["size"]["height"], patch_size=16, hidden_size=32, projection_dim=32,
+                           num_image_tokens=draw_patches ** 2, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2),
         vq_config=dict(embed_dim=12, num_embeddings=12, latent_channels=12, in_channels=3, base_channels=32,
-                       channel_multiplier=[1, 1, 1, 1], num_patches=patches, projection_dim=32,
+                       channel_multiplier=[1, 1, 1, 1], num_patches=draw_patches, projection_dim=32,
                        image_token_embed_dim=32),
         image_token_id=ids("<image_placeholder>"))
     torch.manual_seed(0)
