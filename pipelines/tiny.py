@@ -2,8 +2,12 @@
 
 The hub checkpoints cannot be downloaded where tests run, so tests (and `app.py --tiny`)
 load these miniatures through the very same `from_pretrained` code path as the real ones.
-Same config classes, same processors, same file layout; only the sizes shrink and the
-tokenizer is trained here in a second. Outputs are gibberish by design.
+Everything a request passes through besides the weights is the real checkpoint's: processor
+settings, chat template, special tokens, system-prompt behaviour, generation config (values and
+sources: the constants below; tests/test_prompts.py renders every task's prompt against the real
+one). Only the model dims shrink (so the vocabulary is a ~320-token BPE trained here in a second,
+with the real special tokens) and Janus draws 16 tokens instead of 576 (see build_janus).
+Outputs are gibberish by design.
 
     python -m pipelines.tiny build DIR     # writes DIR/qwen2_5_omni and DIR/janus
     python -m pipelines.tiny thinker DIR   # also DIR/qwen2_5_omni_thinker, for `transformers serve`
