@@ -400,7 +400,7 @@ def scale(bench: Bench) -> None:
 
         path = tiny.DEFAULT_DIR / "janus_draw576"
         if not (path / "config.json").exists():
-            tiny.build_janus(path, draw_patches=24)
+            tiny.build_janus(path, patches=24)
         drawer = Pipelines(Settings(image_model=str(path), caption_model=bench.omni, vqa_model=bench.omni,
                                     audio_model=bench.omni, device=args.device), pipes.registry).image
     draws = []

@@ -6,7 +6,7 @@ Everything a request passes through besides the weights is the real checkpoint's
 settings, chat template, special tokens, system-prompt behaviour, generation config (values and
 sources: the constants below; tests/test_prompts.py renders every task's prompt against the real
 one). Only the model dims shrink (so the vocabulary is a ~320-token BPE trained here in a second,
-with the real special tokens) and Janus draws 16 tokens instead of 576 (see build_janus).
+with the real special tokens) and Janus reads and draws 16 tokens per image instead of 576 (see build_janus).
 Outputs are gibberish by design.
 
     python -m pipelines.tiny build DIR     # writes DIR/qwen2_5_omni and DIR/janus
@@ -179,24 +179,22 @@ JANUS_CHAT_TEMPLATE = (
 )
 JANUS_IMAGE = dict(size={"height": 384, "width": 384}, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
                    min_size=14)  # background: int(0.5 * 255) = 127 grey, from the mean
-JANUS_TOKENS = 576  # image tokens per image in understanding (24x24 patches of 16 px at 384 px), as the real one
 
 
-def build_janus(out: Path, draw_patches: int = 4) -> Path:
+def build_janus(out: Path, patches: int = 4) -> Path:
     """Janus-Pro: understands images and draws them, like the real one.
 
-    The processor (384 px, mean/std 0.5, grey 127 padding, 576 image tokens, DeepSeek's default
-    system prompt in text mode), chat template, special tokens (a BOS on every prompt, so
-    guidance's unconditional row keeps BOS + begin-of-image as in a real run) and generation
-    config are the real checkpoint's.
+    The processor (384 px, mean/std 0.5, grey 127 padding, DeepSeek's default system prompt in
+    text mode), chat template, special tokens (a BOS on every prompt, so guidance's unconditional
+    row keeps BOS + begin-of-image as in a real run) and generation config are the real checkpoint's.
 
-    Drawing is the one place the miniature is smaller: it draws `draw_patches`**2 image tokens
-    (16 by default; the real 576 at 24). Measured on the 2-core CPU of the tests, a 576-token
+    One thing is smaller: `patches`**2 image tokens per image, 16 by default (the real 576 at 24).
+    JanusConfig ties the tokens drawn to the tokens an image is read as (384 px / patch size), and
+    drawing is the cost that matters: measured side by side on the tests' 2-core CPU, a 576-token
     drawing takes 19 s at best against 0.6 s for 16 (each token is a step over a doubled batch),
-    and the suite draws dozens of images. JanusConfig reads the drawn count from
-    vision_config.num_image_tokens and nothing else, so understanding keeps the real 576.
-    The Stop tests and the bench's real-scale section build a 576-token drawer
-    (`draw_patches=24`). The VQ decoder upsamples 8x: the picture is 8*draw_patches px, resized.
+    and the suite draws dozens of images. So the image still goes in at 384 px, cut into 96 px
+    patches (16 px at 24). The Stop tests and the bench's scale section build the real 576
+    (`patches=24`). The VQ decoder upsamples 8x: the picture is 8*patches px, resized to the size asked.
     """
     import torch
     from transformers import (GenerationConfig, JanusConfig, JanusForConditionalGeneration, JanusImageProcessor,
@@ -208,16 +206,17 @@ def build_janus(out: Path, draw_patches: int = 4) -> Path:
         eoi_token="<end_of_image>")
     processor = JanusProcessor(image_processor=JanusImageProcessor(**JANUS_IMAGE), tokenizer=tokenizer,
                                chat_template=JANUS_CHAT_TEMPLATE, use_default_system_prompt=True,
-                               num_image_tokens=JANUS_TOKENS)
+                               num_image_tokens=patches ** 2)
+    side = JANUS_IMAGE["size"]["height"]
     ids = tokenizer.convert_tokens_to_ids
     config = JanusConfig(
         text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
                          num_attention_heads=4, intermediate_size=37, max_position_embeddings=16384,
                          pad_token_id=ids(JANUS_PAD), bos_token_id=ids(JANUS_BOS), eos_token_id=ids(JANUS_EOS)),
-        vision_config=dict(image_size=JANUS_IMAGE["size"]["height"], patch_size=16, hidden_size=32, projection_dim=32,
-                           num_image_tokens=draw_patches ** 2, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2),
+        vision_config=dict(image_size=side, patch_size=side // patches, hidden_size=32, projection_dim=32,
+                           num_image_tokens=patches ** 2, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2),
         vq_config=dict(embed_dim=12, num_embeddings=12, latent_channels=12, in_channels=3, base_channels=32,
-                       channel_multiplier=[1, 1, 1, 1], num_patches=draw_patches, projection_dim=32,
+                       channel_multiplier=[1, 1, 1, 1], num_patches=patches, projection_dim=32,
                        image_token_embed_dim=32),
         image_token_id=ids("<image_placeholder>"))
     torch.manual_seed(0)

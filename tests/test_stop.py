@@ -35,7 +35,7 @@ def long_pipes(tiny_settings, tmp_path_factory):
     """Answers of up to 4000 tokens and a tiny Janus drawing 576 tokens per image, as the real one."""
     from pipelines import tiny
 
-    janus = tiny.build_janus(tmp_path_factory.mktemp("long") / "janus-576", draw_patches=24)
+    janus = tiny.build_janus(tmp_path_factory.mktemp("long") / "janus-576", patches=24)
     return Pipelines(tiny_settings(max_new_tokens=4000, image_model=str(janus)))
 
 
