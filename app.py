@@ -129,14 +129,18 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import audio, caption, status, text_to_image, vqa
+    from components import audio, caption, language, status, text_to_image, vqa
     from components.i18n import t
 
     ui = UI(pipes.settings, concurrency, cache_examples)
     with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(t("title"), elem_id="title")
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=4):
+                gr.Markdown(t("title"), elem_id="title")
+            with gr.Column(scale=1, min_width=200):
+                language.render(ui)
         gr.Markdown(t("subtitle"))
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab one tap away, also at 390 px
             tabs = [caption, vqa, text_to_image]
             if pipes.audio_available():
                 tabs.append(audio)
@@ -154,10 +158,16 @@ def launch_options(settings) -> dict:
     no upload history kept in the browser, only assets/ served from disk. show_error: a request
     Gradio refuses before any handler runs (a number where a file belongs, a private link) says
     why instead of an empty error; the handlers' own errors are always translated messages."""
-    from components.i18n import I18N
+    from starlette.middleware import Middleware
 
+    from components.i18n import I18N
+    from components.language import TOAST_CSS, PageLanguage
+
+    # No "settings" in the footer: its language menu offers 33 languages this app does not have,
+    # and switches only part of the page; the page's own switch (components/language.py) does it all.
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
-                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"])
+                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS,
+                app_kwargs={"middleware": [Middleware(PageLanguage)]})
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

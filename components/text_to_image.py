@@ -7,7 +7,7 @@ import gradio as gr
 from pipelines.messages import message
 from pipelines.tasks import Drawn, TextToImagePipeline
 
-from .common import add_examples, lang_of, model_event, user_errors
+from .common import RunControls, add_examples, lang_of, model_event, user_errors
 from .i18n import t
 
 
@@ -16,7 +16,8 @@ def render(pipes, ui) -> None:
     with gr.Tab(t("tab_image"), id="image"):
         with gr.Row():
             with gr.Column():
-                prompt = gr.Textbox(label=t("prompt"), placeholder=t("prompt_placeholder"), lines=3,
+                # lines=1 (growing to 6): Enter draws, Shift+Enter adds a line (Gradio's rule for one-line boxes)
+                prompt = gr.Textbox(label=t("prompt"), placeholder=t("prompt_placeholder"), lines=1, max_lines=6,
                                     max_length=settings.max_prompt_chars, elem_id="image-prompt")
                 with gr.Accordion(t("settings"), open=False):
                     seed = gr.Number(-1, label=t("seed"), precision=0, elem_id="image-seed")
@@ -24,8 +25,7 @@ def render(pipes, ui) -> None:
                     size = gr.Dropdown(list(TextToImagePipeline.sizes), value=384, label=t("size"))
                     guidance = gr.Slider(*TextToImagePipeline.guidance_range, value=5, step=0.5, label=t("guidance"))
                 with gr.Row():
-                    run = gr.Button(t("generate"), variant="primary", elem_id="image-run")
-                    stop = gr.Button(t("stop"), variant="stop", elem_id="image-stop")
+                    controls = RunControls("generate", "busy_draw", "image")
             with gr.Column():
                 gallery = gr.Gallery(label=t("images"), columns=2, height=420, format="png", elem_id="image-gallery")
                 seed_used = gr.Number(label=t("seed_used"), precision=0, interactive=False)
@@ -57,13 +57,13 @@ def render(pipes, ui) -> None:
         # 99 images gets its clear message instead of a component's generic refusal.
         args = dict(fn=text_to_image, inputs=[prompt, seed, count, size, guidance], outputs=[gallery, seed_used],
                     preprocess=False, **model_event(ui, pipes.image))
-        event = run.click(**args, api_name="text_to_image")
-        submit = prompt.submit(**args, api_visibility="private")
+        event = controls.around(controls.run.click, dict(**args, api_name="text_to_image"))
+        submit = controls.around(prompt.submit, dict(**args, api_visibility="private"))
 
         def generate_default(prompt, seed, request: gr.Request, progress=gr.Progress()):
             yield from text_to_image(prompt, seed, 1, 384, 5.0, request, progress)
 
         examples = add_examples(ui, [["A red house on a quiet street, watercolor", 42],
                                      ["一只在雨中奔跑的小狗，油画风格", 7]], [prompt, seed], [gallery, seed_used],
-                                generate_default, ["example_watercolour", "example_dog"], pipes.image)
-        stop.click(None, cancels=[event, submit, *examples])
+                                generate_default, ["example_watercolour", "example_dog"], pipes.image, controls)
+        controls.stop_cancels([event, submit, *examples])

@@ -1,0 +1,185 @@
+"""The page as a person enjoys it (issue 14): nothing typed is lost, a busy button says so, Enter sends,
+one language switch, every tab one tap away, quiet Stop, a header that names the models.
+
+Same browser and helpers as test_browser.py; this module's app streams longer answers (256 new
+tokens), so a test can type, click or stop while an answer is still coming.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from components.i18n import EN, ZH
+from pipelines.messages import MESSAGES
+from tests.conftest import ASSETS, run_app
+from tests.test_browser import (  # noqa: F401 - fixtures
+    ARTIFACTS, NARROW, TAB_BUTTON, WIDE, browser, open_page, shot, tab, toast, upload, wait_done)
+
+SHORT_MS = 20_000  # for what must happen without any model work
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dir):
+    """`app.py --tiny` with long answers: a test can act while one streams."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS="256", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1", env=env,
+                 log_path=ARTIFACTS / "app-ux.log") as url:
+        yield url
+
+
+def streaming(page, elem_id: str) -> bool:
+    """The output's progress tracker is still showing: the answer is still coming."""
+    return page.locator(f"#{elem_id} [data-testid=status-tracker].hide").count() == 0
+
+
+def bot_texts(page) -> list[str]:
+    return page.locator("#vqa-chat [data-testid=bot]").all_inner_texts()
+
+
+def user_texts(page) -> list[str]:
+    return page.locator("#vqa-chat [data-testid=user]").all_inner_texts()
+
+
+def start_vqa(page, question: str) -> None:
+    tab(page, "tab_vqa")
+    upload(page, "vqa-image", "chart.png", "img")
+    page.fill("#vqa-question textarea", question)
+    page.click("#vqa-run")
+    page.wait_for_function("document.querySelector('#vqa-chat [data-testid=bot]')?.innerText.length > 0")
+
+
+def test_typing_while_an_answer_streams_is_kept(open_page):
+    """Finding 1: updates of a streaming answer never clear the question box."""
+    page = open_page()
+    start_vqa(page, "Which bar is the highest?")
+    assert page.locator("#vqa-question textarea").input_value() == ""  # emptied once, when sent
+    page.fill("#vqa-question textarea", "and the lowest")
+    assert streaming(page, "vqa-chat"), "the answer ended before the test typed: nothing was checked"
+    typed_at = bot_texts(page)[-1]
+    wait_done(page, "vqa-chat")
+    assert bot_texts(page)[-1] != typed_at, "no update came after typing"
+    assert page.locator("#vqa-question textarea").input_value() == "and the lowest"
+
+
+def test_question_sent_while_answering_waits_its_turn(open_page):
+    """Finding 2: a second Ask while an answer streams is kept in the chat and answered next."""
+    page = open_page()
+    start_vqa(page, "Which bar is the highest?")
+    page.fill("#vqa-question textarea", "And the lowest?")
+    assert streaming(page, "vqa-chat")
+    page.click("#vqa-run")
+    page.wait_for_function("document.querySelector('#vqa-question textarea').value === ''", timeout=SHORT_MS)
+    page.wait_for_function("document.querySelectorAll('#vqa-chat [data-testid=bot]').length === 2")
+    wait_done(page, "vqa-chat")
+    users = user_texts(page)
+    assert len(users) == 2 and "And the lowest?" in users[1]
+    assert len(bot_texts(page)) == 2 and all(t.strip() for t in bot_texts(page))
+    shot(page, "vqa_two_questions")
+
+
+def test_audio_question_is_checked_before_the_audio(open_page, tmp_path):
+    """Finding 2: no question is said at once, before the clip is decoded (a clip that is not
+    audio would otherwise be the first complaint)."""
+    page = open_page()
+    tab(page, "tab_audio")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wave file" * 100)
+    page.locator("#audio-input input[type=file]").set_input_files(broken)
+    page.wait_for_timeout(500)
+    page.click("#audio-run")
+    page.wait_for_selector("[data-testid=toast-body]", timeout=SHORT_MS)
+    assert MESSAGES["en"]["no_question"] in toast(page)
+
+
+def test_run_button_says_busy_and_stop_is_live_only_while_running(open_page):
+    """Findings 2 and 9: while an answer runs, Ask is disabled and says why; Stop is off otherwise."""
+    page = open_page()
+    tab(page, "tab_audio")
+    run, stop = page.locator("#audio-run"), page.locator("#audio-stop")
+    assert run.is_enabled() and stop.is_disabled()
+    upload(page, "audio-input", "speech_en.wav", "audio")
+    page.fill("#audio-question textarea", "What is it about?")
+    run.click()
+    page.wait_for_function(f"document.querySelector('#audio-run').innerText.includes('{EN['busy_answer']}')",
+                           timeout=SHORT_MS)
+    assert run.is_disabled() and stop.is_enabled()
+    wait_done(page, "audio-output")
+    page.wait_for_function(f"document.querySelector('#audio-run').innerText.trim() === '{EN['ask']}'",
+                           timeout=SHORT_MS)
+    assert run.is_enabled() and stop.is_disabled()
+    bodies = page.locator("[data-testid=toast-body]").all_inner_texts()
+    assert not bodies, f"unexpected toasts: {bodies}"
+
+
+@pytest.mark.parametrize("locale, lang", [("en-US", EN), ("zh-CN", ZH)], ids=["en", "zh"])
+def test_enter_sends_and_shift_enter_adds_a_line(open_page, locale, lang):
+    """Finding 3: Enter sends, Shift+Enter makes a new line, and the placeholder says so."""
+    page = open_page(locale=locale)
+    tab(page, "tab_vqa", lang)
+    box = page.locator("#vqa-question textarea")
+    assert "Shift+Enter" in box.get_attribute("placeholder")
+    upload(page, "vqa-image", "chart.png", "img")
+    box.click()
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    assert box.input_value() == "first line\nsecond line"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#vqa-chat [data-testid=user]", timeout=SHORT_MS)
+    assert "second line" in user_texts(page)[0]
+    wait_done(page, "vqa-chat")
+    tab(page, "tab_image", lang)
+    prompt = page.locator("#image-prompt textarea")
+    assert "Shift+Enter" in prompt.get_attribute("placeholder")
+    prompt.click()
+    page.keyboard.type("a red house")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#image-gallery img")
+    tab(page, "tab_audio", lang)
+    assert "Shift+Enter" in page.locator("#audio-question textarea").get_attribute("placeholder")
+
+
+def test_one_language_switch_changes_the_whole_page(open_page):
+    """Finding 6: the header's switch (English / 简体中文 only) turns labels, Gradio's own texts,
+    example captions, errors and their headings to Chinese, and back."""
+    page = open_page(locale="en-US")
+    options = page.locator("#lang-switch label").all_inner_texts()
+    assert [o.strip() for o in options] == ["English", "简体中文"]
+    assert page.get_by_text("Settings", exact=True).count() == 0  # the footer's 33-language menu is gone
+    page.locator("#lang-switch label", has_text="简体中文").click()
+    page.wait_for_selector(f"[role=tab]:text-is('{ZH['tab_caption']}')", timeout=SHORT_MS)
+    page.wait_for_selector("#caption-image")
+    assert page.get_by_role("tab", name=ZH["tab_vqa"], exact=True).is_visible()
+    body = page.locator("body").inner_text()
+    assert "Drop Image Here" not in body and "Click to Upload" not in body
+    page.get_by_text(ZH["example_street"], exact=True).wait_for(timeout=SHORT_MS)  # example captions
+    assert page.locator("#lang-switch input[value=zh]").is_checked()
+    page.click("#caption-run")  # no image: the error and its heading in Chinese
+    page.wait_for_selector("[data-testid=toast-body]", timeout=SHORT_MS)
+    assert MESSAGES["zh"]["no_image"] in toast(page)
+    heading = page.evaluate("getComputedStyle(document.querySelector('[data-testid=toast-body] .toast-title'),"
+                            " '::before').content")
+    assert MESSAGES["zh"]["error_title"] in heading  # Gradio writes "Error"; the page's CSS says it in Chinese
+    page.wait_for_function(f"document.querySelector('#caption-run').innerText.trim() === '{ZH['describe']}'",
+                           timeout=SHORT_MS)  # the error ended the run: the button is back
+    shot(page, "language_switched_zh")
+    tab(page, "tab_audio", ZH)
+    assert "这张" not in page.locator("#audio-question textarea").get_attribute("placeholder")
+    page.locator("#lang-switch label", has_text="English").click()
+    page.wait_for_selector(f"[role=tab]:text-is('{EN['tab_caption']}')", timeout=SHORT_MS)
+
+
+def test_every_tab_one_tap_away_at_390px(open_page):
+    """Finding 7: at 390 px all five tabs show in the tab bar (none behind a "more" menu)."""
+    page = open_page(viewport=NARROW)
+    for key in TAB_BUTTON:
+        button = page.get_by_role("tab", name=EN[key], exact=True)
+        assert button.is_visible(), f"{key} is not in the tab bar"
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= NARROW["width"]
+    assert not page.locator(".overflow-menu").is_visible()
+    page.get_by_role("tab", name=EN["tab_status"], exact=True).click()
+    page.wait_for_selector(TAB_BUTTON["tab_status"])
