@@ -20,8 +20,10 @@ def render(pipes, ui) -> None:
                                       max_lines=6, max_length=settings.max_prompt_chars, elem_id="audio-question")
                 with gr.Row():
                     controls = RunControls("ask", "busy_answer", "audio")
+                    clear = gr.ClearButton(value=t("clear_inputs"), elem_id="audio-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
+        clear.add([audio, question, out])
 
         @user_errors
         def audio_qa(audio, question, request: gr.Request):

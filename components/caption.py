@@ -12,11 +12,14 @@ def render(pipes, ui) -> None:
             with gr.Column():
                 image = SafeImage(type="filepath", label=t("image_input"), sources=["upload", "clipboard", "webcam"],
                                   elem_id="caption-image")
-                language = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=t("language"))
+                language = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=t("language"),
+                                    elem_id="caption-language")
                 with gr.Row():
                     controls = RunControls("describe", "busy_describe", "caption")
+                    clear = gr.ClearButton(value=t("clear_inputs"), elem_id="caption-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("description"), lines=10, buttons=["copy"], elem_id="caption-output")
+        clear.add([image, out])
 
         @user_errors
         def caption(image, language, request: gr.Request):

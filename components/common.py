@@ -85,16 +85,26 @@ def warn(key: str, request: gr.Request | None, **params) -> None:
     gr.Warning(message(key, lang_of(request), **params))
 
 
+# A new run closes the toasts of earlier ones: an old error must not sit on top of a later success.
+CLOSE_TOASTS = "() => { document.querySelectorAll('[data-testid=toast-close]').forEach(b => b.click()); return []; }"
+
+
 class RunControls:
     """A tab's Run and Stop buttons. While a request runs, Run is disabled and says what it is doing
     (a second click is never dropped silently) and Stop is live; otherwise Stop is grey and off."""
 
-    def __init__(self, run_key: str, busy_key: str, prefix: str, *, keep_run: bool = False):
+    def __init__(self, run_key: str, busy_key: str, prefix: str, *, keep_run: bool = False,
+                 quiet_stop: bool = False):
         self.run_key, self.busy_key, self.keep_run = run_key, busy_key, keep_run
         self.run = gr.Button(t(run_key), variant="primary", elem_id=f"{prefix}-run")
         self.stop = gr.Button(t("stop"), variant="secondary", interactive=False, elem_id=f"{prefix}-stop")
+        # quiet_stop: Stop raises this session's flag and the handler ends itself at its next step.
+        # (Gradio 6.31's cancel leaves a bare "Error" badge on the outputs about one Stop in six.)
+        self.stopping = gr.State({}) if quiet_stop else None
 
-    def started(self):
+    def started(self, stopping: dict | None = None):
+        if stopping is not None:
+            stopping["stop"] = False
         run = gr.skip() if self.keep_run else gr.Button(t(self.busy_key), interactive=False)
         return run, gr.Button(variant="stop", interactive=True)
 
@@ -105,13 +115,24 @@ class RunControls:
         """`trigger(**kw)` starts an event (a click, a submit): the buttons say busy, `run` (the
         event's arguments) runs, the buttons come back. Returns the running event, for Stop to cancel."""
         buttons = dict(inputs=None, outputs=[self.run, self.stop], queue=False, api_visibility="private")
-        event = trigger(self.started, **buttons).then(**run)
+        flag = [self.stopping] if self.stopping is not None else None
+        event = trigger(self.started, **{**buttons, "inputs": flag}, js=CLOSE_TOASTS).then(**run)
         event.then(self.ended, **buttons)
+        event.failure(self.ended, **buttons)  # Gradio 6.31's page skips .then() after an error
         return event
 
     def stop_cancels(self, events: list) -> None:
-        self.stop.click(self.ended, None, [self.run, self.stop], cancels=events, queue=False,
-                        api_visibility="private")
+        """Stop cancels `events` (Gradio's cancel), and with quiet_stop also raises the flag."""
+        if self.stopping is None:
+            self.stop.click(self.ended, None, [self.run, self.stop], cancels=events, queue=False,
+                            api_visibility="private")
+            return
+
+        def stop(stopping: dict):
+            stopping["stop"] = True  # the run ends at its next step; its own end brings Run back
+            return gr.Button(interactive=False)
+
+        self.stop.click(stop, self.stopping, self.stop, cancels=events, queue=False, api_visibility="private")
 
 
 class SafeImage(gr.Image):

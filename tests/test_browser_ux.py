@@ -183,3 +183,107 @@ def test_every_tab_one_tap_away_at_390px(open_page):
     assert not page.locator(".overflow-menu").is_visible()
     page.get_by_role("tab", name=EN["tab_status"], exact=True).click()
     page.wait_for_selector(TAB_BUTTON["tab_status"])
+
+
+def test_stop_ends_a_drawing_quietly(open_page):
+    """Finding 4: Stop, at any moment of a drawing, leaves no red "Error" (badge or toast)."""
+    page = open_page()
+    tab(page, "tab_image")
+    page.fill("#image-prompt textarea", "A red house on a quiet street, watercolor")
+    for delay_ms in (0, 50, 150, 300, 500, 800, 0, 100, 250, 400, 600, 1000):
+        page.click("#image-run")
+        page.wait_for_timeout(delay_ms)
+        page.locator("#image-stop").click()
+        page.wait_for_function(f"document.querySelector('#image-run').innerText.trim() === '{EN['generate']}'",
+                               timeout=SHORT_MS)
+        page.wait_for_timeout(300)
+        shown = page.locator("body").inner_text()  # a red badge on an output says "Error"
+        toasts = page.locator("[data-testid=toast-body]").all_inner_texts()
+        assert "Error" not in shown and not toasts, f"after Stop at {delay_ms} ms: {toasts}"
+
+
+def test_api_page_speaks_plainly(open_page):
+    """Finding 5: "Use via API" names each parameter, samples our own files, lists sizes as integers."""
+    page = open_page()
+    page.get_by_text("Use via API").click()
+    page.wait_for_selector("text=/text_to_image", timeout=SHORT_MS)
+    text = page.locator("body").inner_text()
+    assert "[object Object]" not in text and "bus.png" not in text and "audio_sample.wav" not in text
+    assert 'provided in the "Image" Image component' in text or "Image" in text
+    assert "assets/street.png" in text and "assets/speech_en.wav" in text
+    assert "Literal[256, 384, 512, 768, 1024]" in text and "'384'" not in text
+    shot(page, "api_page")
+
+
+@pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
+def test_header_names_the_models_and_warns_of_tiny_ones(open_page, locale, lang):
+    """Finding 8: each model with what it does and where it runs; a banner in --tiny mode."""
+    from components.header import TEXT
+
+    page = open_page(locale=locale)
+    models = page.locator("#models")
+    models.get_by_text("qwen2_5_omni").wait_for(timeout=SHORT_MS)
+    text = models.inner_text()
+    assert "janus" in text and TEXT[lang]["cpu"] in text and TEXT[lang]["image"] in text
+    assert "/" not in text.replace("·", "")  # a local folder by its name only, no server path
+    banner = page.locator("#tiny-banner")
+    assert banner.is_visible() and ("gibberish" if lang == "en" else "乱码") in banner.inner_text()
+
+
+def test_status_is_a_readable_panel_that_fits_a_phone(open_page):
+    """Finding 8: Status reads as lines (models, device, memory, queue), the JSON one click away."""
+    page = open_page(viewport=NARROW)
+    tab(page, "tab_status")
+    panel = page.locator("#status-panel")
+    panel.get_by_text("qwen2_5_omni").first.wait_for(timeout=SHORT_MS)
+    for heading in ("Models", "Device", "Memory", "Queue"):
+        assert panel.get_by_role("heading", name=heading).is_visible()
+    fits = page.evaluate("el => el.scrollWidth <= el.clientWidth + 1",
+                         page.locator("#status-panel").element_handle())
+    assert fits and page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    shot(page, "status_390")
+
+
+def test_drawing_controls(open_page):
+    """Finding 9: no seed shown before a drawing, one progress bar, the seed can be reused, Clear."""
+    page = open_page()
+    tab(page, "tab_image")
+    assert not page.locator("#image-seed-used").is_visible()  # no "0" before any drawing
+    page.fill("#image-prompt textarea", "A red house")
+    page.click("#image-run")
+    page.wait_for_selector("#image-gallery .progress-text, #image-gallery .progress-level", timeout=SHORT_MS)
+    bars = page.locator("#image-run ~ *, [data-testid=status-tracker]:not(.hide) .progress-level").count()
+    trackers = page.locator("[data-testid=status-tracker]:not(.hide)").count()
+    assert trackers == 1, f"{trackers} progress trackers during one drawing (bars: {bars})"
+    page.wait_for_selector("#image-gallery img")
+    wait_done(page, "image-gallery")
+    used = page.locator("#image-seed-used input").input_value()
+    assert used.isdigit()
+    page.click("#image-reuse-seed")
+    assert page.locator("#image-seed input").input_value() == used
+    page.click("#image-clear")
+    page.wait_for_function("document.querySelector('#image-prompt textarea').value === ''", timeout=SHORT_MS)
+    assert page.locator("#image-gallery img").count() == 0
+
+
+def test_a_new_run_closes_old_error_toasts_and_clear_empties_the_tab(open_page):
+    """Finding 9: an old error does not sit on top of a later success; caption and audio have Clear."""
+    page = open_page()
+    page.click("#caption-run")  # no image yet
+    page.wait_for_selector("[data-testid=toast-body]", timeout=SHORT_MS)
+    upload(page, "caption-image", "street.png", "img")
+    page.click("#caption-run")
+    page.wait_for_function("document.querySelector('#caption-output textarea').value.length > 0")
+    assert page.locator("[data-testid=toast-body]").count() == 0
+    wait_done(page, "caption-output")
+    page.click("#caption-clear")
+    page.wait_for_function("document.querySelector('#caption-output textarea').value === ''", timeout=SHORT_MS)
+    assert page.locator("#caption-image img").count() == 0
+    tab(page, "tab_audio")
+    assert page.locator("#audio-clear").is_visible()
+
+
+def test_start_up_points_to_the_share_flag(server):
+    """Finding 9: the start-up lines name --share, not Gradio's `share=True` in launch()."""
+    log = (ARTIFACTS / "app-ux.log").read_text()
+    assert "--share" in log and "share=True" not in log

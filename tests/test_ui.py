@@ -101,7 +101,9 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
     runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue}
     assert len(runs) == 11  # 4 API endpoints, the chat's answer (Ask or Enter), 2 Enter keys, 4 example clicks
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
-    assert runs <= cancelled
+    # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
+    flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}
+    assert len(flagged) == 2 and runs - flagged <= cancelled
 
 
 def test_clicking_an_example_fills_the_inputs_then_runs_on_the_model_queue(demo):
