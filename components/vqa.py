@@ -61,8 +61,13 @@ def render(pipes, ui) -> None:
             with gr.Column():
                 image = SafeImage(type="filepath", label=t("image_input"), sources=["upload", "clipboard", "webcam"],
                                   elem_id="vqa-image")
+                # Several images in one question: compare them, read across pages (pipelines check each one).
+                more = gr.File(file_count="multiple", file_types=["image"], type="filepath", label=t("more_images"),
+                               height=120, elem_id="vqa-more-images")
             with gr.Column():
-                chat = gr.Chatbot(label=t("conversation"), height=360, elem_id="vqa-chat")
+                # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
+                chat = gr.Chatbot(label=t("conversation"), height=360, editable="user", buttons=["copy", "copy_all"],
+                                  elem_id="vqa-chat")
                 # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
                 question = gr.Textbox(label=t("question"), placeholder=t("question_placeholder"), lines=1,
                                       max_lines=6, max_length=limit, elem_id="vqa-question")
@@ -82,8 +87,9 @@ def render(pipes, ui) -> None:
             return [*(chat or []), user(question)], ""
 
         @user_errors
-        def answer(image, chat, waiting, request: gr.Request):
+        def answer(image, more, chat, waiting, request: gr.Request):
             """Answer the waiting questions in turn, streaming into the conversation."""
+            images = [image, *(more or [])] if more else image
             done = answered(chat)
             if not waiting:  # a later trigger whose question an earlier run already answered
                 yield gr.skip()
@@ -91,7 +97,7 @@ def render(pipes, ui) -> None:
             try:
                 while waiting:
                     turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
-                    for text in pipes.vqa(image, waiting[0], to_pairs(done)):
+                    for text in pipes.vqa(images, waiting[0], to_pairs(done)):
                         turn[1] = {"role": "assistant", "content": text}
                         yield done + turn + [user(q) for q in waiting[1:]]
                     done += turn
@@ -101,17 +107,19 @@ def render(pipes, ui) -> None:
                 raise
 
         @user_errors
-        def vqa(image, question, history, request: gr.Request):
+        def vqa(image, question, history, more_images=None, request: gr.Request = None):
             """Answer a question about an image; pass the returned conversation back for follow-ups.
 
             Args:
                 image: the picture the conversation is about (a file path or URL).
                 question: what to ask about it.
                 history: the conversation so far as returned by the last call ([] to start).
+                more_images: further pictures for the same question (compare, several pages), or None.
             Returns:
                 the conversation with the new question and its answer, and an empty question box.
             """
-            stream = pipes.vqa(image, question, to_pairs(history))
+            images = [image, *more_images] if more_images else image
+            stream = pipes.vqa(images, question, to_pairs(history))
             history = list(history or []) + [user(question.strip()), {"role": "assistant", "content": ""}]
             for text in stream:
                 history[-1] = {"role": "assistant", "content": text}
@@ -125,7 +133,7 @@ def render(pipes, ui) -> None:
             args = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question], queue=False,
                         api_visibility="private")
             sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
-            return controls.around(sent.success, dict(fn=answer, inputs=[image, chat, waiting], outputs=chat,
+            return controls.around(sent.success, dict(fn=answer, inputs=[image, more, chat, waiting], outputs=chat,
                                                       api_visibility="private", trigger_mode="always_last",
                                                       **queue))
 
@@ -133,7 +141,7 @@ def render(pipes, ui) -> None:
         # The API keeps its one-call shape (image, question, history) -> (history, ""); it is never
         # triggered from the page, so it never touches what a person types.
         api = gr.Button(t("ask"), visible=False)
-        api_event = api.click(vqa, [image, question, chat], [chat, question], api_name="vqa", **queue)
+        api_event = api.click(vqa, [image, question, chat, more], [chat, question], api_name="vqa", **queue)
 
         def new_conversation(waiting):
             waiting.clear()
@@ -147,7 +155,45 @@ def render(pipes, ui) -> None:
                                 vqa_new, ["example_house_colour", "example_highest_bar"], pipes.vqa,
                                 chain=lambda loaded: ask_chain(loaded.then))
         answers = [event, api_event, *examples]
+
+        # The chat's own retry, undo and edit: each rewinds the conversation to a question, then
+        # retry and edit ask it (again) through the same answering event; undo puts it back in the box.
+        def rewind(chat, index: int) -> tuple[list, str]:
+            """The conversation before the question at or before `index`, and that question."""
+            chat = list(chat or [])
+            i = min(index, len(chat) - 1)
+            while i > 0 and role_of(chat[i]) != "user":
+                i -= 1
+            question = text_of(chat[i]["content"] if isinstance(chat[i], dict) else chat[i].content) if chat else ""
+            return chat[:i], question
+
+        def retry(chat, waiting, data: gr.RetryData):
+            done, question = rewind(chat, data.index if isinstance(data.index, int) else data.index[0])
+            waiting[:] = [question]
+            return [*done, user(question)]
+
+        def edit(chat, waiting, data: gr.EditData):
+            index = data.index if isinstance(data.index, int) else data.index[0]
+            done, _ = rewind(chat, index)
+            question = text_of(data.value).strip()
+            if not question:
+                return gr.skip()
+            waiting[:] = [question]
+            return [*done, user(question)]
+
+        def undo(chat, waiting, data: gr.UndoData):
+            waiting.clear()
+            return rewind(chat, data.index if isinstance(data.index, int) else data.index[0])
+
+        for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
+            again = listener(fn, [chat, waiting], chat, queue=False, cancels=answers, api_visibility="private")
+            answers.append(controls.around(again.success, dict(
+                fn=answer, inputs=[image, more, chat, waiting], outputs=chat, api_visibility="private",
+                trigger_mode="always_last", **queue)))
+        chat.undo(undo, [chat, waiting], [chat, question], queue=False, cancels=answers, api_visibility="private")
+
         clear.click(new_conversation, waiting, [chat, question], cancels=answers, api_visibility="private",
                     queue=False)
-        image.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new image, new talk
+        for picture in (image, more):  # new images, new talk
+            picture.change(lambda: [], None, chat, api_visibility="private", queue=False)
         controls.stop_cancels(answers)

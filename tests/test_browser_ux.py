@@ -30,11 +30,6 @@ def server(tiny_dir):
         yield url
 
 
-def streaming(page, elem_id: str) -> bool:
-    """The output's progress tracker is still showing: the answer is still coming."""
-    return page.locator(f"#{elem_id} [data-testid=status-tracker].hide").count() == 0
-
-
 def bot_texts(page) -> list[str]:
     return page.locator("#vqa-chat [data-testid=bot]").all_inner_texts()
 
@@ -56,12 +51,11 @@ def test_typing_while_an_answer_streams_is_kept(open_page):
     page = open_page()
     start_vqa(page, "Which bar is the highest?")
     assert page.locator("#vqa-question textarea").input_value() == ""  # emptied once, when sent
-    page.fill("#vqa-question textarea", "and the lowest")
-    assert streaming(page, "vqa-chat"), "the answer ended before the test typed: nothing was checked"
     typed_at = bot_texts(page)[-1]
+    page.fill("#vqa-question textarea", "and the lowest")
     wait_done(page, "vqa-chat")
-    assert bot_texts(page)[-1] != typed_at, "no update came after typing"
     assert page.locator("#vqa-question textarea").input_value() == "and the lowest"
+    assert bot_texts(page)[-1] != typed_at, "no update came after typing: nothing was checked"
 
 
 def test_question_sent_while_answering_waits_its_turn(open_page):
@@ -69,7 +63,7 @@ def test_question_sent_while_answering_waits_its_turn(open_page):
     page = open_page()
     start_vqa(page, "Which bar is the highest?")
     page.fill("#vqa-question textarea", "And the lowest?")
-    assert streaming(page, "vqa-chat")
+    clicked_at = bot_texts(page)[0]
     page.click("#vqa-run")
     page.wait_for_function("document.querySelector('#vqa-question textarea').value === ''", timeout=SHORT_MS)
     page.wait_for_function("document.querySelectorAll('#vqa-chat [data-testid=bot]').length === 2")
@@ -77,6 +71,7 @@ def test_question_sent_while_answering_waits_its_turn(open_page):
     users = user_texts(page)
     assert len(users) == 2 and "And the lowest?" in users[1]
     assert len(bot_texts(page)) == 2 and all(t.strip() for t in bot_texts(page))
+    assert bot_texts(page)[0] != clicked_at, "the first answer had ended before the click: nothing was checked"
     shot(page, "vqa_two_questions")
 
 
@@ -287,3 +282,54 @@ def test_start_up_points_to_the_share_flag(server):
     """Finding 9: the start-up lines name --share, not Gradio's `share=True` in launch()."""
     log = (ARTIFACTS / "app-ux.log").read_text()
     assert "--share" in log and "share=True" not in log
+
+
+def test_image_chat_several_images_retry_undo_edit_copy(open_page):
+    """The chat: two images in one question, then retry, undo (the question comes back to the box),
+    edit of the question (asked again), a copy button on each message."""
+    page = open_page()
+    tab(page, "tab_vqa")
+    upload(page, "vqa-image", "chart.png", "img")
+    page.locator("#vqa-more-images input[type=file]").set_input_files([ASSETS / "street.png"])
+    page.wait_for_selector("#vqa-more-images :text('street.png')")
+    page.fill("#vqa-question textarea", "Compare the two pictures")
+    page.click("#vqa-run")
+    page.wait_for_selector("#vqa-chat [data-testid=bot]")
+    wait_done(page, "vqa-chat")
+    assert page.locator("#vqa-chat [aria-label='Copy message']").count() >= 2
+    first = bot_texts(page)[0]
+    page.locator("#vqa-chat button[aria-label='Retry']").click()
+    page.wait_for_function(f"(() => {{ const b = document.querySelectorAll('#vqa-chat [data-testid=bot]');"
+                           f" return b.length === 1 && b[0].innerText !== {first!r}; }})()")
+    wait_done(page, "vqa-chat")
+    assert len(user_texts(page)) == 1 and "Compare the two pictures" in user_texts(page)[0]
+    shot(page, "vqa_two_images")
+    page.locator("#vqa-chat button[aria-label='Undo']").click()
+    page.wait_for_function("document.querySelectorAll('#vqa-chat [data-testid=user]').length === 0",
+                           timeout=SHORT_MS)
+    assert page.locator("#vqa-question textarea").input_value() == "Compare the two pictures"
+    page.click("#vqa-run")
+    page.wait_for_selector("#vqa-chat [data-testid=bot]")
+    wait_done(page, "vqa-chat")
+    page.locator("#vqa-chat button[aria-label='Edit']").click()
+    editor = page.locator("#vqa-chat textarea").first
+    editor.fill("Which one shows a house?")
+    page.locator("#vqa-chat button[aria-label='Submit']").first.click()
+    page.wait_for_function("[...document.querySelectorAll('#vqa-chat [data-testid=user]')]"
+                           ".some(u => u.innerText.includes('Which one shows a house?'))", timeout=SHORT_MS)
+    page.wait_for_selector("#vqa-chat [data-testid=bot]")
+    wait_done(page, "vqa-chat")
+    assert len(user_texts(page)) == 1 and len(bot_texts(page)) == 1
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+@pytest.mark.parametrize("viewport", [NARROW, WIDE], ids=["390", "1280"])
+def test_screenshots_of_every_tab(open_page, locale, viewport):
+    """For a reviewer (docs/screenshots.md): every tab, both widths, both languages."""
+    lang = ZH if locale == "zh-CN" else EN
+    page = open_page(locale=locale, viewport=viewport)
+    page.locator("#models").get_by_text("janus").wait_for(timeout=SHORT_MS)
+    for key in TAB_BUTTON:
+        tab(page, key, lang)
+        page.wait_for_timeout(300)
+        shot(page, f"tab_{key[4:]}_{viewport['width']}_{locale}")
