@@ -1,7 +1,7 @@
 """The page as a person enjoys it (issue 14): nothing typed is lost, a busy button says so, Enter sends,
 one language switch, every tab one tap away, quiet Stop, a header that names the models.
 
-Same browser and helpers as test_browser.py; this module's app streams longer answers (256 new
+Same browser and helpers as test_browser.py; this module's app streams longer answers (1000 new
 tokens), so a test can type, click or stop while an answer is still coming.
 """
 
@@ -24,7 +24,7 @@ SHORT_MS = 20_000  # for what must happen without any model work
 def server(tiny_dir):
     """`app.py --tiny` with long answers: a test can act while one streams."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS="256", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS="1000", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
     with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1", env=env,
                  log_path=ARTIFACTS / "app-ux.log") as url:
         yield url
