@@ -180,7 +180,9 @@ def test_routes_without_their_own_login_check_need_the_login(behind_login):
               ("POST", "gradio_api/reset", {"event_id": "e"}), ("GET", "gradio_api/heartbeat/x", None),
               ("POST", "gradio_api/stream/e", None),
               ("GET", "gradio_api/upload_progress?upload_id=x", None), ("GET", "monitoring/x", None),
-              ("GET", "gradio_api/queue/data?session_hash=x", None), ("POST", "gradio_api/upload", None)]
+              ("GET", "gradio_api/queue/data?session_hash=x", None), ("POST", "gradio_api/upload", None),
+              ("GET", f"gradio_api/file={STREET}", None), ("POST", "gradio_api/mcp/", {}),
+              ("POST", "gradio_api/call/caption", {"data": [None, "en"]})]
     for method, path, body in probes:
         r = httpx.request(method, url + path, json=body, timeout=10)
         assert r.status_code == 401, (path, r.status_code, r.text[:200])
