@@ -234,6 +234,8 @@ def test_status_shows_no_filesystem_paths(app, tiny_dir):
     ("vqa", [None, "what?", [{"role": "wizard", "content": "hi"}]], "zh-CN", "对话历史必须是消息列表"),
     ("caption", [{"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.FileData"}}, "en"], "en",
      "The link could not be fetched"),
+    ("audio_qa", [{"url": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "what?"], "en",
+     "The audio must be a file uploaded to this app"),
 ])
 def test_wrong_type_value_gets_a_clear_message_not_gradios_validation_text(app, api, data, language, words):
     answer = call(app, api, data, language)
