@@ -153,14 +153,14 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
 def launch_options(settings) -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
-    no upload history kept in the browser, only assets/ served from disk. show_error: a request
-    Gradio refuses before any handler runs (a number where a file belongs, a private link) says
-    why instead of an empty error; the handlers' own errors are always translated messages.
+    no upload history kept in the browser, only assets/ served from disk. show_error=False: every
+    message a person sees is one of ours, translated (handlers and components/server.py's Demo turn
+    every refusal into one); Gradio's raw exception text, which can name server paths, is never sent.
     app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py)."""
     from components.i18n import I18N
     from components.server import app_kwargs
 
-    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"], app_kwargs=app_kwargs())
 
 
