@@ -54,6 +54,8 @@ class Demo(gr.Blocks):
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
         except gr.Error:
             raise
+        except UserFacingError as exc:  # _check_file: a path that was not uploaded here
+            raise to_gr_error(exc, lang) from None
         except InvalidPathError:  # Gradio's own "not uploaded" check: the same answer as ours
             raise to_gr_error(InputError("file_missing"), lang) from None
         except ValidationError:
@@ -120,7 +122,8 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         gradio_app = scope.get("app")
-        path = scope["path"][len(scope.get("root_path") or ""):] or "/"
+        path, root = scope["path"], scope.get("root_path") or ""
+        path = (path[len(root):] if root and path.startswith(root) else path) or "/"
         request = Request(scope)
         lang = _lang(request)
         if getattr(gradio_app, "auth", None) is not None:
