@@ -142,9 +142,10 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
     from components import api_page, audio, caption, header, language, status, text_to_image, vqa
     from components.i18n import t
+    from components.server import Demo
 
     ui = UI(pipes.settings, concurrency, cache_examples)
-    with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
+    with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=True):
             with gr.Column(scale=4):
                 gr.Markdown(t("title"), elem_id="title")
@@ -162,26 +163,32 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo
     api_page.polish(demo)  # English labels, our sample files, integer sizes on "Use via API"
-    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency)  # every model event sets its own
+    # api_open=False: /gradio_api/run/<api> would run a queued event beside the queue, past its limits.
+    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency, api_open=False)
     return demo
 
 
 def launch_options(settings) -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
-    no upload history kept in the browser, only assets/ served from disk. show_error: a request
-    Gradio refuses before any handler runs (a number where a file belongs, a private link) says
-    why instead of an empty error; the handlers' own errors are always translated messages."""
+    no upload history kept in the browser, only assets/ served from disk. show_error=False: every
+    message a person sees is one of ours, translated (handlers and components/server.py's Demo turn
+    every refusal into one); Gradio's raw exception text, which can name server paths, is never sent.
+    app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py), and
+    the page's language switch (components/language.py)."""
     from starlette.middleware import Middleware
 
-    from components.i18n import I18N
     from components.header import CSS as HEADER_CSS
+    from components.i18n import I18N
     from components.language import TOAST_CSS, PageLanguage
+    from components.server import app_kwargs
 
+    app = app_kwargs()
+    app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage)]
     # No "settings" in the footer: its language menu offers 33 languages this app does not have,
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
-    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
-                app_kwargs={"middleware": [Middleware(PageLanguage)]})
+                app_kwargs=app)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

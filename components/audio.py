@@ -4,7 +4,7 @@ import gradio as gr
 
 from pipelines.inputs import check_text, load_audio
 
-from .common import RunControls, add_examples, model_event, user_errors, warn
+from .common import RunControls, SafeAudio, add_examples, model_event, user_errors, warn
 from .i18n import t
 
 
@@ -13,7 +13,7 @@ def render(pipes, ui) -> None:
     with gr.Tab(t("tab_audio"), id="audio"):
         with gr.Row():
             with gr.Column():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("audio_input"),
+                audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label=t("audio_input"),
                                  elem_id="audio-input")
                 # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
                 question = gr.Textbox(label=t("question"), placeholder=t("audio_question_placeholder"), lines=1,
