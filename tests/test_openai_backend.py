@@ -19,6 +19,7 @@ from PIL import Image
 
 from .conftest import ASSETS, free_port, launch
 from .engine import serve_available, transformers_serve
+from .requires import unavailable
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
 from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
 
@@ -33,7 +34,7 @@ def thinker(tiny_dir):
 @pytest.fixture(scope="module")
 def engine(thinker):
     if not serve_available():
-        pytest.skip("`transformers serve` needs `pip install -r requirements-dev.txt` (transformers[serving])")
+        unavailable("`transformers serve` needs `pip install -r requirements-dev.txt` (transformers[serving])")
     with transformers_serve(thinker) as url:
         yield url
 
