@@ -25,14 +25,14 @@ class Image:
 
     grid: tuple[int, int, int]  # (t, h, w) in patches
     side: tuple[int, int]       # (height, width) in pixels: grid x patch size
-    rgb: torch.Tensor           # (h, w, 3): each patch's mean colour, 0..255, where it sits in the picture
+    rgb: torch.Tensor = field(repr=False)  # (h, w, 3): each patch's mean colour, 0..255, where it sits in the picture
 
 
 @dataclass
 class Prompt:
     """What one generate() call put in front of the model (row 0 of a batch)."""
 
-    ids: list[int]
+    ids: list[int] = field(repr=False)
     text: str                                         # the ids decoded, special tokens kept
     images: list[Image] = field(default_factory=list)
     audio_frames: list[int] = field(default_factory=list)   # mel frames per clip (the mask's ones)
