@@ -131,9 +131,10 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
     from components import audio, caption, status, text_to_image, vqa
     from components.i18n import t
+    from components.server import Demo
 
     ui = UI(pipes.settings, concurrency, cache_examples)
-    with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
+    with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(t("title"), elem_id="title")
         gr.Markdown(t("subtitle"))
         with gr.Tabs():
@@ -145,19 +146,22 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo
-    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency)  # every model event sets its own
+    # api_open=False: /gradio_api/run/<api> would run a queued event beside the queue, past its limits.
+    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency, api_open=False)
     return demo
 
 
 def launch_options(settings) -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
-    no upload history kept in the browser, only assets/ served from disk. show_error: a request
-    Gradio refuses before any handler runs (a number where a file belongs, a private link) says
-    why instead of an empty error; the handlers' own errors are always translated messages."""
+    no upload history kept in the browser, only assets/ served from disk. show_error=False: every
+    message a person sees is one of ours, translated (handlers and components/server.py's Demo turn
+    every refusal into one); Gradio's raw exception text, which can name server paths, is never sent.
+    app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py)."""
     from components.i18n import I18N
+    from components.server import app_kwargs
 
-    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
-                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"])
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
+                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"], app_kwargs=app_kwargs())
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

@@ -112,12 +112,14 @@ def test_text_to_image_tool_draws_the_images_asked_for(mcp_app):
 
 
 def test_status_tool_reports_the_loaded_models(mcp_app):
+    from components.status import shown_model
+
     pipes, url = mcp_app
     pipes.caption.model  # noqa: B018 - loaded
     result = call(url, "status", {})
     assert not result.isError, texts(result)
     report = " ".join(texts(result))
-    assert pipes.settings.caption_model in report and "'loaded': True" in report
+    assert shown_model(pipes.settings.caption_model) in report and "'loaded': True" in report
 
 
 @pytest.mark.parametrize("language, text", [("en", "Please type a question."), ("zh-CN", "请输入问题。")])

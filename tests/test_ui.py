@@ -13,6 +13,7 @@ from gradio_client import Client, handle_file
 
 from components.common import MODEL_QUEUE
 from components.i18n import EN, ZH
+from components.status import shown_model
 from pipelines.messages import MESSAGES, message
 
 from .conftest import ASSETS, launch
@@ -138,7 +139,7 @@ def test_status_after_using_a_tab(client, pipes):
         status = client.predict(api_name="/status")
         if not status["queue"]["running"]:
             break
-    omni = status["models"][pipes.caption.model_id]
+    omni = status["models"][shown_model(pipes.caption.model_id)]  # a local folder by its name only
     on_gpu = torch.cuda.is_available()  # --device auto: the GPU when there is one
     assert omni["loaded"] and omni["device"] == ("cuda:0" if on_gpu else "cpu")
     assert omni["dtype"] == ("bfloat16" if on_gpu else "float32")
