@@ -11,6 +11,17 @@ from .common import RunControls, add_examples, lang_of, model_event, user_errors
 from .i18n import t
 
 
+class SizeDropdown(gr.Dropdown):
+    """A dropdown of whole numbers that says so in the API schema. Gradio declares every dropdown a string
+    with an enum of the choices (here ints): an MCP agent checking its call against that schema could
+    send neither 256 nor "256"."""
+
+    is_template = True  # rendered by the stock Dropdown front-end
+
+    def api_info(self) -> dict:
+        return {"type": "integer", "enum": [value for _, value in self.choices]}
+
+
 def render(pipes, ui) -> None:
     settings = ui.settings
     with gr.Tab(t("tab_image"), id="image"):
@@ -22,7 +33,7 @@ def render(pipes, ui) -> None:
                 with gr.Accordion(t("settings"), open=False) as options:
                     seed = gr.Number(-1, label=t("seed"), precision=0, elem_id="image-seed")
                     count = gr.Slider(1, settings.max_images, value=1, step=1, label=t("num_images"))
-                    size = gr.Dropdown(list(TextToImagePipeline.sizes), value=384, label=t("size"))
+                    size = SizeDropdown(list(TextToImagePipeline.sizes), value=384, label=t("size"))
                     guidance = gr.Slider(*TextToImagePipeline.guidance_range, value=5, step=0.5, label=t("guidance"))
                 with gr.Row():
                     controls = RunControls("generate", "busy_draw", "image", quiet_stop=True)

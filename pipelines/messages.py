@@ -47,6 +47,8 @@ MESSAGES = {
                         "--api-key / MMDEMO_API_KEY.",
         "backend_rejected": "The model server rejected the request (HTTP {status}): {detail}",
         "backend_failed": "The model server failed on this request ({detail}). Please try again.",
+        "backend_busy": "The model server is busy (HTTP {status}). Please try again in a moment.",
+        "backend_broken": "The model server's answer broke off midway. Please try again.",
         "bad_backend": "Unknown backend '{backend}'; choose one of: {choices}.",
         "no_endpoint": "--backend openai needs --endpoint URL (or MMDEMO_ENDPOINT), e.g. http://127.0.0.1:8000/v1.",
         "bad_image_value": "The image must be a file uploaded to this app (handle_file() in gradio_client), a "
@@ -101,6 +103,8 @@ MESSAGES = {
         "backend_auth": "模型服务器拒绝了本演示的 API 密钥（HTTP {status}）。请管理员检查 --api-key / MMDEMO_API_KEY。",
         "backend_rejected": "模型服务器拒绝了此请求（HTTP {status}）：{detail}",
         "backend_failed": "模型服务器处理此请求时出错（{detail}）。请重试。",
+        "backend_busy": "模型服务器正忙（HTTP {status}），请稍后再试。",
+        "backend_broken": "模型服务器的回答中途中断了，请重试。",
         "bad_backend": "未知的后端“{backend}”；可选：{choices}。",
         "no_endpoint": "--backend openai 需要 --endpoint URL（或 MMDEMO_ENDPOINT），例如 http://127.0.0.1:8000/v1。",
         "bad_image_value": "图片必须是上传到本应用的文件（gradio_client 中用 handle_file()）、base64 data: URL 或公开的 "

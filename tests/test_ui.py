@@ -147,11 +147,13 @@ def test_status_after_using_a_tab(client, pipes):
         if not status["queue"]["running"]:
             break
     omni = status["models"][shown_model(pipes.caption.model_id)]  # a local folder by its name only
-    assert omni["loaded"] and omni["device"] == "cpu" and omni["dtype"] == "float32"
+    on_gpu = torch.cuda.is_available()  # --device auto: the GPU when there is one
+    assert omni["loaded"] and omni["device"] == ("cuda:0" if on_gpu else "cpu")
+    assert omni["dtype"] == ("bfloat16" if on_gpu else "float32")
     assert {"caption", "vqa", "audio"} <= set(omni["tasks"])
     assert omni["parameters"] > 0 and omni["architecture"]
     assert status["memory"]["process_rss_mb"] > 0
     assert status["queue"] == {"waiting": 0, "running": 0, "limit": 1, "max_size": pipes.settings.queue_size}
     assert status["versions"] == {**status["versions"], "torch": torch.__version__,
                                   "transformers": transformers.__version__, "gradio": gr.__version__}
-    assert status["device"]["cuda"] is False
+    assert status["device"]["cuda"] is on_gpu
