@@ -199,3 +199,14 @@ def test_uploads_are_swept_hourly(pipes):
     from app import build_demo
 
     assert build_demo(pipes).delete_cache == (3600, 3600)
+
+
+def test_help_says_each_default_once(capsys):
+    """`--help` says "default X" once, never "(default: None)" after it."""
+    from app import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: False)" not in out and "(default: )" not in out
+    assert "default Qwen" in out

@@ -163,3 +163,23 @@ def test_tiny_build_command_writes_loadable_checkpoints(tmp_path):
     for name, model_type in (("qwen2_5_omni", "qwen2_5_omni"), ("janus", "janus")):
         assert AutoConfig.from_pretrained(tmp_path / name).model_type == model_type
         assert AutoProcessor.from_pretrained(tmp_path / name).tokenizer is not None
+
+
+def test_vqa_takes_several_images_up_to_the_limit(pipes, monkeypatch):
+    """One question about two images: both reach the model, in the question's turn; over the limit is refused."""
+    seen = []
+    real = pipes.vqa.generate
+
+    def spy(messages, *args, **kwargs):  # the real model still answers
+        seen.append(messages)
+        return real(messages, *args, **kwargs)
+
+    monkeypatch.setattr(pipes.vqa, "generate", spy)
+    chart, street = str(ASSETS / "chart.png"), str(ASSETS / "street.png")
+    answer = list(pipes.vqa([chart, street], "Which one shows a house?"))
+    assert answer and isinstance(answer[-1], str)
+    question = next(m for m in seen[0] if m["role"] == "user")
+    assert [part["type"] for part in question["content"]] == ["image", "image", "text"]
+    with pytest.raises(InputError) as refused:
+        pipes.vqa([chart] * (pipes.settings.max_question_images + 1), "too many?")
+    assert refused.value.key == "too_many_images"
