@@ -7,7 +7,7 @@ import platform
 
 import gradio as gr
 
-from .common import DRAW_QUEUE, MODEL_QUEUE, lang_of
+from .common import DRAW_QUEUE, MODEL_QUEUE
 from .i18n import t
 
 
@@ -30,6 +30,13 @@ def _queue(demo, concurrency_id: str) -> dict:
     return {"waiting": len(q.queue) if q else 0, "running": q.current_concurrency if q else 0, "limit": limit}
 
 
+def shown_model(model_id: str) -> str:
+    """A hub id as it is; a local folder by its name only: its path would tell anyone where the server keeps files."""
+    if os.path.isabs(model_id) or model_id.startswith((".", "~")) or os.path.isdir(model_id):
+        return os.path.basename(os.path.normpath(os.path.expanduser(model_id)))
+    return model_id
+
+
 def collect(pipes, demo=None, lang: str = "en") -> dict:
     """Loaded checkpoints, devices, memory, queue and versions, as plain JSON; `device.warnings`
     says what is wrong with the device (pipelines/device.py), in `lang`."""
@@ -38,12 +45,14 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
 
     models = {}
     for p in pipes.all():
-        entry = models.setdefault(p.model_id, {"tasks": [], "loaded": False})
+        entry = models.setdefault(shown_model(p.model_id), {"tasks": [], "loaded": False})
         entry["tasks"].append(p.task)
+        if shown_model(p.model_id) != p.model_id:
+            entry["source"] = "local folder"
         if p.remote:  # --backend openai; the engine's URL and key stay private
             entry.update(backend="openai", served_model=pipes.registry.remote[p.model_id].model_id)
     for loaded in pipes.registry.loaded():
-        models[loaded.model_id].update(
+        models[shown_model(loaded.model_id)].update(
             loaded=True, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
             architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
             parameters=sum(p.numel() for p in loaded.model.parameters()))
@@ -74,9 +83,14 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
 
 
 def render(pipes, ui) -> None:
+    from .language import lang_of
+    from .status_panel import readable
+
     with gr.Tab(t("tab_status"), id="status"):
-        panel = gr.JSON(label=t("status_panel"), elem_id="status-json")
+        summary = gr.Markdown(elem_id="status-panel")
         refresh = gr.Button(t("status_refresh"), elem_id="status-refresh")
+        with gr.Accordion(t("status_panel"), open=False):  # the same facts as /status returns them
+            panel = gr.JSON(elem_id="status-json")
 
         def status(request: gr.Request) -> dict:
             """Which checkpoints are loaded, on which device and dtype, memory, queue and versions.
@@ -87,5 +101,11 @@ def render(pipes, ui) -> None:
             """
             return collect(pipes, ui.demo, lang_of(request))
 
-        refresh.click(status, None, panel, api_name="status", queue=False)
-        ui.on_load.append((status, panel))
+        def show(request: gr.Request):
+            info = status(request)
+            return readable(info, lang_of(request)), info
+
+        refresh.click(show, None, [summary, panel], api_visibility="private", queue=False)
+        api = gr.Button(t("status_refresh"), visible=False)  # /status: the JSON, as before
+        api.click(status, None, panel, api_name="status", queue=False)
+        ui.on_load.append((show, [summary, panel]))

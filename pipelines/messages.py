@@ -7,7 +7,7 @@ language of the browser and API clients get the same clear text.
 MESSAGES = {
     "en": {
         "no_image": "Please add an image first.",
-        "file_missing": "The uploaded file could not be found; please upload it again.",
+        "file_missing": "The file is not among this app's uploads (or has expired); please upload it again.",
         "empty_file": "The file is empty (0 bytes).",
         "image_bomb": "The image is too large to open safely (limit {limit:,} pixels). Please resize it.",
         "image_too_big": "The image is {w}×{h} pixels; the limit is {limit:,} pixels. Please resize it.",
@@ -21,6 +21,7 @@ MESSAGES = {
         "audio_invalid": "The audio clip contains invalid samples.",
         "audio_trimmed": "The clip is {seconds:.0f} s long; only the first {limit:.0f} s were used.",
         "no_question": "Please type a question.",
+        "too_many_images": "{count} images in one question; the limit is {limit}.",
         "no_prompt": "Please describe the image you want.",
         "text_too_long": "The text is {length:,} characters long; the limit is {limit:,}.",
         "bad_max_tokens": "max_new_tokens must be between 1 and {limit}.",
@@ -36,6 +37,9 @@ MESSAGES = {
         "load_failed": "Could not load model '{model}': {reason}",
         "internal": "Something went wrong on the server. Please try again.",
         "drawing": "Drawing",
+        "error_title": "Error",
+        "warning_title": "Warning",
+        "info_title": "Info",
         "backend_down": "The model server is not reachable right now. Please try again in a moment.",
         "backend_timeout": "The model server did not answer within {seconds:g} s; it may be overloaded. "
                            "Please try again.",
@@ -43,6 +47,8 @@ MESSAGES = {
                         "--api-key / MMDEMO_API_KEY.",
         "backend_rejected": "The model server rejected the request (HTTP {status}): {detail}",
         "backend_failed": "The model server failed on this request ({detail}). Please try again.",
+        "backend_busy": "The model server is busy (HTTP {status}). Please try again in a moment.",
+        "backend_broken": "The model server's answer broke off midway. Please try again.",
         "bad_backend": "Unknown backend '{backend}'; choose one of: {choices}.",
         "no_endpoint": "--backend openai needs --endpoint URL (or MMDEMO_ENDPOINT), e.g. http://127.0.0.1:8000/v1.",
         "gpu_unused": "An NVIDIA GPU is present but PyTorch cannot use it (torch {torch}, CUDA {cuda}): the models "
@@ -64,10 +70,22 @@ MESSAGES = {
                               "local folder with {flags}, or run `python app.py --tiny` for offline test models.",
         "no_folder": "Could not load model '{model}': the local folder does not exist. Fix: check the path given "
                      "to {flags}.",
+        "bad_image_value": "The image must be a file uploaded to this app (handle_file() in gradio_client), a "
+                           "base64 data: URL or a public http(s) link.",
+        "bad_audio_value": "The audio must be a file uploaded to this app (handle_file() in gradio_client) or a "
+                           "public http(s) link.",
+        "bad_history_value": "The history must be a list of messages ({{\"role\": \"user\" or \"assistant\", "
+                             "\"content\": ...}}) as the last answer returned it, or [] to start.",
+        "bad_value": "A value sent does not have the type this endpoint expects (see \"Use via API\" on the page).",
+        "no_such_endpoint": "This app has no such endpoint (api_name or fn_index); see \"Use via API\" on the page.",
+        "upload_needs_name": "Every uploaded file needs a file name.",
+        "link_failed": "The link could not be fetched: only public http(s) addresses that answer are accepted.",
+        "login_required": "Please log in first.",
+        "too_many_logins": "Too many failed logins from this address; try again in {seconds} s.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
-        "file_missing": "找不到上传的文件，请重新上传。",
+        "file_missing": "在本应用的上传文件中找不到该文件（或已过期），请重新上传。",
         "empty_file": "文件是空的（0 字节）。",
         "image_bomb": "图片太大，无法安全打开（上限 {limit:,} 像素）。请缩小后再试。",
         "image_too_big": "图片为 {w}×{h} 像素，上限为 {limit:,} 像素。请缩小后再试。",
@@ -81,6 +99,7 @@ MESSAGES = {
         "audio_invalid": "音频包含无效的采样值。",
         "audio_trimmed": "音频长 {seconds:.0f} 秒，只使用了前 {limit:.0f} 秒。",
         "no_question": "请输入问题。",
+        "too_many_images": "一个问题附带了 {count} 张图片，上限为 {limit} 张。",
         "no_prompt": "请描述你想要的图片。",
         "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}。",
         "bad_max_tokens": "max_new_tokens 必须在 1 到 {limit} 之间。",
@@ -95,11 +114,16 @@ MESSAGES = {
         "load_failed": "无法加载模型“{model}”：{reason}",
         "internal": "服务器出错了，请重试。",
         "drawing": "绘制中",
+        "error_title": "错误",
+        "warning_title": "警告",
+        "info_title": "提示",
         "backend_down": "暂时无法连接模型服务器，请稍后再试。",
         "backend_timeout": "模型服务器在 {seconds:g} 秒内没有响应，可能负载过高，请重试。",
         "backend_auth": "模型服务器拒绝了本演示的 API 密钥（HTTP {status}）。请管理员检查 --api-key / MMDEMO_API_KEY。",
         "backend_rejected": "模型服务器拒绝了此请求（HTTP {status}）：{detail}",
         "backend_failed": "模型服务器处理此请求时出错（{detail}）。请重试。",
+        "backend_busy": "模型服务器正忙（HTTP {status}），请稍后再试。",
+        "backend_broken": "模型服务器的回答中途中断了，请重试。",
         "bad_backend": "未知的后端“{backend}”；可选：{choices}。",
         "no_endpoint": "--backend openai 需要 --endpoint URL（或 MMDEMO_ENDPOINT），例如 http://127.0.0.1:8000/v1。",
         "gpu_unused": "检测到 NVIDIA 显卡，但 PyTorch 无法使用它（torch {torch}，CUDA {cuda}）：模型正在 CPU 上以 float32 "
@@ -118,6 +142,17 @@ MESSAGES = {
                               "（取消 HF_HUB_OFFLINE），或用 {flags} 指定本地文件夹，或运行 `python app.py --tiny` "
                               "使用离线测试模型。",
         "no_folder": "无法加载模型“{model}”：本地文件夹不存在。解决：检查传给 {flags} 的路径。",
+        "bad_image_value": "图片必须是上传到本应用的文件（gradio_client 中用 handle_file()）、base64 data: URL 或公开的 "
+                           "http(s) 链接。",
+        "bad_audio_value": "音频必须是上传到本应用的文件（gradio_client 中用 handle_file()）或公开的 http(s) 链接。",
+        "bad_history_value": "对话历史必须是消息列表（{{\"role\": \"user\" 或 \"assistant\", \"content\": ...}}），"
+                             "即上次返回的对话；新对话用 []。",
+        "bad_value": "发送的某个值类型不符合此接口的要求（见页面上的“通过 API 使用”）。",
+        "no_such_endpoint": "本应用没有这个接口（api_name 或 fn_index）；见页面上的“通过 API 使用”。",
+        "upload_needs_name": "每个上传的文件都需要文件名。",
+        "link_failed": "无法获取该链接：只接受可以访问的公开 http(s) 地址。",
+        "login_required": "请先登录。",
+        "too_many_logins": "此地址登录失败次数过多，请 {seconds} 秒后再试。",
     },
 }
 

@@ -117,7 +117,7 @@ def test_status_lists_the_warnings_in_the_callers_language(warned):
 
 
 def banner_of(demo, language: str):
-    fn = next(f.fn for f in demo.fns.values() if f.fn is not None and f.fn.__qualname__.endswith("render.<locals>.show"))
+    fn = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__module__", None) == "components.banner")
     return fn(gr.Request(headers={"accept-language": language}))
 
 

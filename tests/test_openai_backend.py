@@ -17,8 +17,11 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from components.status import shown_model
+
 from .conftest import ASSETS, free_port, launch
 from .engine import serve_available, transformers_serve
+from .requires import unavailable
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
 from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
 
@@ -33,7 +36,7 @@ def thinker(tiny_dir):
 @pytest.fixture(scope="module")
 def engine(thinker):
     if not serve_available():
-        pytest.skip("`transformers serve` needs `pip install -r requirements-dev.txt` (transformers[serving])")
+        unavailable("`transformers serve` needs `pip install -r requirements-dev.txt` (transformers[serving])")
     with transformers_serve(thinker) as url:
         yield url
 
@@ -102,7 +105,7 @@ def test_engine_stream_reaches_the_ui_at_most_20_times_a_second(remote_settings)
 
 def test_status_names_the_engine_model_not_its_address(client, remote_pipes):
     status = client.predict(api_name="/status")
-    entry = status["models"][remote_pipes.settings.caption_model]
+    entry = status["models"][shown_model(remote_pipes.settings.caption_model)]
     assert entry["backend"] == "openai" and entry["served_model"] == remote_pipes.settings.served_model
     assert remote_pipes.settings.endpoint not in str(status)
 
