@@ -140,7 +140,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import api_page, audio, caption, header, language, status, text_to_image, vqa
+    from components import api_page, audio, banner, caption, header, language, status, text_to_image, vqa
     from components.i18n import t
     from components.server import Demo
 
@@ -153,6 +153,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 language.render(ui)
         gr.Markdown(t("subtitle"))
         header.render(pipes, ui)
+        banner.render(pipes, ui)
         with gr.Tabs(overflow_behavior="wrap"):  # every tab one tap away, also at 390 px
             tabs = [caption, vqa, text_to_image]
             if pipes.audio_available():
@@ -203,6 +204,8 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # huggingface_hub prints its warnings with a handler of its own: passed on to ours too, each showed twice.
+    logging.getLogger("huggingface_hub").propagate = False
     args = parse_args(argv)
     from pipelines import zerogpu  # noqa: F401 - imports `spaces` (ZeroGPU) before anything touches CUDA
 
@@ -211,12 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("error: --auth (or MMDEMO_AUTH) must look like user:password", file=sys.stderr)
         return 2
+    from pipelines.device import startup_warnings
     from pipelines.errors import ModelError
     from pipelines.tasks import Pipelines
 
     try:
         pipes = Pipelines(settings_from(args))
-        pipes.check(load=args.preload)  # wrong id / no network / no cache: fail now, in one line
+        pipes.check()  # wrong id / no network / no cache: fail now, in one line
+        # A GPU torch cannot use, models that will not fit: logged now, shown on the page and in Status.
+        pipes.device_warnings = startup_warnings(pipes)
+        if args.preload:
+            pipes.check(load=True)
     except (ModelError, ValueError) as exc:  # ValueError: a limit out of range (Settings says which)
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,7 +33,6 @@ OMNI_3B = {
                              num_mel_bins=128, max_source_positions=1500, n_window=100, output_dim=2048),
     },
 }
-OMNI_PROCESSOR = dict(min_pixels=56 * 56, max_pixels=28 * 28 * 1280, feature_size=128)
 JANUS_PRO_1B = {
     "text_config": dict(vocab_size=102400, hidden_size=2048, intermediate_size=5632, num_hidden_layers=24,
                         num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=16384),
@@ -90,22 +89,17 @@ def build_one(tiny_path: Path, out: Path, layers: int | None = None) -> Path:
         deep_update(values, OMNI_3B)
         text = values["thinker_config"]["text_config"]
         tokenizer = big_tokenizer(small.tokenizer, text["vocab_size"])
-        processor = type(small)(
-            image_processor=type(small.image_processor)(
-                min_pixels=OMNI_PROCESSOR["min_pixels"], max_pixels=OMNI_PROCESSOR["max_pixels"], patch_size=14,
-                merge_size=2, temporal_patch_size=2),
-            video_processor=small.video_processor,
-            feature_extractor=type(small.feature_extractor)(feature_size=OMNI_PROCESSOR["feature_size"],
-                                                            sampling_rate=16000, chunk_length=30),
-            tokenizer=tokenizer, chat_template=small.chat_template)
+        # The tiny checkpoint's processor already has the real settings (pipelines/tiny.py); only the vocabulary grows.
+        processor = type(small)(image_processor=small.image_processor, video_processor=small.video_processor,
+                                feature_extractor=small.feature_extractor, tokenizer=tokenizer,
+                                chat_template=small.chat_template)
         depth_keys = [("thinker_config", "text_config", "num_hidden_layers"),
                       ("thinker_config", "vision_config", "depth"), ("thinker_config", "audio_config", "encoder_layers")]
     else:  # janus
         deep_update(values, JANUS_PRO_1B)
         tokenizer = big_tokenizer(small.tokenizer, values["text_config"]["vocab_size"])
-        size = JANUS_PRO_1B["vision_config"]["image_size"]
-        processor = type(small)(image_processor=type(small.image_processor)(size={"height": size, "width": size}),
-                                tokenizer=tokenizer, chat_template=small.chat_template,
+        processor = type(small)(image_processor=small.image_processor, tokenizer=tokenizer,
+                                chat_template=small.chat_template, use_default_system_prompt=True,
                                 num_image_tokens=JANUS_PRO_1B["vision_config"]["num_image_tokens"])
         depth_keys = [("text_config", "num_hidden_layers"), ("vision_config", "num_hidden_layers")]
     if layers:

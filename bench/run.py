@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
 from bench.common import (TEXT_TASKS, Direct, api_call, app_server, client, fast_poll, median,  # noqa: E402
                           noop_call, pipeline_call, run_threads, sync, table)
 
-SECTIONS = ("overhead", "memory", "users", "startup", "decode")
+SECTIONS = ("overhead", "scale", "memory", "users", "startup", "decode")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -337,6 +337,83 @@ def decode(bench: Bench) -> None:
                       f"{per_token / 1e6:.1f} MB of weights read per token; batcher rows: whole requests, prefill "
                       "included, all rows together)",
                       ["run", "new tokens", "tokens/s", "bandwidth bound tokens/s", "fraction"], rows))
+
+
+def scale(bench: Bench) -> None:
+    """Real input scale: the inputs real users send, through the real preprocessing of each checkpoint
+    (the miniatures share it, pipelines/tiny.py), then one new token (prefill and the encoders)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from pipelines.generation import model_inputs
+    from pipelines.inputs import Audio, load_audio
+    from pipelines.registry import ModelRegistry
+    from pipelines.settings import Settings
+    from pipelines.tasks import Pipelines
+
+    args = bench.args
+    settings = Settings(caption_model=bench.omni, vqa_model=bench.omni, audio_model=bench.omni,
+                        image_model=bench.janus, device=args.device)
+    pipes = Pipelines(settings, ModelRegistry(args.device))
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 255, (768, 1024, 3), dtype=np.uint8))
+    t = np.arange(30 * 16_000) / 16_000
+    speech = Audio((0.2 * np.sin(2 * np.pi * (200 + 50 * np.sin(t)) * t)).astype(np.float32), 30.0)
+    asset = load_audio(str(Path(__file__).resolve().parent.parent / "assets" / "speech_en.wav"))
+    cases = [
+        ("image 1024x768 (caption)", pipes.caption, lambda: pipes.caption.messages(photo, "en"), "image_token_id"),
+        ("image 480x320 (caption)", pipes.caption,
+         lambda: pipes.caption.messages(photo.resize((480, 320)), "en"), "image_token_id"),
+        ("audio 30 s (audio Q&A)", pipes.audio, lambda: pipes.audio.messages(speech, "What is said?"),
+         "audio_token_id"),
+        (f"audio {asset.seconds:.1f} s (audio Q&A)", pipes.audio, lambda: pipes.audio.messages(asset, "What is said?"),
+         "audio_token_id"),
+        ("image 1024x768 (Janus-Pro, text mode)", None, None, None),
+    ]
+    rows = []
+    for name, pipe, make, token in cases:
+        if pipe is None:  # the drawing model understanding a photo: 576 placeholders whatever the size
+            janus = Pipelines(Settings(caption_model=bench.janus, vqa_model=bench.janus, audio_model=bench.janus,
+                                       image_model=bench.janus, device=args.device), pipes.registry)
+            pipe, make = janus.vqa, (lambda j=janus: j.vqa.messages(photo, "What is in it?"))
+        loaded = pipe.model
+        prep, first, n = [], [], 0
+        for rep in range(args.repeats + 1):
+            start = time.perf_counter()
+            inputs = model_inputs(loaded, make())
+            sync(loaded.device)
+            mid = time.perf_counter()
+            with torch.inference_mode():
+                loaded.generator.generate(**inputs, **loaded.family.text_generate_kwargs, max_new_tokens=1,
+                                          do_sample=False)
+            sync(loaded.device)
+            if rep:  # one warm-up
+                prep.append(mid - start)
+                first.append(time.perf_counter() - start)
+            config = getattr(loaded.model.config, "thinker_config", loaded.model.config)
+            n = int((inputs["input_ids"] == getattr(config, token or "image_token_id")).sum())
+        rows.append([name, n, int(inputs["input_ids"].shape[1]), median(prep) * 1000, median(first) * 1000])
+    drawer = pipes.image
+    if not args.full_size:  # the miniature draws 16 tokens (pipelines/tiny.py); time the real 576 steps
+        from pipelines import tiny
+
+        path = tiny.DEFAULT_DIR / "janus_draw576"
+        if not (path / "config.json").exists():
+            tiny.build_janus(path, patches=24)
+        drawer = Pipelines(Settings(image_model=str(path), caption_model=bench.omni, vqa_model=bench.omni,
+                                    audio_model=bench.omni, device=args.device), pipes.registry).image
+    draws = []
+    for rep in range(min(args.repeats, 3) + 1):
+        start = time.perf_counter()
+        drawer("a red house, watercolour", 1, 1, 384, 5.0)
+        if rep:  # one warm-up
+            draws.append(time.perf_counter() - start)
+    total = drawer.model.model.model.vision_model.config.num_image_tokens
+    rows.append([f"drawing 1 image, {total} image tokens (Janus-Pro)", total, "-", "-", median(draws) * 1000])
+    bench.print(table(f"Real input scale: real preprocessing (pipelines/tiny.py), medians of {args.repeats}",
+                      ["input", "image/audio tokens", "prompt tokens", "preprocessing ms",
+                       "first token ms (preprocessing included; drawing: the whole image)"], rows))
 
 
 def machine(args) -> str:

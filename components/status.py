@@ -37,8 +37,9 @@ def shown_model(model_id: str) -> str:
     return model_id
 
 
-def collect(pipes, demo=None) -> dict:
-    """Loaded checkpoints, devices, memory, queue and versions, as plain JSON."""
+def collect(pipes, demo=None, lang: str = "en") -> dict:
+    """Loaded checkpoints, devices, memory, queue and versions, as plain JSON; `device.warnings`
+    says what is wrong with the device (pipelines/device.py), in `lang`."""
     import torch
     import transformers
 
@@ -73,7 +74,8 @@ def collect(pipes, demo=None) -> dict:
         "queue": queue,
         "device": {"cuda": torch.cuda.is_available(),
                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                   "cpu_threads": torch.get_num_threads()},
+                   "cpu_threads": torch.get_num_threads(),
+                   "warnings": [w.text(lang) for w in getattr(pipes, "device_warnings", [])]},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "gradio": gr.__version__},
         "space": os.environ.get("SPACE_ID"),
@@ -90,16 +92,17 @@ def render(pipes, ui) -> None:
         with gr.Accordion(t("status_panel"), open=False):  # the same facts as /status returns them
             panel = gr.JSON(elem_id="status-json")
 
-        def status() -> dict:
+        def status(request: gr.Request) -> dict:
             """Which checkpoints are loaded, on which device and dtype, memory, queue and versions.
 
             Returns:
-                a JSON object: models, memory, queue, device, versions.
+                a JSON object: models, memory, queue, device (with warnings: a GPU that is not
+                used, models that will not fit), versions.
             """
-            return collect(pipes, ui.demo)
+            return collect(pipes, ui.demo, lang_of(request))
 
         def show(request: gr.Request):
-            info = status()
+            info = status(request)
             return readable(info, lang_of(request)), info
 
         refresh.click(show, None, [summary, panel], api_visibility="private", queue=False)

@@ -51,6 +51,25 @@ MESSAGES = {
         "backend_broken": "The model server's answer broke off midway. Please try again.",
         "bad_backend": "Unknown backend '{backend}'; choose one of: {choices}.",
         "no_endpoint": "--backend openai needs --endpoint URL (or MMDEMO_ENDPOINT), e.g. http://127.0.0.1:8000/v1.",
+        "gpu_unused": "An NVIDIA GPU is present but PyTorch cannot use it (torch {torch}, CUDA {cuda}): the models "
+                      "run on the CPU, in float32 and far slower. Fix: update the NVIDIA driver to one that supports "
+                      "CUDA {cuda}, or install the torch build for your driver (pytorch.org/get-started); "
+                      "`--device cpu` says the CPU is meant.",
+        "space_gpu_unused": "This Space runs on {hardware} hardware but PyTorch sees no GPU (torch {torch}, "
+                            "CUDA {cuda}): the models run on the CPU. Fix: pin a torch release ZeroGPU supports in "
+                            "requirements.txt ({supported}) with its torchvision, then restart the Space.",
+        "memory_short": "The models need about {need:.1f} GB of {where} for their weights ({models}), and about "
+                        "{have:.1f} GB is free: loading will probably fail. Fix: a GPU with more memory, fewer or "
+                        "smaller checkpoints (--single-model, --caption-model ...), or --tiny to try the app.",
+        "hub_unreachable": "Could not load model '{model}': the Hugging Face Hub ({endpoint}) cannot be reached and "
+                           "the model is not in the local cache. Fix: connect to the network and start again (set "
+                           "HF_HUB_OFFLINE=1 once it is downloaded), choose a local folder with {flags}, or run "
+                           "`python app.py --tiny` for offline test models.",
+        "not_cached_offline": "Could not load model '{model}': HF_HUB_OFFLINE=1 and the model is not in the local "
+                              "cache. Fix: download it once with the network on (unset HF_HUB_OFFLINE), choose a "
+                              "local folder with {flags}, or run `python app.py --tiny` for offline test models.",
+        "no_folder": "Could not load model '{model}': the local folder does not exist. Fix: check the path given "
+                     "to {flags}.",
         "bad_image_value": "The image must be a file uploaded to this app (handle_file() in gradio_client), a "
                            "base64 data: URL or a public http(s) link.",
         "bad_audio_value": "The audio must be a file uploaded to this app (handle_file() in gradio_client) or a "
@@ -107,6 +126,22 @@ MESSAGES = {
         "backend_broken": "模型服务器的回答中途中断了，请重试。",
         "bad_backend": "未知的后端“{backend}”；可选：{choices}。",
         "no_endpoint": "--backend openai 需要 --endpoint URL（或 MMDEMO_ENDPOINT），例如 http://127.0.0.1:8000/v1。",
+        "gpu_unused": "检测到 NVIDIA 显卡，但 PyTorch 无法使用它（torch {torch}，CUDA {cuda}）：模型正在 CPU 上以 float32 "
+                      "运行，速度慢得多。解决：把 NVIDIA 驱动升级到支持 CUDA {cuda} 的版本，或安装适配当前驱动的 torch"
+                      "（pytorch.org/get-started）；如确实要用 CPU，请加 `--device cpu`。",
+        "space_gpu_unused": "此 Space 使用 {hardware} 硬件，但 PyTorch 检测不到 GPU（torch {torch}，CUDA {cuda}）："
+                            "模型正在 CPU 上运行。解决：在 requirements.txt 中固定 ZeroGPU 支持的 torch 版本"
+                            "（{supported}）及对应的 torchvision，然后重启 Space。",
+        "memory_short": "这些模型的权重约需 {need:.1f} GB {where}（{models}），目前约有 {have:.1f} GB 可用：加载很可能失败。"
+                        "解决：换显存更大的 GPU，减少或换用更小的模型（--single-model、--caption-model 等），"
+                        "或用 --tiny 试用界面。",
+        "hub_unreachable": "无法加载模型“{model}”：连不上 Hugging Face Hub（{endpoint}），本地缓存中也没有该模型。"
+                           "解决：联网后重新启动（下载过一次后可设置 HF_HUB_OFFLINE=1），或用 {flags} 指定本地文件夹，"
+                           "或运行 `python app.py --tiny` 使用离线测试模型。",
+        "not_cached_offline": "无法加载模型“{model}”：已设置 HF_HUB_OFFLINE=1，而本地缓存中没有该模型。解决：联网下载一次"
+                              "（取消 HF_HUB_OFFLINE），或用 {flags} 指定本地文件夹，或运行 `python app.py --tiny` "
+                              "使用离线测试模型。",
+        "no_folder": "无法加载模型“{model}”：本地文件夹不存在。解决：检查传给 {flags} 的路径。",
         "bad_image_value": "图片必须是上传到本应用的文件（gradio_client 中用 handle_file()）、base64 data: URL 或公开的 "
                            "http(s) 链接。",
         "bad_audio_value": "音频必须是上传到本应用的文件（gradio_client 中用 handle_file()）或公开的 http(s) 链接。",

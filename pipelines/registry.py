@@ -179,6 +179,52 @@ class ModelRegistry:
         return LoadedModel(model_id, family, model, processor, model.device, dtype, seconds)
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick request to the Hub (HF_ENDPOINT; proxies honoured): without it, huggingface_hub
+    retries each file for about 30 s before it gives up."""
+    import httpx
+    from huggingface_hub import constants
+
+    try:
+        httpx.head(constants.ENDPOINT, timeout=timeout)
+    except Exception:  # noqa: BLE001 - refused, no DNS, timeout, a malformed endpoint: all "not reachable"
+        return False
+    return True
+
+
+def looks_like_folder(model_id: str) -> bool:
+    """A path, not a hub id ("org/name"): starts like one, or has more than one slash."""
+    return model_id.startswith(("./", "../", "/", "~", ".\\")) or model_id.count("/") > 1 or "\\" in model_id
+
+
+def check_source(model_id: str, flags: str, reachable) -> None:
+    """Fail fast, with the fix, on a local folder that does not exist or a hub checkpoint that
+    cannot be fetched (no network, not in the cache). With the Hub out of reach but the
+    checkpoint cached, go offline for this process, so loading skips the network retries."""
+    import os
+
+    if os.path.isdir(os.path.expanduser(model_id)):
+        return
+    if looks_like_folder(model_id):
+        raise ModelError("no_folder", model=model_id, flags=flags)
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        cached = isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except Exception:  # noqa: BLE001 - not a valid id: from_pretrained says why
+        return
+    if constants.HF_HUB_OFFLINE:
+        if not cached:
+            raise ModelError("not_cached_offline", model=model_id, flags=flags)
+    elif not reachable():
+        if not cached:
+            raise ModelError("hub_unreachable", model=model_id, flags=flags, endpoint=constants.ENDPOINT)
+        log.warning("the Hugging Face Hub (%s) is not reachable: using the local cache, as with HF_HUB_OFFLINE=1",
+                    constants.ENDPOINT)
+        constants.HF_HUB_OFFLINE = True  # what transformers and huggingface_hub read
+        os.environ["HF_HUB_OFFLINE"] = "1"
+
+
 def load_failure_reason(exc: BaseException) -> str:
     """One line that says what failed (Pipelines.check adds the flag that fixes it)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

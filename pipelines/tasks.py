@@ -8,6 +8,7 @@ reports progress per generated image token.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .generation import as_model_error, in_background, stream_text
 from .inputs import Audio, check_text, load_audio, load_image, warm_up_audio
-from .registry import LoadedModel, ModelRegistry, pick_device
+from .registry import LoadedModel, ModelRegistry, check_source, hub_reachable, pick_device
 from .remote import remote_models
 from .settings import Settings
 from .zerogpu import gpu, image_seconds, text_seconds
@@ -96,9 +97,12 @@ class CaptionPipeline(Pipeline):
     def __call__(self, image, language: str = "en", max_new_tokens: int | None = None,
                  stop: threading.Event | None = None) -> Iterator[str]:
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
+        return self.generate(self.messages(img, language), self._tokens(max_new_tokens), stop)
+
+    def messages(self, img: Image.Image, language: str = "en") -> list[dict]:
+        """The chat the model gets (tests render it through the processor, as generation does)."""
         prompt = CAPTION_PROMPTS.get(language, CAPTION_PROMPTS["en"])
-        messages = self._messages([{"type": "image", "image": img}, {"type": "text", "text": prompt}])
-        return self.generate(messages, self._tokens(max_new_tokens), stop)
+        return self._messages([{"type": "image", "image": img}, {"type": "text", "text": prompt}])
 
 
 class VQAPipeline(Pipeline):
@@ -117,6 +121,12 @@ class VQAPipeline(Pipeline):
         imgs = [load_image(i, self.settings.max_image_side, self.settings.max_image_pixels)
                 for i in images or [None]]  # none at all: load_image says "add an image"
         question = check_text(question, "question", self.settings.max_prompt_chars)
+        return self.generate(self.messages(imgs, question, history), self._tokens(max_new_tokens), stop)
+
+    def messages(self, imgs: Image.Image | list[Image.Image], question: str,
+                 history: list[tuple[str, str]] | None = None) -> list[dict]:
+        """The chat the model gets: the kept turns, the images in the first of them, then the question."""
+        imgs = imgs if isinstance(imgs, list) else [imgs]
         kept = self.settings.max_history_turns
         turns = list(history or [])[-kept:] if kept > 0 else []
         # The image rides in the first user turn of the kept window, as the model was trained.
@@ -132,8 +142,7 @@ class VQAPipeline(Pipeline):
             content = [{"type": "text", "text": question}]
         else:
             content = [*image_parts, {"type": "text", "text": question}]
-        messages = self._messages(content, previous)
-        return self.generate(messages, self._tokens(max_new_tokens), stop)
+        return self._messages(content, previous)
 
 
 class AudioQAPipeline(Pipeline):
@@ -146,9 +155,10 @@ class AudioQAPipeline(Pipeline):
                  stop: threading.Event | None = None) -> Iterator[str]:
         clip = audio if isinstance(audio, Audio) else load_audio(audio, self.settings.max_audio_seconds)
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        content = [{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}]
-        messages = self._messages(content)
-        return self.generate(messages, self._tokens(max_new_tokens), stop)
+        return self.generate(self.messages(clip, question), self._tokens(max_new_tokens), stop)
+
+    def messages(self, clip: Audio, question: str) -> list[dict]:
+        return self._messages([{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}])
 
 
 class _ProgressAndStop(LogitsProcessor):
@@ -164,6 +174,18 @@ class _ProgressAndStop(LogitsProcessor):
         if self.on_step:
             self.on_step(self.step, self.total)
         return scores
+
+
+class _ConditionalOnly(LogitsProcessor):
+    """Guidance 1 means no guidance: keep the conditional half of Janus's doubled batch.
+
+    transformers 5.23 adds its guidance processor (which halves the batch) only above 1 but
+    always doubles the batch for it, so at exactly 1.0 generate() fails on the size mismatch.
+    cond + 1 * (cond - uncond) is the conditional logits, which this returns directly.
+    """
+
+    def __call__(self, input_ids, scores):
+        return scores[: input_ids.shape[0]] if scores.shape[0] == 2 * input_ids.shape[0] else scores
 
 
 class Drawn(NamedTuple):
@@ -221,18 +243,18 @@ class TextToImagePipeline(Pipeline):
 
         def draw(emit, stop: threading.Event) -> list[Image.Image]:
             try:
-                text = processor.apply_chat_template(
-                    [{"role": "user", "content": [{"type": "text", "text": loaded.plain_text(prompt)}]}],
-                    add_generation_prompt=True)
-                inputs = processor(text=text, generation_mode="image", return_tensors="pt").to(loaded.device)
+                inputs = processor(text=self.prompt_text(prompt), generation_mode="image",
+                                   return_tensors="pt").to(loaded.device)
                 total = model.model.vision_model.config.num_image_tokens
+                processors = [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]
+                if guidance <= 1:
+                    processors.insert(0, _ConditionalOnly())
                 torch.manual_seed(seed)
                 with torch.inference_mode():
                     tokens = model.generate(
                         **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
                         num_return_sequences=num_images,
-                        logits_processor=LogitsProcessorList(
-                            [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]))
+                        logits_processor=LogitsProcessorList(processors))
                     if stop.is_set():  # stopped after the last token: skip decoding too
                         raise Cancelled()
                     pixels = model.decode_image_tokens(tokens)
@@ -244,6 +266,14 @@ class TextToImagePipeline(Pipeline):
             return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
 
         yield from in_background(draw, name="text-to-image")
+
+    def prompt_text(self, prompt: str) -> str:
+        """The prompt rendered by the checkpoint's chat template (the processor then adds BOS and
+        begin-of-image; no system prompt in image mode)."""
+        loaded = self.model
+        return loaded.processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "text", "text": loaded.plain_text(prompt)}]}],
+            add_generation_prompt=True)
 
     def gpu_seconds(self, prompt, seed, num_images: int, guidance) -> int:
         return image_seconds(num_images)
@@ -279,6 +309,7 @@ class Pipelines:
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
         self.image = TextToImagePipeline(self.registry, settings.image_model, settings)
+        self.device_warnings: list = []  # device.DeviceWarning: set at start-up (app.py), shown on the page
 
     def all(self) -> list[Pipeline]:
         return [self.caption, self.vqa, self.audio, self.image]
@@ -293,15 +324,18 @@ class Pipelines:
         The message names the flag(s) that choose the failing checkpoint.
         """
         pick_device(self.settings.device)  # --device cuda without a GPU
+        reachable = functools.cache(hub_reachable)  # asked once, and only for a checkpoint not on disk
         for model_id in self.model_ids():
+            flags = " / ".join(p.flag for p in self.all() if p.model_id == model_id)
             try:
+                if model_id not in self.registry.remote:
+                    check_source(model_id, flags, reachable)  # no folder, no network: in seconds, with the fix
                 self.registry.family_of(model_id)
                 if load:
                     self.registry.get(model_id)
             except ModelError as exc:
                 if exc.key != "load_failed":
                     raise
-                flags = " / ".join(p.flag for p in self.all() if p.model_id == model_id)
                 raise ModelError("load_failed", model=model_id, reason=(
                     f"{exc.params['reason']} Choose another with {flags}, "
                     "or run `python app.py --tiny` for offline test models.")) from exc

@@ -2,8 +2,12 @@
 
 The hub checkpoints cannot be downloaded where tests run, so tests (and `app.py --tiny`)
 load these miniatures through the very same `from_pretrained` code path as the real ones.
-Same config classes, same processors, same file layout; only the sizes shrink and the
-tokenizer is trained here in a second. Outputs are gibberish by design.
+Everything a request passes through besides the weights is the real checkpoint's: processor
+settings, chat template, special tokens, system-prompt behaviour, generation config (values and
+sources: the constants below; tests/test_prompts.py renders every task's prompt against the real
+one). Only the model dims shrink (so the vocabulary is a ~320-token BPE trained here in a second,
+with the real special tokens) and Janus reads and draws 16 tokens per image instead of 576 (see build_janus).
+Outputs are gibberish by design.
 
     python -m pipelines.tiny build DIR     # writes DIR/qwen2_5_omni and DIR/janus
     python -m pipelines.tiny thinker DIR   # also DIR/qwen2_5_omni_thinker, for `transformers serve`
@@ -30,8 +34,9 @@ _CORPUS = [
 ]
 
 
-def _train_tokenizer(specials: list[str]):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def _train_tokenizer(specials: list[str], bos: str | None = None):
+    """A ~320-token byte-level BPE; `bos` is prepended to every encoding, as the real tokenizer does."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -39,41 +44,70 @@ def _train_tokenizer(specials: list[str]):
     trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_CORPUS * 20, trainer)
+    if bos:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))])
     return tok
 
 
+# --- Qwen/Qwen2.5-Omni-3B: the real values (sources in /work/shared/notes/real-checkpoints.md) -----------
+# Special tokens in the order of the real added_tokens.json (ids 151643-151664); only the ids shrink.
+OMNI_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
+                 "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_bos|>", "<|vision_eos|>", "<|vision_pad|>",
+                 "<|IMAGE|>", "<|VIDEO|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
+                 "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"]
+# chat_template.json of Qwen2.5-Omni (the same template is in the hub repo and in public copies of it).
+OMNI_CHAT_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}{% set image_count = namespace(value=0) %}"
+    "{% set video_count = namespace(value=0) %}{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
+    "{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
+    "{% endif %}<|vision_bos|><|IMAGE|><|vision_eos|>"
+    "{% elif content['type'] == 'audio' or 'audio' in content or 'audio_url' in content %}"
+    "{% set audio_count.value = audio_count.value + 1 %}{% if add_audio_id %}Audio {{ audio_count.value }}: "
+    "{% endif %}<|audio_bos|><|AUDIO|><|audio_eos|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_bos|><|VIDEO|><|vision_eos|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+OPENAI_CLIP_MEAN, OPENAI_CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+# preprocessor_config.json: images up to 12845056 pixels (a 1024x768 image is ~1000 visual tokens) ...
+OMNI_IMAGE = dict(min_pixels=3136, max_pixels=12845056, patch_size=14, merge_size=2, temporal_patch_size=2,
+                  image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD)
+# ... and Whisper features: 128 mel bins, windows of 300 s (the processor pads every clip to that), with a mask.
+OMNI_AUDIO = dict(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400, chunk_length=300,
+                  padding_value=0.0, return_attention_mask=True, dither=0.0)
+
+
 def build_omni(out: Path) -> Path:
-    """Qwen2.5-Omni in the hub layout (full config, talker disabled, thinker weights)."""
+    """Qwen2.5-Omni in the hub layout (full config, talker disabled, thinker weights).
+
+    Tokenizer specials, chat template, image and audio preprocessing are the real checkpoint's;
+    only the model dims (and so the vocabulary ids) shrink.
+    """
     import torch
     from transformers import (Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniProcessor,
-                              Qwen2TokenizerFast, Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor,
+                              Qwen2TokenizerFast, Qwen2VLImageProcessor, Qwen2VLVideoProcessor,
                               WhisperFeatureExtractor)
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
-                "<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
     tokenizer = Qwen2TokenizerFast(
-        tokenizer_object=_train_tokenizer(specials), eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        image_token="<|IMAGE|>", audio_token="<|AUDIO|>", video_token="<|VIDEO|>",
+        tokenizer_object=_train_tokenizer(OMNI_SPECIALS), eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        model_max_length=32768, image_token="<|IMAGE|>", audio_token="<|AUDIO|>", video_token="<|VIDEO|>",
         vision_bos_token="<|vision_bos|>", vision_eos_token="<|vision_eos|>",
         audio_bos_token="<|audio_bos|>", audio_eos_token="<|audio_eos|>")
-    # Same message format as the real template: one placeholder per image/audio block.
-    chat = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
-            "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
-            "{% if c['type'] == 'image' %}<|vision_bos|><|IMAGE|><|vision_eos|>"
-            "{% elif c['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>"
-            "{% elif c['type'] == 'video' %}<|vision_bos|><|VIDEO|><|vision_eos|>"
-            "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
     processor = Qwen2_5OmniProcessor(
-        image_processor=Qwen2VLImageProcessorPil(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16, patch_size=14,
-                                                 merge_size=2, temporal_patch_size=2),
+        image_processor=Qwen2VLImageProcessor(**OMNI_IMAGE),
         video_processor=Qwen2VLVideoProcessor(),
-        feature_extractor=WhisperFeatureExtractor(feature_size=20, sampling_rate=16000, chunk_length=30),
-        tokenizer=tokenizer, chat_template=chat)
+        feature_extractor=WhisperFeatureExtractor(**OMNI_AUDIO),
+        tokenizer=tokenizer, chat_template=OMNI_CHAT_TEMPLATE)
     ids = tokenizer.convert_tokens_to_ids
     thinker = dict(
         audio_config=dict(d_model=32, encoder_attention_heads=4, encoder_ffn_dim=32, encoder_layers=2,
-                          num_mel_bins=20, max_source_positions=1500, n_window=100, output_dim=32),
+                          num_mel_bins=OMNI_AUDIO["feature_size"], max_source_positions=1500, n_window=100,
+                          output_dim=32),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=32,
                            fullatt_block_indexes=[1]),
@@ -88,7 +122,7 @@ def build_omni(out: Path) -> Path:
     config = Qwen2_5OmniConfig(thinker_config=thinker, enable_audio_output=False)
     torch.manual_seed(0)
     model = Qwen2_5OmniForConditionalGeneration(config)
-    for gc in (model.generation_config, model.thinker.generation_config):
+    for gc in (model.generation_config, model.thinker.generation_config):  # greedy: no sampling defaults shipped
         gc.eos_token_id, gc.pad_token_id = ids("<|im_end|>"), ids("<|endoftext|>")
     out.mkdir(parents=True, exist_ok=True)
     processor.save_pretrained(out)
@@ -97,47 +131,100 @@ def build_omni(out: Path) -> Path:
     return out
 
 
-def build_janus(out: Path, patches: int = 4) -> Path:
-    """Janus-Pro at 32x32 pixels: understands images and draws them, like the real one.
+# --- deepseek-community/Janus-Pro-1B: processor and template from transformers'
+# src/transformers/models/janus/convert_janus_weights_to_hf.py, tokens from the hub's special_tokens_map.json -----
+JANUS_BOS = "<\uff5cbegin\u2581of\u2581sentence\uff5c>"  # fullwidth bars: <｜begin▁of▁sentence｜>
+JANUS_EOS = "<\uff5cend\u2581of\u2581sentence\uff5c>"
+JANUS_PAD = "<\uff5c\u2581pad\u2581\uff5c>"
+JANUS_SPECIALS = [JANUS_BOS, JANUS_EOS, JANUS_PAD, "<begin_of_image>", "<end_of_image>", "<image_placeholder>",
+                  "<patch_placeholder>", "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>", "<|grounding|>",
+                  "<|User|>", "<|Assistant|>"]
+JANUS_CHAT_TEMPLATE = (
+    "{%set seps=['\n\n','<\uff5cend\u2581of\u2581sentence\uff5c>']%}"
+    "{%set i=0%}"
+    "{%for message in messages%}"
+    "{%if message['role']|lower=='user'%}"
+    "<|User|>: "
+    "{%elif message['role']|lower=='assistant'%}"
+    "<|Assistant|>:{%if not (loop.last and not add_generation_prompt and message['content'][0]['type']=='text' "
+    "and message['content'][0]['text']=='')%} {%endif%}"
+    "{%else%}"
+    "{{message['role'].capitalize()}}: "
+    "{%endif%}"
+    "{%for content in message['content']%}"
+    "{%if content['type']=='image'%}"
+    "{%if not loop.first%}{{'\n'}}{%endif%}"
+    "<image_placeholder>"
+    "{%if not loop.last%}{{'\n'}}{%endif%}"
+    "{%elif content['type']=='text'%}"
+    "{%set text=content['text']%}"
+    "{%if loop.first%}{%set text=text.lstrip()%}{%endif%}"
+    "{%if loop.last%}{%set text=text.rstrip()%}{%endif%}"
+    "{%if not loop.first and message['content'][loop.index0-1]['type']=='text'%}"
+    "{{' '+text}}"
+    "{%else%}"
+    "{{text}}"
+    "{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if not loop.last or add_generation_prompt%}"
+    "{%if message['role']|lower=='user'%}"
+    "{{seps[0]}}"
+    "{%else%}"
+    "{{seps[1]}}"
+    "{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if add_generation_prompt%}<|Assistant|>:{%endif%}"
+)
+JANUS_IMAGE = dict(size={"height": 384, "width": 384}, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+                   min_size=14)  # background: int(0.5 * 255) = 127 grey, from the mean
 
-    `patches` per side sets the image tokens drawn (patches**2, 576 like the real one at 24)
-    and the size (8 px per patch); the Stop tests need a drawing that takes a while.
+
+def build_janus(out: Path, patches: int = 4) -> Path:
+    """Janus-Pro: understands images and draws them, like the real one.
+
+    The processor (384 px, mean/std 0.5, grey 127 padding, DeepSeek's default system prompt in
+    text mode), chat template, special tokens (a BOS on every prompt, so guidance's unconditional
+    row keeps BOS + begin-of-image as in a real run) and generation config are the real checkpoint's.
+
+    One thing is smaller: `patches`**2 image tokens per image, 16 by default (the real 576 at 24).
+    JanusConfig ties the tokens drawn to the tokens an image is read as (384 px / patch size), and
+    drawing is the cost that matters: measured side by side on the tests' 2-core CPU, a 576-token
+    drawing takes 19 s at best against 0.6 s for 16 (each token is a step over a doubled batch),
+    and the suite draws dozens of images. So the image still goes in at 384 px, cut into 96 px
+    patches (16 px at 24). The Stop tests and the bench's scale section build the real 576
+    (`patches=24`). The VQ decoder upsamples 8x: the picture is 8*patches px, resized to the size asked.
     """
     import torch
-    from transformers import (GenerationConfig, JanusConfig, JanusForConditionalGeneration,
-                              JanusImageProcessorPil, JanusProcessor, PreTrainedTokenizerFast)
+    from transformers import (GenerationConfig, JanusConfig, JanusForConditionalGeneration, JanusImageProcessor,
+                              JanusProcessor, PreTrainedTokenizerFast)
 
-    specials = ["<pad>", "<|begin▁of▁sentence|>", "<|end▁of▁sentence|>", "<image_placeholder>",
-                "<begin_of_image>", "<end_of_image>"]
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer(specials), bos_token="<|begin▁of▁sentence|>",
-        eos_token="<|end▁of▁sentence|>", pad_token="<pad>", image_token="<image_placeholder>",
-        boi_token="<begin_of_image>", eoi_token="<end_of_image>")
-    chat = ("{% for m in messages %}{% if m['role'] == 'user' %}<|User|>: {% else %}<|Assistant|>: {% endif %}"
-            "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
-            "{% if c['type'] == 'image' %}<image_placeholder>{% elif c['type'] == 'text' %}{{ c['text'] }}"
-            "{% endif %}{% endfor %}{% endif %}\n\n{% endfor %}{% if add_generation_prompt %}<|Assistant|>:{% endif %}")
-    # vision 16 px per patch; VQ decoder: 3 upsamples -> 8 px per patch (4 patches: 16 tokens, 32x32 px)
-    side = 16 * patches
-    processor = JanusProcessor(image_processor=JanusImageProcessorPil(size={"height": side, "width": side}),
-                               tokenizer=tokenizer, chat_template=chat, num_image_tokens=patches ** 2)
+        tokenizer_object=_train_tokenizer(JANUS_SPECIALS, bos=JANUS_BOS), bos_token=JANUS_BOS, eos_token=JANUS_EOS,
+        pad_token=JANUS_PAD, model_max_length=16384, image_token="<image_placeholder>", boi_token="<begin_of_image>",
+        eoi_token="<end_of_image>")
+    processor = JanusProcessor(image_processor=JanusImageProcessor(**JANUS_IMAGE), tokenizer=tokenizer,
+                               chat_template=JANUS_CHAT_TEMPLATE, use_default_system_prompt=True,
+                               num_image_tokens=patches ** 2)
+    side = JANUS_IMAGE["size"]["height"]
     ids = tokenizer.convert_tokens_to_ids
     config = JanusConfig(
         text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=4, intermediate_size=37, max_position_embeddings=4096,
-                         pad_token_id=ids("<pad>"), bos_token_id=ids("<|begin▁of▁sentence|>"),
-                         eos_token_id=ids("<|end▁of▁sentence|>")),
-        vision_config=dict(image_size=side, patch_size=16, num_image_tokens=patches ** 2, hidden_size=32,
-                           projection_dim=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2),
+                         num_attention_heads=4, intermediate_size=37, max_position_embeddings=16384,
+                         pad_token_id=ids(JANUS_PAD), bos_token_id=ids(JANUS_BOS), eos_token_id=ids(JANUS_EOS)),
+        vision_config=dict(image_size=side, patch_size=side // patches, hidden_size=32, projection_dim=32,
+                           num_image_tokens=patches ** 2, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2),
         vq_config=dict(embed_dim=12, num_embeddings=12, latent_channels=12, in_channels=3, base_channels=32,
                        channel_multiplier=[1, 1, 1, 1], num_patches=patches, projection_dim=32,
                        image_token_embed_dim=32),
         image_token_id=ids("<image_placeholder>"))
     torch.manual_seed(0)
     model = JanusForConditionalGeneration(config)
+    # generation_config.json of Janus-Pro-1B: guidance 5, temperature 1, the pad and begin-of-image tokens.
     model.generation_config = GenerationConfig(
-        bos_token_id=ids("<|begin▁of▁sentence|>"), eos_token_id=ids("<|end▁of▁sentence|>"),
-        pad_token_id=ids("<pad>"), guidance_scale=5.0, generation_kwargs={"boi_token_id": ids("<begin_of_image>")})
+        bos_token_id=ids(JANUS_BOS), eos_token_id=ids(JANUS_EOS), pad_token_id=ids(JANUS_PAD), guidance_scale=5,
+        temperature=1, generation_kwargs={"boi_token_id": ids("<begin_of_image>")})
     out.mkdir(parents=True, exist_ok=True)
     processor.save_pretrained(out)
     model.save_pretrained(out)

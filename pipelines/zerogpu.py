@@ -29,6 +29,13 @@ if spaces is not None and spaces.config.Config.zero_gpu:
     # threads, which would reach real CUDA there. Load them in the calling thread instead.
     os.environ.setdefault("HF_DEACTIVATE_ASYNC_LOAD", "1")
 
+# What ZeroGPU builds a Space with (hub-docs docs/hub/spaces-zerogpu.md, "Supported versions", as of 2026-08):
+# a Space pinning another torch fails to build ("No candidate PyTorch version found for ZeroGPU").
+# tests/test_space.py checks requirements.txt and the README front matter against these.
+ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
+ZEROGPU_PYTHON = ("3.12.12", "3.10.13")
+TORCHVISION_FOR = {"2.8.0": "0.23.0", "2.9.1": "0.24.1", "2.10.0": "0.25.0", "2.11.0": "0.26.0"}  # PyTorch release pairs
+
 # GPU seconds to ask for, by request size; estimates for Qwen2.5-Omni-3B and Janus-Pro-1B in
 # bf16 with head-room (a request that overruns its duration is killed).
 TEXT_BASE_S = 10  # image/audio encoding, prompt, first token

@@ -38,6 +38,66 @@ def test_model_that_fails_to_load_stops_startup_in_one_line():
     assert "--caption-model" in err
 
 
+def no_network_env(hf_home) -> dict:
+    """HF_HUB_OFFLINE unset, but the Hub unreachable (a closed local port refuses at once), an own cache."""
+    env = {k: v for k, v in CLEAN_ENV.items() if k != "HF_HUB_OFFLINE"}
+    return {**env, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(hf_home)}
+
+
+def no_line_twice(text: str) -> None:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), f"a line printed twice:\n{text[-3000:]}"
+
+
+def test_without_network_startup_fails_at_once_and_names_the_fixes(tmp_path):
+    r = subprocess.run(app_command(), capture_output=True, text=True, env=no_network_env(tmp_path), cwd=ROOT,
+                       timeout=180)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2
+    assert "Retry" not in out, out[-3000:]  # huggingface_hub's ~30 s of retries are not waited for
+    err = r.stderr.strip().splitlines()[-1]
+    assert err.startswith("error: Could not load model 'Qwen/Qwen2.5-Omni-3B': the Hugging Face Hub "
+                          "(http://127.0.0.1:9) cannot be reached"), err
+    assert all(fix in err for fix in ("HF_HUB_OFFLINE", "--tiny", "--caption-model / --vqa-model / --audio-model"))
+    assert out.count("Could not load model") == 1
+    no_line_twice(out)
+
+
+def test_a_missing_local_folder_is_called_that(tmp_path):
+    r = subprocess.run(app_command("--caption-model", "./missing-folder"), capture_output=True, text=True,
+                       env=no_network_env(tmp_path), cwd=ROOT, timeout=180)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("error: Could not load model './missing-folder': the local folder does not exist. "
+                                "Fix: check the path given to --caption-model.")
+
+
+def fake_hub_cache(hf_home, tiny_dir) -> None:
+    """The miniatures stored in a Hugging Face cache under the default ids, as a download would leave them."""
+    import shutil
+
+    from pipelines import settings, tiny
+
+    for model_id, folder in ((settings.DEFAULT_UNDERSTANDING_MODEL, tiny.OMNI_DIR),
+                             (settings.DEFAULT_IMAGE_MODEL, tiny.JANUS_DIR)):
+        repo = hf_home / "hub" / f"models--{model_id.replace('/', '--')}"
+        (repo / "refs").mkdir(parents=True)
+        (repo / "refs" / "main").write_text("0" * 40)
+        shutil.copytree(tiny_dir / folder, repo / "snapshots" / ("0" * 40))
+
+
+def test_without_network_cached_models_start_offline_with_one_warning(tmp_path, tiny_dir):
+    fake_hub_cache(tmp_path / "hf", tiny_dir)
+    log = tmp_path / "app.log"
+    with run_app("--max-new-tokens", "4", env=no_network_env(tmp_path / "hf"), log_path=log) as url:
+        answer = Client(url, analytics_enabled=False, verbose=False).predict(
+            handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
+    assert isinstance(answer, str)
+    text = log.read_text()
+    assert text.count("is not reachable: using the local cache") == 1, text[-3000:]
+    assert "Retry" not in text
+    no_line_twice("\n".join(line for line in text.splitlines() if line.startswith(("WARNING", "ERROR"))))
+
+
 @pytest.mark.parametrize("value", ["alice", "alice:", ":secret"])
 def test_malformed_auth_is_refused_before_anything_loads(value):
     r = subprocess.run(app_command("--auth", value), capture_output=True, text=True, env=CLEAN_ENV, cwd=ROOT,

@@ -69,6 +69,19 @@ def test_front_matter_matches_requirements_and_defaults(card):
     assert card.text.lstrip().startswith("# "), "on GitHub the page should open with its title"
 
 
+def test_torch_pin_and_python_are_what_zerogpu_builds(card):
+    """ZeroGPU (the GPU of free Gradio Spaces) only builds these torch releases and Pythons;
+    the list and its source live in pipelines/zerogpu.py."""
+    from pipelines.zerogpu import TORCHVISION_FOR, ZEROGPU_PYTHON, ZEROGPU_TORCH
+
+    torch, torchvision = requirement("torch"), requirement("torchvision")
+    pinned = str(torch.specifier).removeprefix("==")
+    assert str(torch.specifier).startswith("==") and pinned in ZEROGPU_TORCH, \
+        f"torch {torch.specifier} is not one ZeroGPU supports ({', '.join(ZEROGPU_TORCH)})"
+    assert str(torchvision.specifier) == f"=={TORCHVISION_FOR[pinned]}", "torchvision must be torch's own release"
+    assert card.data.to_dict()["python_version"] in ZEROGPU_PYTHON
+
+
 # --- ZeroGPU ---------------------------------------------------------------------------------
 
 def run_python(code: str, *args, env: dict | None = None):
