@@ -17,6 +17,9 @@ def text_of(content) -> str:
     return ""
 
 
+ROLES = ("user", "assistant")
+
+
 def to_pairs(history) -> list[tuple[str, str]]:
     """Chatbot messages -> (question, answer) pairs for the pipeline."""
     pairs, question = [], None
@@ -57,9 +60,11 @@ def render(pipes, ui) -> None:
             Returns:
                 the conversation with the new question and its answer, and an empty question box.
             """
-            stream = pipes.vqa(image, question, to_pairs(history))
-            history = list(history or []) + [{"role": "user", "content": question.strip()},
-                                             {"role": "assistant", "content": ""}]
+            # Only the kept turns travel on, to the model and back to the caller (bounded, see kept_turns).
+            turns = pipes.vqa.kept_turns(to_pairs(history))
+            stream = pipes.vqa(image, question, turns)
+            history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
+            history += [{"role": "user", "content": question.strip()}, {"role": "assistant", "content": ""}]
             for text in stream:
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""

@@ -106,19 +106,28 @@ class VQAPipeline(Pipeline):
 
     task = "vqa"
 
+    def kept_turns(self, history: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+        """The earlier turns the model sees, and the only ones a caller gets back: the last
+        --max-history-turns, each question cut to --max-prompt-chars and each answer to 4 times that.
+
+        History comes from the client and is echoed on every streamed update, so it is bounded here,
+        before any work: an unbounded one cost 920 MB out for a 10 MB history, and held the model slot.
+        Trimmed rather than refused: a conversation in the page grows past the window in normal use.
+        """
+        kept, limit = self.settings.max_history_turns, self.settings.max_prompt_chars
+        turns = list(history or [])[-kept:] if kept > 0 else []
+        return [(str(q)[:limit], str(a)[:4 * limit]) for q, a in turns]
+
     def __call__(self, image, question: str, history: list[tuple[str, str]] | None = None,
                  max_new_tokens: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+        turns = self.kept_turns(history)
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        kept = self.settings.max_history_turns
-        turns = list(history or [])[-kept:] if kept > 0 else []
         # The image rides in the first user turn of the kept window, as the model was trained.
-        # Turns come from the client: a hand-written one is bounded like a typed question.
-        limit = self.settings.max_prompt_chars
         previous: list[dict] = []
         for q, a in turns:
-            previous.append({"role": "user", "content": [{"type": "text", "text": str(q)[:limit]}]})
-            previous.append({"role": "assistant", "content": [{"type": "text", "text": str(a)[:4 * limit]}]})
+            previous.append({"role": "user", "content": [{"type": "text", "text": q}]})
+            previous.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
         image_part = {"type": "image", "image": img}
         if previous:
             previous[0]["content"].insert(0, image_part)

@@ -21,7 +21,7 @@ from PIL import Image
 from .conftest import ASSETS, launch
 
 STREET = ASSETS / "street.png"
-LIMITS = dict(max_new_tokens=4, max_prompt_chars=2000, max_audio_seconds=30.0, max_image_pixels=100_000_000)
+LIMITS = dict(max_new_tokens=4, max_prompt_chars=2000, max_history_turns=4, max_audio_seconds=30.0, max_image_pixels=100_000_000)
 
 
 @pytest.fixture(scope="module")
@@ -231,14 +231,31 @@ def turn(role, text):
     return {"role": role, "content": [{"type": "text", "text": text}]}
 
 
-@pytest.mark.parametrize("history", [
-    [turn("user", "q" * 100_000), turn("assistant", "a" * 100_000)] * 4,  # bounded like a typed question
-    [turn("user", "q"), turn("assistant", "a")] * 500,  # only the last few turns are kept
-    [turn("assistant", "an answer without a question"), turn("user", "a question without an answer")],
+@pytest.mark.parametrize("history, kept", [
+    ([turn("user", "q" * 100_000), turn("assistant", "a" * 100_000)], 1),  # bounded like a typed question
+    ([turn("user", "q"), turn("assistant", "a")] * 500, 4),  # only the last few turns are kept
+    ([turn("assistant", "an answer without a question"), turn("user", "a question without an answer")], 0),
 ])
-def test_hand_written_chat_history_is_bounded(client, history):
+def test_hand_written_chat_history_is_bounded(client, history, kept):
     result, _ = client.predict(handle_file(str(STREET)), "what?", history, api_name="/vqa")
-    assert result[-1]["role"] == "assistant" and len(result) == len(history) + 2
+    assert [m["role"] for m in result] == ["user", "assistant"] * (kept + 1)
+    assert all(len(json.dumps(m["content"])) <= 4 * LIMITS["max_prompt_chars"] + 100 for m in result)
+
+
+def test_huge_history_is_not_echoed_on_every_update(app, client):
+    """The attack: a 20,000-message, 10 MB history, sent back on every streamed update (920 MB out) and
+    checked by Gradio per update while it held the model slot. Only the kept window comes back."""
+    history = [turn("user", "q" * 500), turn("assistant", "a" * 500)] * 10_000
+    import httpx
+
+    (path,) = httpx.post(f"{app}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
+    image = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    answer = call_rest(app, "vqa", [image, "what?", history])
+    assert "event: complete" in answer, answer[:300]
+    assert len(answer.encode()) < 200_000, len(answer.encode())  # the whole event stream; was 10 MB per update
+    final = json.loads(answer.split("event: complete\ndata:", 1)[1].strip().splitlines()[0])
+    assert [m["role"] for m in final[0]] == ["user", "assistant"] * (LIMITS["max_history_turns"] + 1)
+    still_serving(client)
 
 
 @pytest.mark.parametrize("history", ["not a list", [{"role": "wizard", "content": "hi"}], [["a", "b", "c"]]])
