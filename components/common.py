@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import binascii
 import logging
-import urllib.request
 
 import gradio as gr
 from gradio import processing_utils
-from gradio.context import get_blocks_context
+from gradio.context import LocalContext, get_blocks_context
 
-from pipelines.errors import Cancelled, UserFacingError
+from pipelines.errors import Cancelled, InputError, UserFacingError
 from pipelines.messages import message
 
 from .i18n import t, text
@@ -115,19 +115,38 @@ class SafeImage(gr.Image):
         if payload is None:
             return None
         if (payload.url or "").startswith("data:"):  # a base64 image sent through the API
-            return save_data_url(payload.url, self.GRADIO_CACHE)
+            try:
+                return save_data_url(payload.url, self.GRADIO_CACHE)
+            except InputError as exc:  # too big: load_image raises it, in the caller's language
+                return exc
         if payload.path:
             return str(payload.path)
         return None  # no file (an empty entry, a link): "add an image", in the caller's language
 
 
-def save_data_url(url: str, cache_dir: str) -> str:
+def save_data_url(url: str, cache_dir: str, max_bytes: float | None = None) -> str:
     """A `data:` URL's bytes as a file, like any upload, for load_image to check (in the user's
-    language, with its size guards). Undecodable base64 is kept as it is: it is not an image."""
+    language, with its size guards). Undecodable base64 is kept as it is: it is not an image.
+
+    The URL counts against the upload limit (--max-file-mb) by its length, before anything is
+    decoded or copied; it is decoded by binascii (base64's decoder), not urllib, whose parse cache
+    kept the last URLs alive (hundreds of MB after a few large ones).
+    """
+    if max_bytes is None:
+        blocks = LocalContext.blocks.get(None)  # the running app: its launch(max_file_size=...)
+        max_bytes = getattr(blocks, "max_file_size", None)
+    comma = url.find(",", 0, 1024)
+    size = (len(url) - comma - 1) * 3 // 4  # the decoded size of base64 text, to a few bytes
+    if max_bytes is not None and size > max_bytes:
+        raise InputError("file_too_big", size=size / 2**20, limit=max_bytes / 2**20)
+    payload = url[comma + 1:] if comma >= 0 else url
     try:
-        data = urllib.request.urlopen(url).read()  # noqa: S310 - a data: URL, decoded in memory
-    except Exception:  # noqa: BLE001 - binascii.Error, ValueError for a malformed URL
-        data = url.encode("utf-8", "replace")
+        if ";base64" not in url[:max(comma, 0)]:
+            raise ValueError("not base64")
+        data = binascii.a2b_base64(payload)  # reads the ASCII text in place: no encoded copy
+    except (binascii.Error, ValueError):
+        data = payload.encode("utf-8", "replace")
+    del payload
     return processing_utils.save_bytes_to_cache(data, "image.data", cache_dir)
 
 

@@ -332,6 +332,25 @@ def test_images_not_uploaded_as_files_get_the_same_checks_and_language(app, clie
     still_serving(client)
 
 
+def test_data_url_over_the_file_limit_is_refused_and_leaves_nothing_behind(app, client):
+    """The attack: a 100 MB base64 `data:` URL was accepted past --max-file-mb (20 MB), and urllib's
+    parse cache kept the last URLs (408 MB never released). Now it is measured by its length, before
+    any decoding, and refused with the limit named; no copy of it outlives the request."""
+    import gc
+
+    url = "data:image/png;base64," + "A" * (28 * 1024 * 1024)  # 21 MB once decoded
+    image = {"url": url, "meta": {"_type": "gradio.FileData"}}
+    for language, match in (("en", "the limit is 20 MB"), ("zh-CN", "\\u4e0a\\u9650\\u4e3a 20 MB")):  # 上限为
+        answer = call_rest(app, "caption", [image, "en"], language)
+        assert answer.startswith("event: error") and match in answer, answer[:300]
+    del url, image
+    still_serving(client)  # Gradio's queue holds on to the last request it ran until the next one
+    gc.collect()
+    kept = [o for o in gc.get_objects() if type(o) in (dict, list, tuple) or isinstance(o, tuple)
+            for v in (o.values() if type(o) is dict else o) if isinstance(v, str) and len(v) > 10_000_000]
+    assert not kept, "a copy of the data: URL outlived its request"
+
+
 PRIVATE_LINK = {"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.FileData"}}
 
 
