@@ -132,6 +132,9 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     from components import audio, caption, status, text_to_image, vqa
     from components.i18n import t
 
+    from components.resources import bound_sessions
+
+    bound_sessions()
     ui = UI(pipes.settings, concurrency, cache_examples)
     with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(t("title"), elem_id="title")
@@ -155,9 +158,11 @@ def launch_options(settings) -> dict:
     Gradio refuses before any handler runs (a number where a file belongs, a private link) says
     why instead of an empty error; the handlers' own errors are always translated messages."""
     from components.i18n import I18N
+    from components.resources import SESSION_CAPACITY
 
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
-                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"])
+                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"],
+                state_session_capacity=SESSION_CAPACITY)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
