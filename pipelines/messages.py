@@ -24,6 +24,8 @@ MESSAGES = {
         "no_question": "Please type a question.",
         "no_prompt": "Please describe the image you want.",
         "text_too_long": "The text is {length:,} characters long; the limit is {limit:,}.",
+        "prompt_rejected": "The model cannot read this request as it is (markup such as <|...|> or a file it "
+                           "cannot take). Please rephrase it or use another file.",
         "bad_max_tokens": "max_new_tokens must be between 1 and {limit}.",
         "bad_numbers": "Seed, number of images, size and guidance must be numbers.",
         "bad_seed": "The seed must be between 0 and 4294967295 (or -1 for a random one).",
@@ -66,6 +68,7 @@ MESSAGES = {
         "no_question": "请输入问题。",
         "no_prompt": "请描述你想要的图片。",
         "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}。",
+        "prompt_rejected": "模型无法按原样读取此请求（含有 <|...|> 之类的标记，或文件无法处理）。请改写问题或换一个文件。",
         "bad_max_tokens": "max_new_tokens 必须在 1 到 {limit} 之间。",
         "bad_numbers": "种子、图片数量、尺寸和引导系数必须是数字。",
         "bad_seed": "种子必须在 0 到 4294967295 之间（-1 表示随机）。",
