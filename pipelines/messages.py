@@ -20,6 +20,8 @@ MESSAGES = {
         "not_audio": "The file is not readable audio (supported: WAV, FLAC, OGG, MP3 and more).",
         "audio_too_short": "The audio clip is empty or shorter than 0.1 s.",
         "audio_invalid": "The audio clip contains invalid samples.",
+        "audio_format_limits": "The audio has {channels} channels at {rate:,} Hz; this demo takes at most "
+                               "{max_channels} channels and {max_rate:,} Hz. Please convert it (e.g. to 48 kHz stereo).",
         "audio_trimmed": "The clip is {seconds:.0f} s long; only the first {limit:.0f} s were used.",
         "no_question": "Please type a question.",
         "no_prompt": "Please describe the image you want.",
@@ -64,6 +66,8 @@ MESSAGES = {
         "not_audio": "无法读取该音频文件（支持 WAV、FLAC、OGG、MP3 等）。",
         "audio_too_short": "音频为空或短于 0.1 秒。",
         "audio_invalid": "音频包含无效的采样值。",
+        "audio_format_limits": "音频为 {channels} 个声道、{rate:,} Hz；本演示最多支持 {max_channels} 个声道和 {max_rate:,} Hz。"
+                               "请先转换（例如转为 48 kHz 立体声）。",
         "audio_trimmed": "音频长 {seconds:.0f} 秒，只使用了前 {limit:.0f} 秒。",
         "no_question": "请输入问题。",
         "no_prompt": "请描述你想要的图片。",

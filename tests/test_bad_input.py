@@ -95,6 +95,8 @@ def files(tmp_path_factory) -> Path:
     sf.write(d / "48k_stereo.wav", stereo.astype(np.float32), 48_000)
     sf.write(d / "nan.wav", np.full(sr, np.nan, np.float32), sr, subtype="FLOAT")
     sf.write(d / "clip.flac", tone, sr)
+    sf.write(d / "8ch_655khz.flac", np.zeros((655_350 * 30, 8), np.int16), 655_350, subtype="PCM_16")
+    sf.write(d / "16ch.wav", np.zeros((sr // 2, 16), np.int16), sr, subtype="PCM_16")
     sf.write(d / "clip.ogg", tone, sr, format="OGG", subtype="VORBIS")
     sf.write(d / "clip.mp3", tone, sr, format="MP3")
     return d
@@ -167,6 +169,9 @@ def test_odd_image_modes_are_converted(client, files, name):
     ("text.wav", "not readable audio"),
     ("nan.wav", "invalid samples"),
     ("text.png", "not readable audio"),
+    # the attack: 228 KB of FLAC that decoded to 742 MB before resampling; refused by its header
+    ("8ch_655khz.flac", "8 channels at 655,350 Hz; this demo takes at most 8 channels and 192,000 Hz"),
+    ("16ch.wav", "16 channels at 16,000 Hz"),
 ])
 def test_bad_audio_is_refused_clearly(client, files, name, match):
     refused(client, handle_file(str(files / name)), "what is this?", api="/audio_qa", match=match)
