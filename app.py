@@ -154,15 +154,21 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
 def launch_options(settings) -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
-    no upload history kept in the browser, only assets/ served from disk. show_error: a request
+    no upload history kept in the browser, only assets/ served from disk, the cache within
+    --max-cache-mb and a bounded memory per session (components/resources.py). show_error: a request
     Gradio refuses before any handler runs (a number where a file belongs, a private link) says
     why instead of an empty error; the handlers' own errors are always translated messages."""
-    from components.i18n import I18N
-    from components.resources import SESSION_CAPACITY
+    from gradio.utils import get_upload_folder
+    from starlette.middleware import Middleware
 
+    from components.i18n import I18N
+    from components.resources import DISK, SESSION_CAPACITY, CacheBudgetMiddleware
+
+    DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20)
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"],
-                state_session_capacity=SESSION_CAPACITY)
+                state_session_capacity=SESSION_CAPACITY,
+                app_kwargs={"middleware": [Middleware(CacheBudgetMiddleware)]})
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import binascii
+import contextlib
 import functools
 import inspect
-import binascii
 import logging
 
 import gradio as gr
@@ -15,6 +16,7 @@ from pipelines.errors import Cancelled, InputError, UserFacingError
 from pipelines.messages import message
 
 from .i18n import t, text
+from .resources import DISK
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ def user_errors(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:
-                yield from fn(*args, **kwargs)
+                with using_files(args, kwargs):
+                    yield from fn(*args, **kwargs)
             except Cancelled:
                 return
             except Exception as exc:  # noqa: BLE001
@@ -81,10 +84,21 @@ def user_errors(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                with using_files(args, kwargs):
+                    return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001
                 raise to_gr_error(exc, lang_of(request_of(args, kwargs))) from None
     return wrapper
+
+
+@contextlib.contextmanager
+def using_files(args, kwargs):
+    """While a handler runs, the cached files it was handed are kept from the disk budget's cleaning,
+    which runs first: files that arrived since the last upload (a `data:` image, the last drawing)."""
+    paths = [a for a in (*args, *kwargs.values()) if isinstance(a, str) and a.startswith(DISK.folder or "\0")]
+    with DISK.hold(paths):
+        DISK.enforce()
+        yield
 
 
 def warn(key: str, request: gr.Request | None, **params) -> None:

@@ -50,3 +50,28 @@ def test_ten_thousand_api_sessions_do_not_hold_a_gigabyte(app):
             tracemalloc.stop()
     assert per_session < 20_000, f"{per_session / 1024:.0f} KB kept per API session"
     assert demo.state_holder.capacity <= 1000
+
+
+def test_uploads_cannot_fill_the_disk(tiny_settings):
+    """The attack: 500 MB of uploads went in within 2.5 s; only an hourly sweep deleted them. Now the
+    cache stays within --max-cache-mb as files arrive, oldest out first, and a file a running request
+    holds is never deleted under it."""
+    import os
+
+    from components.resources import DISK
+    from pipelines.tasks import Pipelines
+
+    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2, max_cache_mb=2, max_file_mb=1)))
+    try:
+        with httpx.Client() as http:
+            kept = http.post(f"{url}gradio_api/upload", files={"files": ("kept.bin", os.urandom(300_000))}).json()[0]
+            with DISK.hold([kept]):  # as a running request does
+                for i in range(20):  # 6 MB in all, three times the budget
+                    r = http.post(f"{url}gradio_api/upload", files={"files": (f"f{i}.bin", os.urandom(300_000))})
+                    assert r.status_code == 200
+                    assert DISK.used() <= 2 * 2**20 + 300_000
+                assert os.path.exists(kept)
+            (newest,) = r.json()
+            assert os.path.exists(newest)  # the newest file, just arrived for its request, stays
+    finally:
+        demo.close()
