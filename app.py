@@ -131,12 +131,12 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
     from components import audio, caption, status, text_to_image, vqa
     from components.i18n import t
-
     from components.resources import bound_sessions
+    from components.server import Demo
 
     bound_sessions()
     ui = UI(pipes.settings, concurrency, cache_examples)
-    with gr.Blocks(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
+    with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(t("title"), elem_id="title")
         gr.Markdown(t("subtitle"))
         with gr.Tabs():
@@ -148,27 +148,32 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo
-    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency)  # every model event sets its own
+    # api_open=False: /gradio_api/run/<api> would run a queued event beside the queue, past its limits.
+    demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency, api_open=False)
     return demo
 
 
 def launch_options(settings) -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
     no upload history kept in the browser, only assets/ served from disk, the cache within
-    --max-cache-mb and a bounded memory per session (components/resources.py). show_error: a request
-    Gradio refuses before any handler runs (a number where a file belongs, a private link) says
-    why instead of an empty error; the handlers' own errors are always translated messages."""
+    --max-cache-mb and a bounded memory per session (components/resources.py). show_error=False: every
+    message a person sees is one of ours, translated (handlers and components/server.py's Demo turn
+    every refusal into one); Gradio's raw exception text, which can name server paths, is never sent.
+    app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py),
+    and the disk budget after each upload."""
     from gradio.utils import get_upload_folder
     from starlette.middleware import Middleware
 
     from components.i18n import I18N
     from components.resources import DISK, SESSION_CAPACITY, CacheBudgetMiddleware
+    from components.server import app_kwargs
 
     DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20)
-    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=True,
+    kwargs = app_kwargs()
+    kwargs["middleware"] = [*kwargs.get("middleware", []), Middleware(CacheBudgetMiddleware)]
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"],
-                state_session_capacity=SESSION_CAPACITY,
-                app_kwargs={"middleware": [Middleware(CacheBudgetMiddleware)]})
+                state_session_capacity=SESSION_CAPACITY, app_kwargs=kwargs)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

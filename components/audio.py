@@ -4,7 +4,7 @@ import gradio as gr
 
 from pipelines.inputs import load_audio
 
-from .common import add_examples, model_event, user_errors, warn
+from .common import SafeAudio, add_examples, model_event, user_errors, warn
 from .i18n import t
 
 
@@ -13,7 +13,7 @@ def render(pipes, ui) -> None:
     with gr.Tab(t("tab_audio"), id="audio"):
         with gr.Row():
             with gr.Column():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("audio_input"),
+                audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label=t("audio_input"),
                                  elem_id="audio-input")
                 question = gr.Textbox(label=t("question"), placeholder=t("question_placeholder"), lines=2,
                                       max_length=settings.max_prompt_chars, elem_id="audio-question")

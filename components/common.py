@@ -7,10 +7,13 @@ import contextlib
 import functools
 import inspect
 import logging
+import os
+from pathlib import Path
 
 import gradio as gr
 from gradio import processing_utils
 from gradio.context import LocalContext, get_blocks_context
+from gradio.utils import get_upload_folder
 
 from pipelines.errors import Cancelled, InputError, UserFacingError
 from pipelines.messages import message
@@ -105,6 +108,25 @@ def warn(key: str, request: gr.Request | None, **params) -> None:
     gr.Warning(message(key, lang_of(request), **params))
 
 
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def readable_path(path: str) -> bool:
+    """True if the app may read `path`: a file that arrived through an upload of this server (Gradio's
+    upload cache) or one of its own assets/. Symlinks and `..` are resolved first. A path a client
+    merely names (/etc/..., the app's own code) is never read, whatever shape the request takes."""
+    real = os.path.realpath(path)
+    return any(real.startswith(os.path.join(os.path.realpath(root), "")) for root in (get_upload_folder(), ASSETS))
+
+
+def uploaded_file(path: str) -> str:
+    """`path` if readable_path() allows it, else the one answer for every refused path: the same
+    "not found among the uploads" whether the file exists or not, so no caller learns which do."""
+    if not readable_path(path):
+        raise InputError("file_missing")
+    return path
+
+
 class SafeImage(gr.Image):
     """gr.Image (type="filepath") that hands the uploaded file over unopened.
 
@@ -133,9 +155,20 @@ class SafeImage(gr.Image):
                 return save_data_url(payload.url, self.GRADIO_CACHE)
             except InputError as exc:  # too big: load_image raises it, in the caller's language
                 return exc
-        if payload.path:
-            return str(payload.path)
+        if payload.path:  # Gradio skips its "not uploaded" check for an entry without `meta`: ours runs always
+            return uploaded_file(str(payload.path))
         return None  # no file (an empty entry, a link): "add an image", in the caller's language
+
+
+class SafeAudio(gr.Audio):
+    """gr.Audio that reads only an uploaded file or an asset (uploaded_file), like SafeImage."""
+
+    is_template = True  # rendered by the stock Audio front-end
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path:
+            uploaded_file(str(payload.path))
+        return super().preprocess(payload)
 
 
 def save_data_url(url: str, cache_dir: str, max_bytes: float | None = None) -> str:

@@ -30,6 +30,13 @@ def _queue(demo, concurrency_id: str) -> dict:
     return {"waiting": len(q.queue) if q else 0, "running": q.current_concurrency if q else 0, "limit": limit}
 
 
+def shown_model(model_id: str) -> str:
+    """A hub id as it is; a local folder by its name only: its path would tell anyone where the server keeps files."""
+    if os.path.isabs(model_id) or model_id.startswith((".", "~")) or os.path.isdir(model_id):
+        return os.path.basename(os.path.normpath(os.path.expanduser(model_id)))
+    return model_id
+
+
 def collect(pipes, demo=None) -> dict:
     """Loaded checkpoints, devices, memory, queue and versions, as plain JSON."""
     import torch
@@ -37,12 +44,14 @@ def collect(pipes, demo=None) -> dict:
 
     models = {}
     for p in pipes.all():
-        entry = models.setdefault(p.model_id, {"tasks": [], "loaded": False})
+        entry = models.setdefault(shown_model(p.model_id), {"tasks": [], "loaded": False})
         entry["tasks"].append(p.task)
+        if shown_model(p.model_id) != p.model_id:
+            entry["source"] = "local folder"
         if p.remote:  # --backend openai; the engine's URL and key stay private
             entry.update(backend="openai", served_model=pipes.registry.remote[p.model_id].model_id)
     for loaded in pipes.registry.loaded():
-        models[loaded.model_id].update(
+        models[shown_model(loaded.model_id)].update(
             loaded=True, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
             architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
             parameters=sum(p.numel() for p in loaded.model.parameters()))

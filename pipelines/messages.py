@@ -7,7 +7,7 @@ language of the browser and API clients get the same clear text.
 MESSAGES = {
     "en": {
         "no_image": "Please add an image first.",
-        "file_missing": "The uploaded file could not be found; please upload it again.",
+        "file_missing": "The file is not among this app's uploads (or has expired); please upload it again.",
         "empty_file": "The file is empty (0 bytes).",
         "file_too_big": "The file is {size:.1f} MB; the limit is {limit:g} MB.",
         "image_bomb": "The image is too large to open safely (limit {limit:,} pixels). Please resize it.",
@@ -50,10 +50,22 @@ MESSAGES = {
         "backend_failed": "The model server failed on this request ({detail}). Please try again.",
         "bad_backend": "Unknown backend '{backend}'; choose one of: {choices}.",
         "no_endpoint": "--backend openai needs --endpoint URL (or MMDEMO_ENDPOINT), e.g. http://127.0.0.1:8000/v1.",
+        "bad_image_value": "The image must be a file uploaded to this app (handle_file() in gradio_client), a "
+                           "base64 data: URL or a public http(s) link.",
+        "bad_audio_value": "The audio must be a file uploaded to this app (handle_file() in gradio_client) or a "
+                           "public http(s) link.",
+        "bad_history_value": "The history must be a list of messages ({{\"role\": \"user\" or \"assistant\", "
+                             "\"content\": ...}}) as the last answer returned it, or [] to start.",
+        "bad_value": "A value sent does not have the type this endpoint expects (see \"Use via API\" on the page).",
+        "no_such_endpoint": "This app has no such endpoint (api_name or fn_index); see \"Use via API\" on the page.",
+        "upload_needs_name": "Every uploaded file needs a file name.",
+        "link_failed": "The link could not be fetched: only public http(s) addresses that answer are accepted.",
+        "login_required": "Please log in first.",
+        "too_many_logins": "Too many failed logins from this address; try again in {seconds} s.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
-        "file_missing": "找不到上传的文件，请重新上传。",
+        "file_missing": "在本应用的上传文件中找不到该文件（或已过期），请重新上传。",
         "empty_file": "文件是空的（0 字节）。",
         "file_too_big": "文件大小为 {size:.1f} MB，上限为 {limit:g} MB。",
         "image_bomb": "图片太大，无法安全打开（上限 {limit:,} 像素）。请缩小后再试。",
@@ -92,6 +104,17 @@ MESSAGES = {
         "backend_failed": "模型服务器处理此请求时出错（{detail}）。请重试。",
         "bad_backend": "未知的后端“{backend}”；可选：{choices}。",
         "no_endpoint": "--backend openai 需要 --endpoint URL（或 MMDEMO_ENDPOINT），例如 http://127.0.0.1:8000/v1。",
+        "bad_image_value": "图片必须是上传到本应用的文件（gradio_client 中用 handle_file()）、base64 data: URL 或公开的 "
+                           "http(s) 链接。",
+        "bad_audio_value": "音频必须是上传到本应用的文件（gradio_client 中用 handle_file()）或公开的 http(s) 链接。",
+        "bad_history_value": "对话历史必须是消息列表（{{\"role\": \"user\" 或 \"assistant\", \"content\": ...}}），"
+                             "即上次返回的对话；新对话用 []。",
+        "bad_value": "发送的某个值类型不符合此接口的要求（见页面上的“通过 API 使用”）。",
+        "no_such_endpoint": "本应用没有这个接口（api_name 或 fn_index）；见页面上的“通过 API 使用”。",
+        "upload_needs_name": "每个上传的文件都需要文件名。",
+        "link_failed": "无法获取该链接：只接受可以访问的公开 http(s) 地址。",
+        "login_required": "请先登录。",
+        "too_many_logins": "此地址登录失败次数过多，请 {seconds} 秒后再试。",
     },
 }
 

@@ -1,15 +1,20 @@
 """Image uploads go to the pipeline as uploaded: no re-encoding by Gradio before the task starts."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 from gradio.data_classes import ImageData
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from components.common import SafeImage
 from pipelines.inputs import load_image
 
 
-def test_rgba_upload_is_passed_through_and_flattened_on_white(tmp_path):
-    path = tmp_path / "screenshot.png"
+def test_rgba_upload_is_passed_through_and_flattened_on_white():
+    Path(get_upload_folder()).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=get_upload_folder())) / "screenshot.png"  # where an upload lands
     pixels = np.zeros((40, 60, 4), dtype=np.uint8)  # fully transparent
     Image.fromarray(pixels, "RGBA").save(path)
     received = SafeImage(type="filepath").preprocess(ImageData(path=str(path), orig_name="screenshot.png"))

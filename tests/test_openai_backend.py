@@ -17,6 +17,8 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from components.status import shown_model
+
 from .conftest import ASSETS, free_port, launch
 from .engine import serve_available, transformers_serve
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
@@ -102,7 +104,7 @@ def test_engine_stream_reaches_the_ui_at_most_20_times_a_second(remote_settings)
 
 def test_status_names_the_engine_model_not_its_address(client, remote_pipes):
     status = client.predict(api_name="/status")
-    entry = status["models"][remote_pipes.settings.caption_model]
+    entry = status["models"][shown_model(remote_pipes.settings.caption_model)]
     assert entry["backend"] == "openai" and entry["served_model"] == remote_pipes.settings.served_model
     assert remote_pipes.settings.endpoint not in str(status)
 

@@ -1,0 +1,211 @@
+"""The server around the tabs: what a hostile client must not get past, where Gradio has no option for it.
+
+- Demo (the gr.Blocks app.py builds): every file a request names is checked before Gradio touches it
+  (common.readable_path), and a value refused before any handler runs (a file that was not uploaded
+  here, a number where an image belongs, a malformed history) gets one clear message in the caller's
+  language instead of Gradio's raw validation text.
+- app_kwargs() (a launch option, so `python app.py` and the tests get the same): one ASGI middleware
+  that puts every route behind the login when --auth is on, limits failed logins per client and
+  marks every response `X-Content-Type-Options: nosniff`; and a 4xx with a reason, not a bare 500,
+  for an unknown endpoint or an upload without a file name.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import logging
+import time
+
+import gradio as gr
+from gradio.exceptions import InvalidPathError
+from gradio.route_utils import FnIndexInferError
+from gradio_client.utils import is_file_obj, is_http_url_like, traverse
+from pydantic import ValidationError
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from pipelines.errors import InputError, UserFacingError
+from pipelines.messages import message
+
+from .common import lang_of, readable_path, to_gr_error
+
+log = logging.getLogger(__name__)
+
+_LANG = contextvars.ContextVar("request_language", default="en")  # set per request in Demo.process_api
+
+
+class Demo(gr.Blocks):
+    """gr.Blocks whose requests are checked, and refused clearly, before any handler runs."""
+
+    async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
+        first = request[0] if isinstance(request, list) and request else request
+        token = _LANG.set(lang_of(first))  # preprocess_data below runs inside this call, without the request
+        try:
+            return await super().process_api(block_fn, inputs, state, request, *args, **kwargs)
+        finally:
+            _LANG.reset(token)
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        lang = _LANG.get()
+        try:
+            traverse(inputs, _check_file, is_file_obj)  # any shape: with or without `meta`, nested in a history
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except UserFacingError as exc:  # _check_file: a path that was not uploaded here
+            raise to_gr_error(exc, lang) from None
+        except InvalidPathError:  # Gradio's own "not uploaded" check: the same answer as ours
+            raise to_gr_error(InputError("file_missing"), lang) from None
+        except ValidationError:
+            raise gr.Error(message(_wrong_value(block_fn, inputs), lang), print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001 - a component's preprocess wraps our InputError in its own
+            if isinstance(exc.__cause__, UserFacingError):
+                exc = exc.__cause__
+            elif _links(inputs):  # Gradio fetched a link first: a private address (refused), or it did not answer
+                exc = InputError("link_failed")
+            raise to_gr_error(exc, lang) from None
+
+
+def _check_file(entry: dict) -> dict:
+    path = entry["path"]
+    if not is_http_url_like(path) and not readable_path(path):  # a link is fetched by Gradio, private ones refused
+        raise InputError("file_missing")
+    return entry
+
+
+def _links(inputs) -> list[str]:
+    found = []
+    traverse(inputs, lambda entry: found.append(entry["path"]) if is_http_url_like(entry["path"]) else None, is_file_obj)
+    return found
+
+
+def _wrong_value(block_fn, inputs) -> str:
+    """The message key naming the first input whose value does not fit its component."""
+    for block, value in zip(block_fn.inputs, inputs, strict=False):
+        model = getattr(block, "data_model", None)
+        if model is None or value is None:
+            continue
+        try:
+            model.model_validate(value, context={"validate_meta": True})
+        except ValidationError:
+            kinds = {gr.Image: "bad_image_value", gr.Audio: "bad_audio_value", gr.Chatbot: "bad_history_value"}
+            return next((key for cls, key in kinds.items() if isinstance(block, cls)), "bad_value")
+    return "bad_value"
+
+
+# --- the HTTP side ----------------------------------------------------------------------------------
+
+# What the login page itself needs before anyone is logged in (and startup-events, which launch() itself
+# calls once, without a login); /config and /gradio_api/info check the login themselves. Everything else (the queue, /cancel, /reset, /heartbeat, streams, uploads, files,
+# MCP) answers 401 without a login.
+OPEN_PATHS = {"/", "/login", "/login/", "/logout", "/favicon.ico", "/robots.txt", "/manifest.json", "/theme.css",
+              "/config", "/config/", "/gradio_api/theme.css", "/gradio_api/login_check", "/gradio_api/login_check/",
+              "/gradio_api/info", "/gradio_api/info/", "/gradio_api/token", "/gradio_api/app_id",
+              "/gradio_api/startup-events"}
+OPEN_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+
+LOGIN_FAILURES = 5  # failed logins a client may make per window, then 429 until the oldest ages out
+LOGIN_WINDOW_S = 60.0
+MAX_CLIENTS = 10_000  # addresses remembered; the oldest are forgotten first
+
+
+class Guard:
+    """Pure ASGI middleware (streams pass through untouched): login wall, failed-login limit, nosniff."""
+
+    def __init__(self, app):
+        self.app = app
+        self.failures: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        gradio_app = scope.get("app")
+        path, root = scope["path"], scope.get("root_path") or ""
+        path = (path[len(root):] if root and path.startswith(root) else path) or "/"
+        request = Request(scope)
+        lang = _lang(request)
+        if getattr(gradio_app, "auth", None) is not None:
+            if path.rstrip("/") == "/login" and scope["method"] == "POST":
+                return await self._login(scope, receive, send, lang)
+            if not self._logged_in(gradio_app, request) and path not in OPEN_PATHS \
+                    and not path.startswith(OPEN_PREFIXES):
+                return await _refuse(scope, receive, send, 401, message("login_required", lang))
+
+        async def send_nosniff(event):
+            if event["type"] == "http.response.start":
+                headers = [h for h in event.get("headers", []) if h[0].lower() != b"x-content-type-options"]
+                event = {**event, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+            await send(event)
+
+        await self.app(scope, receive, send_nosniff)
+
+    @staticmethod
+    def _logged_in(gradio_app, request: Request) -> bool:
+        cookie_id = gradio_app.cookie_id
+        token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
+            f"access-token-unsecure-{cookie_id}")
+        return token is not None and token in gradio_app.tokens
+
+    async def _login(self, scope, receive, send, lang: str):
+        client = (scope.get("client") or ("unknown",))[0]
+        now = time.monotonic()
+        recent = self.failures.get(client, collections.deque())
+        while recent and now - recent[0] > LOGIN_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= LOGIN_FAILURES:
+            wait = int(LOGIN_WINDOW_S - (now - recent[0])) + 1
+            return await _refuse(scope, receive, send, 429, message("too_many_logins", lang, seconds=wait),
+                                 [(b"retry-after", str(wait).encode())])
+        status = {}
+
+        async def watch(event):
+            if event["type"] == "http.response.start":
+                status["code"] = event["status"]
+                event = {**event, "headers": [*event.get("headers", []), (b"x-content-type-options", b"nosniff")]}
+            await send(event)
+
+        await self.app(scope, receive, watch)
+        if status.get("code") == 200:
+            self.failures.pop(client, None)
+        elif status.get("code") in (400, 401, 403):
+            recent.append(now)
+            self.failures[client] = recent
+            self.failures.move_to_end(client)
+            while len(self.failures) > MAX_CLIENTS:
+                self.failures.popitem(last=False)
+
+
+async def _refuse(scope, receive, send, code: int, text: str, headers=()) -> None:
+    response = JSONResponse({"detail": text}, status_code=code)
+    response.raw_headers.extend([(b"x-content-type-options", b"nosniff"), *headers])
+    await response(scope, receive, send)
+
+
+def _lang(request: Request) -> str:
+    return "zh" if request.headers.get("accept-language", "").lower().startswith("zh") else "en"
+
+
+FN_ROUTES = ("/gradio_api/queue/join", "/gradio_api/run/", "/gradio_api/api/", "/gradio_api/call/")
+
+
+async def _no_such_endpoint(request: Request, exc: Exception):
+    """An api_name or fn_index the app does not have: 404 with a reason (Gradio raises a bare KeyError)."""
+    if isinstance(exc, KeyError) and not request.url.path.startswith(FN_ROUTES):
+        raise exc
+    return JSONResponse({"detail": message("no_such_endpoint", _lang(request))}, status_code=404)
+
+
+async def _unnamed_upload(request: Request, exc: Exception):
+    """A multipart part without a file name reaches Gradio as plain text, not a file: 400, not a 500."""
+    if not request.url.path.startswith("/gradio_api/upload"):
+        raise exc
+    return JSONResponse({"detail": message("upload_needs_name", _lang(request))}, status_code=400)
+
+
+def app_kwargs() -> dict:
+    """Keyword arguments for the FastAPI app Gradio builds (launch(app_kwargs=...))."""
+    return dict(middleware=[Middleware(Guard)],
+                exception_handlers={FnIndexInferError: _no_such_endpoint, KeyError: _no_such_endpoint,
+                                    TypeError: _unnamed_upload})

@@ -1,0 +1,261 @@
+"""What a hostile client tries with nothing but plain HTTP, and what it gets: no file of the server read,
+no model run beside the queue, no way past the login, no sniffed uploads, no paths shown, and a clear
+4xx or message (in the caller's language) instead of Gradio's raw text or a bare 500.
+
+Each test is named after the attack; every request goes through the real launched app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import ASSETS, ROOT, free_port, launch
+
+STREET = ASSETS / "street.png"
+NOT_UPLOADED = "The file is not among this app's uploads (or has expired); please upload it again."
+
+
+@pytest.fixture(scope="module")
+def served(tiny_settings):
+    """(demo, url) of an app of its own with short answers."""
+    from pipelines.tasks import Pipelines
+
+    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2)))
+    yield demo, url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def app(served):
+    return served[1]
+
+
+def upload(app: str, name: str, data: bytes, session: httpx.Client | None = None) -> str:
+    (path,) = (session or httpx).post(f"{app}gradio_api/upload", files={"files": (name, data)}).json()
+    return path
+
+
+def run_fn(app: str, fn_index: int, data: list, language: str = "en") -> dict:
+    """Any event, public or private, by its index, as the page's own JavaScript calls it; the last message."""
+    session = secrets.token_hex(8)
+    headers = {"Accept-Language": language}
+    joined = httpx.post(f"{app}gradio_api/queue/join", headers=headers,
+                        json={"data": data, "fn_index": fn_index, "session_hash": session})
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", f"{app}gradio_api/queue/data", params={"session_hash": session}, headers=headers,
+                      timeout=60) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    return msg
+    raise AssertionError("no answer")
+
+
+def file_taking_events(demo) -> dict[int, list]:
+    """Every event (tabs, Enter in a text box, example runs) with an image or audio input, and a request body
+    for it with the file slot left as None."""
+    import gradio as gr
+
+    fill = {gr.Textbox: "what is this?", gr.Radio: "en", gr.Chatbot: []}
+    events = {}
+    for index, fn in demo.fns.items():
+        if fn.fn is None or not any(isinstance(b, (gr.Image, gr.Audio)) for b in fn.inputs):
+            continue
+        events[index] = [next((v for cls, v in fill.items() if isinstance(b, cls)), None) for b in fn.inputs]
+    return events
+
+
+def with_file(demo, index: int, body: list, entry) -> list:
+    import gradio as gr
+
+    return [entry if isinstance(b, (gr.Image, gr.Audio)) else v for b, v in zip(demo.fns[index].inputs, body)]
+
+
+# --- 1. no file read that the client names --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def private_files(tmp_path_factory) -> dict[str, str]:
+    """Files of the server that were never uploaded: a real picture, a real clip, a missing one, and links
+    that lead out of the upload folder (a symlink planted inside it, a `..` walk)."""
+    from gradio.utils import get_upload_folder
+
+    d = tmp_path_factory.mktemp("private")
+    shutil.copy(STREET, d / "secret.png")
+    shutil.copy(ASSETS / "speech_en.wav", d / "secret.wav")
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    planted = cache / f"planted-{secrets.token_hex(4)}.png"
+    os.symlink(d / "secret.png", planted)
+    return {"picture": str(d / "secret.png"), "clip": str(d / "secret.wav"), "missing": str(d / "missing.png"),
+            "code": str(ROOT / "app.py"), "passwd": "/etc/passwd", "symlink out of the cache": str(planted),
+            "walk out of the cache": f"{cache}/../../{d.relative_to('/')}/secret.png",
+            "relative": os.path.relpath(d / "secret.png")}
+
+
+@pytest.mark.parametrize("meta", [False, True], ids=["without meta", "with meta"])
+def test_naming_a_server_file_reads_nothing_on_any_endpoint(served, private_files, meta):
+    """POST /gradio_api/call/caption {"data":[{"path":"/some/picture.png"},"en"]} used to caption that file.
+    Now every file-taking event (public, private, example runs) refuses every such path with one message,
+    the same whether the file exists or not (no oracle), and no model runs."""
+    demo, app = served
+    answers = {}
+    for index, body in file_taking_events(demo).items():
+        for name, path in private_files.items():
+            entry = {"path": path, **({"meta": {"_type": "gradio.FileData"}} if meta else {})}
+            msg = run_fn(app, index, with_file(demo, index, body, entry))
+            answers[(demo.fns[index].name, name)] = (msg["success"], msg["output"].get("error"))
+    assert len(file_taking_events(demo)) >= 7  # caption, vqa (+Enter), audio (+Enter), their example runs
+    assert set(answers.values()) == {(False, NOT_UPLOADED)}, answers
+
+
+def test_a_refused_path_answers_in_the_callers_language(app, private_files):
+    for language, words in (("en", "not among this app's uploads"), ("zh-CN", "在本应用的上传文件中找不到")):
+        for api in ("caption", "audio_qa"):
+            answer = call(app, api, [{"path": private_files["picture"]}, "en" if api == "caption" else "what?"],
+                          language)
+            assert answer.startswith("event: error") and words in json.loads(answer.split("data:", 1)[1])["error"]
+
+
+def test_uploaded_files_and_base64_images_are_still_read(app):
+    path = upload(app, "street.png", STREET.read_bytes())
+    assert "event: complete" in call(app, "caption", [{"path": path, "meta": {"_type": "gradio.FileData"}}, "en"])
+    assert "event: complete" in call(app, "caption", [{"path": path}, "en"])  # no meta, but really uploaded
+    clip = upload(app, "clip.wav", (ASSETS / "speech_en.wav").read_bytes())
+    assert "event: complete" in call(app, "audio_qa", [{"path": clip, "meta": {"_type": "gradio.FileData"}}, "hi?"])
+
+
+def call(app: str, api: str, data: list, language: str = "en") -> str:
+    from .test_bad_input import call_rest
+
+    return call_rest(app, api, data, language)
+
+
+# --- 2. every model run goes through the one queue --------------------------------------------------
+
+def test_run_route_cannot_run_a_model_beside_the_queue(served):
+    """/gradio_api/run/<api> (and /api/<api>, or any event by fn_index) ran the model directly: 40 calls
+    ran at once past --queue-size. Now it refuses every queued event; only /call and the queue run them."""
+    demo, app = served
+    path = upload(app, "street.png", STREET.read_bytes())
+    image = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    for route in ("run/caption", "api/caption"):
+        r = httpx.post(f"{app}gradio_api/{route}", json={"data": [image, "en"]}, timeout=60)
+        assert r.status_code == 404 and "join the queue" in r.text, (route, r.status_code, r.text[:200])
+    model_events = [i for i, fn in demo.fns.items() if fn.concurrency_id in ("model", "draw")]
+    assert len(model_events) >= 9
+    for index in model_events:  # private ones (Enter, example runs) included
+        r = httpx.post(f"{app}gradio_api/run/predict", json={"data": [], "fn_index": index}, timeout=60)
+        assert r.status_code == 404, (demo.fns[index].name, r.status_code, r.text[:200])
+    assert not any(fn.queue is False for fn in demo.fns.values() if fn.concurrency_id in ("model", "draw"))
+
+
+# --- 3. the login ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def behind_login(tiny_settings):
+    from app import build_demo, launch_options
+    from pipelines.tasks import Pipelines
+
+    pipes = Pipelines(tiny_settings(max_new_tokens=2))
+    demo = build_demo(pipes)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                auth=("demo", "s3cret"), **launch_options(pipes.settings))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_routes_without_their_own_login_check_need_the_login(behind_login):
+    """/cancel and /reset (and other Gradio routes) answered without the login."""
+    url = behind_login
+    probes = [("POST", "gradio_api/cancel", {"session_hash": "x", "fn_index": 0, "event_id": "e"}),
+              ("POST", "gradio_api/reset", {"event_id": "e"}), ("GET", "gradio_api/heartbeat/x", None),
+              ("POST", "gradio_api/stream/e", None),
+              ("GET", "gradio_api/upload_progress?upload_id=x", None), ("GET", "monitoring/x", None),
+              ("GET", "gradio_api/queue/data?session_hash=x", None), ("POST", "gradio_api/upload", None),
+              ("GET", f"gradio_api/file={STREET}", None), ("POST", "gradio_api/mcp/", {}),
+              ("POST", "gradio_api/call/caption", {"data": [None, "en"]})]
+    for method, path, body in probes:
+        r = httpx.request(method, url + path, json=body, timeout=10)
+        assert r.status_code == 401, (path, r.status_code, r.text[:200])
+    assert httpx.get(url).status_code == 200  # the login page itself
+    with httpx.Client(base_url=url) as session:
+        assert session.post("login", data={"username": "demo", "password": "s3cret"}).status_code == 200
+        assert session.post("gradio_api/reset", json={"event_id": "e"}).status_code == 200
+        assert session.get("gradio_api/info").status_code == 200
+
+
+def test_guessing_passwords_is_limited_per_client(behind_login):
+    """Failed logins were unlimited. Now a client gets 5 per minute, then 429 with Retry-After (the right
+    password included, so guessing cannot go on), in its language."""
+    url = behind_login
+    for _ in range(5):
+        assert httpx.post(url + "login", data={"username": "demo", "password": "guess"}).status_code == 400
+    for password, language, words in (("guess", "en", "Too many failed logins"), ("s3cret", "zh-CN", "登录失败次数过多")):
+        r = httpx.post(url + "login", data={"username": "demo", "password": password},
+                       headers={"Accept-Language": language})
+        assert r.status_code == 429 and words in r.json()["detail"] and 0 < int(r.headers["retry-after"]) <= 61
+
+
+# --- 4. headers and /status -----------------------------------------------------------------------
+
+def test_html_uploaded_as_png_is_not_sniffed(app):
+    """A browser that sniffed the served file would run its script as a page of this app."""
+    path = upload(app, "innocent.png", b"<html><body><script>alert(document.cookie)</script></body></html>")
+    r = httpx.get(f"{app}gradio_api/file={path}")
+    assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-type"].startswith("image/png")
+    assert httpx.get(app).headers["x-content-type-options"] == "nosniff"
+
+
+def test_status_shows_no_filesystem_paths(app, tiny_dir):
+    """/status showed the local model folders (where the server keeps its files)."""
+    r = httpx.post(f"{app}gradio_api/run/status", json={"data": []})
+    status = r.json()["data"][0]
+    assert str(tiny_dir) not in r.text and "/" not in "".join(status["models"]), status["models"]
+    assert {entry["source"] for entry in status["models"].values()} == {"local folder"}
+
+
+# --- 5. clear answers instead of raw text or a bare 500 ---------------------------------------------
+
+@pytest.mark.parametrize("api, data, language, words", [
+    ("caption", [5, "en"], "en", "The image must be a file uploaded to this app"),
+    ("caption", ["hello", "en"], "zh-CN", "图片必须是上传到本应用的文件"),
+    ("audio_qa", [5, "what?"], "en", "The audio must be a file uploaded to this app"),
+    ("vqa", [None, "what?", "not a list"], "en", "The history must be a list of messages"),
+    ("vqa", [None, "what?", [{"role": "wizard", "content": "hi"}]], "zh-CN", "对话历史必须是消息列表"),
+    ("caption", [{"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.FileData"}}, "en"], "en",
+     "The link could not be fetched"),
+    ("audio_qa", [{"url": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "what?"], "en",
+     "The audio must be a file uploaded to this app"),
+])
+def test_wrong_type_value_gets_a_clear_message_not_gradios_validation_text(app, api, data, language, words):
+    answer = call(app, api, data, language)
+    error = json.loads(answer.split("data:", 1)[1])["error"]
+    assert answer.startswith("event: error") and words in error, error
+    assert "validation error" not in error and "pydantic" not in error and "Hostname" not in error
+
+
+@pytest.mark.parametrize("path, body", [
+    ("queue/join", {"data": [], "fn_index": 999, "session_hash": "x"}),
+    ("queue/join", {"data": [], "fn_index": -1, "session_hash": "x"}),
+    ("call/no_such_api", {"data": []}),
+    ("call/v2/no_such_api", {}),
+    ("run/no_such_api", {"data": []}),
+])
+def test_unknown_endpoint_or_fn_index_gets_404_not_500(app, path, body):
+    r = httpx.post(f"{app}gradio_api/{path}", json=body, headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 404 and "本应用没有这个接口" in r.json()["detail"], (r.status_code, r.text[:200])
+
+
+def test_upload_without_a_file_name_gets_400_not_500(app):
+    r = httpx.post(f"{app}gradio_api/upload", files={"files": ("", b"abc")})
+    assert r.status_code == 400 and r.json()["detail"] == "Every uploaded file needs a file name."
