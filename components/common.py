@@ -151,10 +151,7 @@ class SafeImage(gr.Image):
         if payload is None:
             return None
         if (payload.url or "").startswith("data:"):  # a base64 image sent through the API
-            try:
-                return save_data_url(payload.url, self.GRADIO_CACHE)
-            except InputError as exc:  # too big: load_image raises it, in the caller's language
-                return exc
+            return save_data_url(payload.url, self.GRADIO_CACHE)  # too big: an InputError, Demo words it
         if payload.path:  # Gradio skips its "not uploaded" check for an entry without `meta`: ours runs always
             return uploaded_file(str(payload.path))
         return None  # no file (an empty entry, a link): "add an image", in the caller's language

@@ -34,13 +34,7 @@ MAX_ASPECT = 100  # wider/taller than this is a sliver the vision encoders canno
 
 
 def load_image(image, max_side: int = 1024, max_pixels: int = 100_000_000) -> Image.Image:
-    """A file path or PIL image -> RGB PIL image no larger than max_side.
-
-    An InputError in place of the image is a file the upload widget already refused (a `data:`
-    URL over the size limit): raised here, so the handler words it in the caller's language.
-    """
-    if isinstance(image, InputError):
-        raise image
+    """A file path or PIL image -> RGB PIL image no larger than max_side."""
     if image is None or (isinstance(image, str) and not image.strip()):
         raise InputError("no_image")
     img = image if isinstance(image, Image.Image) else _open_image(os.fspath(image), max_side, max_pixels)
