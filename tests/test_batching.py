@@ -162,32 +162,16 @@ def test_a_nested_control_token_poisons_no_batch(batched):
 def test_a_row_the_model_fails_on_fails_alone_in_its_batch(batched, caplog):
     """Whatever makes generate() fail on one row's inputs in a batch (here an audio marker planted in
     the text, past every filter) fails that request only: its batch is rerun row by row."""
-    from pipelines.errors import ModelError
-    from pipelines.generation import Batcher, stream_text
+    from pipelines.generation import Row, TokenStreamer, generate_rows, prepared
     from pipelines.inputs import load_audio, load_image
 
     loaded = batched.caption.model
-    batcher = Batcher(loaded, 8, wait=0.3)
-    messages = [{"role": "user", "content": [{"type": "image", "image": load_image(IMAGE)},
-                                             {"type": "text", "text": "Describe it."}]}]
-    clip = load_audio(SPEECH).samples
-    bad = [{"role": "user", "content": [{"type": "audio", "audio": clip},
+    image = [{"role": "user", "content": [{"type": "image", "image": load_image(IMAGE)},
+                                          {"type": "text", "text": "Describe it."}]}]
+    bad = [{"role": "user", "content": [{"type": "audio", "audio": load_audio(SPEECH).samples},
                                         {"type": "text", "text": "<|audio_bos|>"}]}]  # not plain_text'd
-    streams = [stream_text(loaded, m, max_new_tokens=4, batcher=batcher) for m in [messages, bad, messages]]
-    results = [None] * 3
-
-    def work(i):
-        try:
-            results[i] = list(streams[i])[-1]
-        except ModelError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    batcher.close()
-    assert isinstance(results[0], str) and isinstance(results[2], str), results  # the innocent ones
-    assert isinstance(results[1], (str, ModelError)), results  # alone, this model even answers it
+    rows = [Row(prepared(loaded, m), 4, threading.Event(), TokenStreamer(loaded.tokenizer)) for m in (image, bad, image)]
+    generate_rows(loaded, rows)  # one batch of three, as the Batcher runs it
     assert "running its rows one at a time" in caplog.text  # the batch did fail, and was rerun
+    assert rows[0].error is None and rows[2].error is None and rows[0].streamer.tokens  # the innocent ones
+    assert rows[0].streamer.tokens == rows[2].streamer.tokens
