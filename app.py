@@ -29,17 +29,28 @@ def at_least_one(text: str) -> int:
     return int(text)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where the help does not say it already and X says something
+    (not for None, "" or an off switch)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, "", False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from pipelines.settings import Settings
 
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     models = p.add_argument_group("models (each flag also reads the environment variable named)")
     for f in fields(Settings):
         if f.name.endswith("_model") or f.name == "device":
+            default = f.default or "the task's own model"
             models.add_argument(f"--{f.name.replace('_', '-')}", default=None,
-                                help=f"{f.metadata['env']}; default {f.default}")
+                                help=f"{f.metadata['env']}; default {default}")
     models.add_argument("--single-model", default=env("MMDEMO_SINGLE_MODEL"),
                         help="serve every tab from this one checkpoint, e.g. deepseek-community/Janus-Pro-1B "
                              "(image tabs only: Janus does not hear audio). MMDEMO_SINGLE_MODEL")
@@ -129,7 +140,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import audio, caption, status, text_to_image, vqa
+    from components import api_page, audio, caption, header, language, status, text_to_image, vqa
     from components.i18n import t
     from components.resources import bound_sessions
     from components.server import Demo
@@ -137,9 +148,14 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     bound_sessions()
     ui = UI(pipes.settings, concurrency, cache_examples)
     with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(t("title"), elem_id="title")
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=4):
+                gr.Markdown(t("title"), elem_id="title")
+            with gr.Column(scale=1, min_width=200):
+                language.render(ui)
         gr.Markdown(t("subtitle"))
-        with gr.Tabs():
+        header.render(pipes, ui)
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab one tap away, also at 390 px
             tabs = [caption, vqa, text_to_image]
             if pipes.audio_available():
                 tabs.append(audio)
@@ -148,6 +164,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo
+    api_page.polish(demo)  # English labels, our sample files, integer sizes on "Use via API"
     # api_open=False: /gradio_api/run/<api> would run a queued event beside the queue, past its limits.
     demo.queue(max_size=pipes.settings.queue_size, default_concurrency_limit=concurrency, api_open=False)
     return demo
@@ -159,21 +176,25 @@ def launch_options(settings) -> dict:
     --max-cache-mb and a bounded memory per session (components/resources.py). show_error=False: every
     message a person sees is one of ours, translated (handlers and components/server.py's Demo turn
     every refusal into one); Gradio's raw exception text, which can name server paths, is never sent.
-    app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py),
-    and the disk budget after each upload."""
+    app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py), the
+    page's language switch (components/language.py) and the disk budget after each upload."""
     from gradio.utils import get_upload_folder
     from starlette.middleware import Middleware
 
+    from components.header import CSS as HEADER_CSS
     from components.i18n import I18N
+    from components.language import TOAST_CSS, PageLanguage
     from components.resources import DISK, SESSION_CAPACITY, CacheBudgetMiddleware
     from components.server import app_kwargs
 
     DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20)
-    kwargs = app_kwargs()
-    kwargs["middleware"] = [*kwargs.get("middleware", []), Middleware(CacheBudgetMiddleware)]
+    app = app_kwargs()
+    app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage), Middleware(CacheBudgetMiddleware)]
+    # No "settings" in the footer: its language menu offers 33 languages this app does not have,
+    # and switches only part of the page; the page's own switch (components/language.py) does it all.
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
-                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio", "settings"],
-                state_session_capacity=SESSION_CAPACITY, app_kwargs=kwargs)
+                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
+                state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -208,8 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     if (args.share or args.host not in ("127.0.0.1", "localhost", "::1")) and not auth and not ON_SPACE:
         logging.warning("the demo is reachable beyond this machine without a login; consider --auth user:password")
     demo = build_demo(pipes, concurrency=args.concurrency, cache_examples=args.cache_examples)
+    # quiet: Gradio's start-up lines advise `share=True` in launch(); this app's switch is --share.
     demo.launch(server_name=args.host, server_port=args.port, root_path=args.root_path or None,
-                share=args.share, auth=auth, mcp_server=args.mcp, **launch_options(pipes.settings))
+                share=args.share, auth=auth, mcp_server=args.mcp, quiet=True, prevent_thread_lock=True,
+                **launch_options(pipes.settings))
+    print(f"* Running on local URL:  {demo.local_url}", flush=True)
+    if demo.share_url:
+        print(f"* Running on public URL: {demo.share_url}", flush=True)
+    else:
+        print("* To create a public link, run with --share (or MMDEMO_SHARE=1).", flush=True)
+    demo.block_thread()
     return 0
 
 

@@ -2,9 +2,9 @@
 
 import gradio as gr
 
-from pipelines.inputs import load_audio
+from pipelines.inputs import check_text, load_audio
 
-from .common import SafeAudio, add_examples, model_event, user_errors, warn
+from .common import RunControls, SafeAudio, add_examples, model_event, user_errors, warn
 from .i18n import t
 
 
@@ -15,13 +15,15 @@ def render(pipes, ui) -> None:
             with gr.Column():
                 audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label=t("audio_input"),
                                  elem_id="audio-input")
-                question = gr.Textbox(label=t("question"), placeholder=t("question_placeholder"), lines=2,
-                                      max_length=settings.max_prompt_chars, elem_id="audio-question")
+                # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
+                question = gr.Textbox(label=t("question"), placeholder=t("audio_question_placeholder"), lines=1,
+                                      max_lines=6, max_length=settings.max_prompt_chars, elem_id="audio-question")
                 with gr.Row():
-                    run = gr.Button(t("ask"), variant="primary", elem_id="audio-run")
-                    stop = gr.Button(t("stop"), variant="stop", elem_id="audio-stop")
+                    controls = RunControls("ask", "busy_answer", "audio")
+                    clear = gr.ClearButton(value=t("clear_inputs"), elem_id="audio-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
+        clear.add([audio, question, out])
 
         @user_errors
         def audio_qa(audio, question, request: gr.Request):
@@ -33,16 +35,18 @@ def render(pipes, ui) -> None:
             Returns:
                 the answer, growing as it is written.
             """
+            # The question first: a missing one is said at once, not after seconds of decoding audio.
+            question = check_text(question, "question", settings.max_prompt_chars)
             clip = load_audio(audio, settings.max_audio_seconds)
             stream = pipes.audio(clip, question)
             if clip.trimmed:
                 warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
             yield from stream
 
-        args = dict(fn=audio_qa, inputs=[audio, question], outputs=out)
-        event = run.click(**args, api_name="audio_qa", **model_event(ui, pipes.audio))
-        submit = question.submit(**args, api_visibility="private", **model_event(ui, pipes.audio))
+        args = dict(fn=audio_qa, inputs=[audio, question], outputs=out, **model_event(ui, pipes.audio))
+        event = controls.around(controls.run.click, dict(**args, api_name="audio_qa"))
+        submit = controls.around(question.submit, dict(**args, api_visibility="private"))
         examples = add_examples(ui, [[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
-                                audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio)
-        stop.click(None, cancels=[event, submit, *examples])
+                                audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)
+        controls.stop_cancels([event, submit, *examples])

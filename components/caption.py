@@ -2,7 +2,7 @@
 
 import gradio as gr
 
-from .common import SafeImage, add_examples, lang_of, model_event, user_errors
+from .common import RunControls, SafeImage, add_examples, lang_of, model_event, user_errors
 from .i18n import t
 
 
@@ -12,12 +12,14 @@ def render(pipes, ui) -> None:
             with gr.Column():
                 image = SafeImage(type="filepath", label=t("image_input"), sources=["upload", "clipboard", "webcam"],
                                   elem_id="caption-image")
-                language = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=t("language"))
+                language = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=t("language"),
+                                    elem_id="caption-language")
                 with gr.Row():
-                    run = gr.Button(t("describe"), variant="primary", elem_id="caption-run")
-                    stop = gr.Button(t("stop"), variant="stop", elem_id="caption-stop")
+                    controls = RunControls("describe", "busy_describe", "caption")
+                    clear = gr.ClearButton(value=t("clear_inputs"), elem_id="caption-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("description"), lines=10, buttons=["copy"], elem_id="caption-output")
+        clear.add([image, out])
 
         @user_errors
         def caption(image, language, request: gr.Request):
@@ -31,11 +33,12 @@ def render(pipes, ui) -> None:
             """
             yield from pipes.caption(image, language)
 
-        event = run.click(caption, [image, language], out, api_name="caption",
-                          **model_event(ui, pipes.caption))
+        event = controls.around(controls.run.click, dict(fn=caption, inputs=[image, language], outputs=out,
+                                                         api_name="caption", **model_event(ui, pipes.caption)))
         examples = add_examples(ui, [[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]],
-                                [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption)
-        stop.click(None, cancels=[event, *examples])
+                                [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption,
+                                controls)
+        controls.stop_cancels([event, *examples])
 
         def browser_language(request: gr.Request) -> str:
             """A Chinese browser gets Chinese descriptions by default."""

@@ -19,6 +19,7 @@ from pipelines.errors import Cancelled, InputError, UserFacingError
 from pipelines.messages import message
 
 from .i18n import t, text
+from .language import lang_of  # noqa: F401 - the tabs take it from here
 from .resources import DISK
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,6 @@ def model_event(ui, pipeline) -> dict:
             return dict(concurrency_id=DRAW_QUEUE, concurrency_limit=ui.concurrency)
         return dict(concurrency_id=MODEL_QUEUE, concurrency_limit=max(ui.concurrency, settings.max_batch_size))
     return dict(concurrency_id=MODEL_QUEUE, concurrency_limit=ui.concurrency)
-
-
-def lang_of(request: gr.Request | None) -> str:
-    """'zh' for a browser (or client) that prefers Chinese, else 'en'."""
-    headers = getattr(request, "headers", None) or {}
-    accept = (headers.get("accept-language") or "").lower()
-    return "zh" if accept.startswith("zh") else "en"
 
 
 def to_gr_error(exc: BaseException, lang: str) -> gr.Error:
@@ -125,6 +119,56 @@ def uploaded_file(path: str) -> str:
     if not readable_path(path):
         raise InputError("file_missing")
     return path
+
+
+# A new run closes the toasts of earlier ones: an old error must not sit on top of a later success.
+CLOSE_TOASTS = "() => { document.querySelectorAll('[data-testid=toast-close]').forEach(b => b.click()); return []; }"
+
+
+class RunControls:
+    """A tab's Run and Stop buttons. While a request runs, Run is disabled and says what it is doing
+    (a second click is never dropped silently) and Stop is live; otherwise Stop is grey and off."""
+
+    def __init__(self, run_key: str, busy_key: str, prefix: str, *, keep_run: bool = False,
+                 quiet_stop: bool = False):
+        self.run_key, self.busy_key, self.keep_run = run_key, busy_key, keep_run
+        self.run = gr.Button(t(run_key), variant="primary", elem_id=f"{prefix}-run")
+        self.stop = gr.Button(t("stop"), variant="secondary", interactive=False, elem_id=f"{prefix}-stop")
+        # quiet_stop: Stop raises this session's flag and the handler ends itself at its next step.
+        # (Gradio 6.31's cancel leaves a bare "Error" badge on the outputs about one Stop in six.)
+        self.stopping = gr.State({}) if quiet_stop else None
+
+    def started(self, stopping: dict | None = None):
+        if stopping is not None:
+            stopping["stop"] = False
+        run = gr.skip() if self.keep_run else gr.Button(t(self.busy_key), interactive=False)
+        return run, gr.Button(variant="stop", interactive=True)
+
+    def ended(self):
+        return gr.Button(t(self.run_key), interactive=True), gr.Button(variant="secondary", interactive=False)
+
+    def around(self, trigger, run: dict) -> dict:
+        """`trigger(**kw)` starts an event (a click, a submit): the buttons say busy, `run` (the
+        event's arguments) runs, the buttons come back. Returns the running event, for Stop to cancel."""
+        buttons = dict(inputs=None, outputs=[self.run, self.stop], queue=False, api_visibility="private")
+        flag = [self.stopping] if self.stopping is not None else None
+        event = trigger(self.started, **{**buttons, "inputs": flag}, js=CLOSE_TOASTS).then(**run)
+        event.then(self.ended, **buttons)
+        event.failure(self.ended, **buttons)  # Gradio 6.31's page skips .then() after an error
+        return event
+
+    def stop_cancels(self, events: list) -> None:
+        """Stop cancels `events` (Gradio's cancel), and with quiet_stop also raises the flag."""
+        if self.stopping is None:
+            self.stop.click(self.ended, None, [self.run, self.stop], cancels=events, queue=False,
+                            api_visibility="private")
+            return
+
+        def stop(stopping: dict):
+            stopping["stop"] = True  # the run ends at its next step; its own end brings Run back
+            return gr.Button(interactive=False)
+
+        self.stop.click(stop, self.stopping, self.stop, cancels=events, queue=False, api_visibility="private")
 
 
 class SafeImage(gr.Image):
@@ -210,13 +254,15 @@ def last_value(fn):
 
 
 def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labels: list[str],
-                 pipeline) -> list:
+                 pipeline, controls: RunControls | None = None, chain=None) -> list:
     """Clicking an example fills the inputs and runs the task; returns the events Stop cancels.
 
     On a Space (ui.cache_examples) results are cached lazily, after their first use; that first
     run also joins the task's model queue. Locally each click runs through that queue like any
-    other request. `labels` are i18n keys: Gradio shows example captions untranslated, so each
-    page load sets them in the language of the request, and shows them then.
+    other request, with the tab's Run/Stop `controls` saying so. `chain(event)` (optional) runs the
+    task after the inputs are filled instead of `fn` (the chat puts the question in the conversation
+    first). `labels` are i18n keys: Gradio shows example captions untranslated, so each page load
+    sets them in the language of the request, and shows them then.
     """
     captions = dict(label=t("examples"), example_labels=[text(k, "en") for k in labels])
     queue = model_event(ui, pipeline)
@@ -228,7 +274,13 @@ def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labe
         events = []  # a run that fills the cache for everyone is not cancelled
     else:
         ex = gr.Examples(examples, inputs, **captions)
-        events = [ex.load_input_event.then(fn, inputs, outputs, api_visibility="private", **queue)]
+        run = dict(fn=fn, inputs=inputs, outputs=outputs, api_visibility="private", **queue)
+        if chain is not None:
+            events = [chain(ex.load_input_event)]
+        elif controls is not None:
+            events = [controls.around(ex.load_input_event.then, run)]
+        else:
+            events = [ex.load_input_event.then(**run)]
 
     # Column headers come from the input labels, but the browser does not translate them
     # (it would show raw "__i18n__{...}" keys); the examples sit right below their inputs.

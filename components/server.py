@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import collections
 import contextvars
 import logging
@@ -46,6 +48,18 @@ class Demo(gr.Blocks):
             return await super().process_api(block_fn, inputs, state, request, *args, **kwargs)
         finally:
             _LANG.reset(token)
+
+    def validate_inputs(self, block_fn, inputs):
+        """A caller that leaves out trailing optional parameters (a client of /vqa written before its
+        more_images) gets their defaults, as gradio_client would have sent them."""
+        missing = len(block_fn.inputs) - len(inputs)
+        if 0 < missing and isinstance(inputs, list) and block_fn.fn is not None:
+            params = [p for p in inspect.signature(block_fn.fn).parameters.values()
+                      if p.annotation is not gr.Request and p.name != "request"]
+            tail = params[len(inputs):len(block_fn.inputs)]
+            if len(tail) == missing and all(p.default is not inspect.Parameter.empty for p in tail):
+                inputs.extend(p.default for p in tail)
+        return super().validate_inputs(block_fn, inputs)
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
         lang = _LANG.get()
@@ -184,7 +198,7 @@ async def _refuse(scope, receive, send, code: int, text: str, headers=()) -> Non
 
 
 def _lang(request: Request) -> str:
-    return "zh" if request.headers.get("accept-language", "").lower().startswith("zh") else "en"
+    return lang_of(request)  # the page's language switch (cookie), else Accept-Language
 
 
 FN_ROUTES = ("/gradio_api/queue/join", "/gradio_api/run/", "/gradio_api/api/", "/gradio_api/call/")

@@ -81,9 +81,14 @@ def collect(pipes, demo=None) -> dict:
 
 
 def render(pipes, ui) -> None:
+    from .language import lang_of
+    from .status_panel import readable
+
     with gr.Tab(t("tab_status"), id="status"):
-        panel = gr.JSON(label=t("status_panel"), elem_id="status-json")
+        summary = gr.Markdown(elem_id="status-panel")
         refresh = gr.Button(t("status_refresh"), elem_id="status-refresh")
+        with gr.Accordion(t("status_panel"), open=False):  # the same facts as /status returns them
+            panel = gr.JSON(elem_id="status-json")
 
         def status() -> dict:
             """Which checkpoints are loaded, on which device and dtype, memory, queue and versions.
@@ -93,5 +98,11 @@ def render(pipes, ui) -> None:
             """
             return collect(pipes, ui.demo)
 
-        refresh.click(status, None, panel, api_name="status", queue=False)
-        ui.on_load.append((status, panel))
+        def show(request: gr.Request):
+            info = status()
+            return readable(info, lang_of(request)), info
+
+        refresh.click(show, None, [summary, panel], api_visibility="private", queue=False)
+        api = gr.Button(t("status_refresh"), visible=False)  # /status: the JSON, as before
+        api.click(status, None, panel, api_name="status", queue=False)
+        ui.on_load.append((show, [summary, panel]))

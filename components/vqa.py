@@ -1,8 +1,15 @@
-"""Ask-about-an-image tab: a short conversation about one image, answers streamed."""
+"""Ask-about-an-image tab: a conversation about an image, answers streamed.
+
+Sending a question moves it into the conversation and empties the box at once; the answer
+then streams into the conversation only, so whatever is typed meanwhile stays. A question
+sent while an answer streams waits its turn in the conversation and is answered next.
+"""
 
 import gradio as gr
 
-from .common import SafeImage, add_examples, model_event, user_errors
+from pipelines.inputs import check_text
+
+from .common import RunControls, SafeImage, add_examples, model_event, user_errors
 from .i18n import t
 
 
@@ -20,11 +27,15 @@ def text_of(content) -> str:
 ROLES = ("user", "assistant")
 
 
+def role_of(msg) -> str | None:
+    return msg.get("role") if isinstance(msg, dict) else getattr(msg, "role", None)
+
+
 def to_pairs(history) -> list[tuple[str, str]]:
     """Chatbot messages -> (question, answer) pairs for the pipeline."""
     pairs, question = [], None
     for msg in history or []:
-        role = msg.get("role") if isinstance(msg, dict) else getattr(msg, "role", None)
+        role = role_of(msg)
         content = msg.get("content") if isinstance(msg, dict) else getattr(msg, "content", None)
         if role == "user":
             question = text_of(content)
@@ -34,51 +45,161 @@ def to_pairs(history) -> list[tuple[str, str]]:
     return pairs
 
 
+def answered(chat) -> list:
+    """The conversation without its trailing questions that have no answer yet."""
+    done = list(chat or [])
+    while done and role_of(done[-1]) == "user":
+        done.pop()
+    return done
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
 def render(pipes, ui) -> None:
+    limit = ui.settings.max_prompt_chars
     with gr.Tab(t("tab_vqa"), id="vqa"):
         with gr.Row():
             with gr.Column():
                 image = SafeImage(type="filepath", label=t("image_input"), sources=["upload", "clipboard", "webcam"],
                                   elem_id="vqa-image")
+                # Several images in one question: compare them, read across pages (pipelines check each one).
+                more = gr.File(file_count="multiple", file_types=["image"], type="filepath", label=t("more_images"),
+                               height=120, elem_id="vqa-more-images")
             with gr.Column():
-                chat = gr.Chatbot(label=t("conversation"), height=360, elem_id="vqa-chat")
-                question = gr.Textbox(label=t("question"), placeholder=t("question_placeholder"), lines=2,
-                                      max_length=ui.settings.max_prompt_chars, elem_id="vqa-question")
+                # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
+                chat = gr.Chatbot(label=t("conversation"), height=360, editable="user", buttons=["copy", "copy_all"],
+                                  elem_id="vqa-chat")
+                # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
+                question = gr.Textbox(label=t("question"), placeholder=t("question_placeholder"), lines=1,
+                                      max_lines=6, max_length=limit, elem_id="vqa-question")
                 with gr.Row():
-                    send = gr.Button(t("ask"), variant="primary", elem_id="vqa-run")
-                    stop = gr.Button(t("stop"), variant="stop", elem_id="vqa-stop")
+                    # Ask stays live while an answer streams: the next question waits its turn.
+                    controls = RunControls("ask", "busy_answer", "vqa", keep_run=True)
                     clear = gr.Button(t("clear"), elem_id="vqa-clear")
+        # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
+        # the session, so the running answer sees questions added while it streams.
+        waiting = gr.State([])
 
         @user_errors
-        def vqa(image, question, history, request: gr.Request):
+        def send(question, chat, waiting, request: gr.Request):
+            """Move the question into the conversation and empty the box (before any model work)."""
+            question = check_text(question, "question", limit)
+            waiting.append(question)
+            return [*(chat or []), user(question)], ""
+
+        @user_errors
+        def answer(image, more, chat, waiting, request: gr.Request):
+            """Answer the waiting questions in turn, streaming into the conversation."""
+            images = [image, *(more or [])] if more else image
+            done = answered(chat)
+            if not waiting:  # a later trigger whose question an earlier run already answered
+                yield gr.skip()
+                return
+            try:
+                while waiting:
+                    turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
+                    for text in pipes.vqa(images, waiting[0], to_pairs(done)):
+                        turn[1] = {"role": "assistant", "content": text}
+                        yield done + turn + [user(q) for q in waiting[1:]]
+                    done += turn
+                    waiting.pop(0)
+            except BaseException:  # an error or Stop: the questions behind it are not asked
+                waiting.clear()
+                raise
+
+        @user_errors
+        def vqa(image, question, history, more_images=None, request: gr.Request = None):
             """Answer a question about an image; pass the returned conversation back for follow-ups.
 
             Args:
                 image: the picture the conversation is about (a file path or URL).
                 question: what to ask about it.
                 history: the conversation so far as returned by the last call ([] to start).
+                more_images: further pictures for the same question (compare, several pages), or None.
             Returns:
                 the conversation with the new question and its answer, and an empty question box.
             """
+            images = [image, *more_images] if more_images else image
             # Only the kept turns travel on, to the model and back to the caller (bounded, see kept_turns).
             turns = pipes.vqa.kept_turns(to_pairs(history))
-            stream = pipes.vqa(image, question, turns)
+            stream = pipes.vqa(images, question, turns)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            history += [{"role": "user", "content": question.strip()}, {"role": "assistant", "content": ""}]
+            history += [user(question.strip()), {"role": "assistant", "content": ""}]
             for text in stream:
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""
 
-        args = dict(fn=vqa, inputs=[image, question, chat], outputs=[chat, question])
-        event = send.click(**args, api_name="vqa", **model_event(ui, pipes.vqa))
-        submit = question.submit(**args, api_visibility="private", **model_event(ui, pipes.vqa))
-        clear.click(lambda: ([], ""), None, [chat, question], api_visibility="private", queue=False)
-        image.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new image, new talk
+        queue = model_event(ui, pipes.vqa)
+
+        def ask_chain(*triggers):
+            """send (quick, no queue) -> answer (model queue). One answering event for Ask and Enter:
+            a question sent while it runs is answered by that run, or by one more run right after."""
+            args = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question], queue=False,
+                        api_visibility="private")
+            sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
+            return controls.around(sent.success, dict(fn=answer, inputs=[image, more, chat, waiting], outputs=chat,
+                                                      api_visibility="private", trigger_mode="always_last",
+                                                      **queue))
+
+        event = ask_chain(controls.run.click, question.submit)
+        # The API keeps its one-call shape (image, question, history) -> (history, ""); it is never
+        # triggered from the page, so it never touches what a person types.
+        api = gr.Button(t("ask"), visible=False)
+        api_event = api.click(vqa, [image, question, chat, more], [chat, question], api_name="vqa", **queue)
+
+        def new_conversation(waiting):
+            waiting.clear()
+            return [], ""
 
         def vqa_new(image, question, request: gr.Request):
             yield from vqa(image, question, [], request)
 
         examples = add_examples(ui, [[ui.asset("street.png"), "What colour is the house?"],
                                      [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
-                                vqa_new, ["example_house_colour", "example_highest_bar"], pipes.vqa)
-        stop.click(None, cancels=[event, submit, *examples])
+                                vqa_new, ["example_house_colour", "example_highest_bar"], pipes.vqa,
+                                chain=lambda loaded: ask_chain(loaded.then))
+        answers = [event, api_event, *examples]
+
+        # The chat's own retry, undo and edit: each rewinds the conversation to a question, then
+        # retry and edit ask it (again) through the same answering event; undo puts it back in the box.
+        def rewind(chat, index: int) -> tuple[list, str]:
+            """The conversation before the question at or before `index`, and that question."""
+            chat = list(chat or [])
+            i = min(index, len(chat) - 1)
+            while i > 0 and role_of(chat[i]) != "user":
+                i -= 1
+            question = text_of(chat[i]["content"] if isinstance(chat[i], dict) else chat[i].content) if chat else ""
+            return chat[:i], question
+
+        def retry(chat, waiting, data: gr.RetryData):
+            done, question = rewind(chat, data.index if isinstance(data.index, int) else data.index[0])
+            waiting[:] = [question]
+            return [*done, user(question)]
+
+        def edit(chat, waiting, data: gr.EditData):
+            index = data.index if isinstance(data.index, int) else data.index[0]
+            done, _ = rewind(chat, index)
+            question = text_of(data.value).strip()
+            if not question:
+                return gr.skip()
+            waiting[:] = [question]
+            return [*done, user(question)]
+
+        def undo(chat, waiting, data: gr.UndoData):
+            waiting.clear()
+            return rewind(chat, data.index if isinstance(data.index, int) else data.index[0])
+
+        for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
+            again = listener(fn, [chat, waiting], chat, queue=False, cancels=answers, api_visibility="private")
+            answers.append(controls.around(again.success, dict(
+                fn=answer, inputs=[image, more, chat, waiting], outputs=chat, api_visibility="private",
+                trigger_mode="always_last", **queue)))
+        chat.undo(undo, [chat, waiting], [chat, question], queue=False, cancels=answers, api_visibility="private")
+
+        clear.click(new_conversation, waiting, [chat, question], cancels=answers, api_visibility="private",
+                    queue=False)
+        for picture in (image, more):  # new images, new talk
+            picture.change(lambda: [], None, chat, api_visibility="private", queue=False)
+        controls.stop_cancels(answers)

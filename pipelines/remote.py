@@ -81,46 +81,58 @@ class RemoteModel:
         """Yield the growing answer; leaving early (Stop, error, closed generator) closes the HTTP stream,
         which is how the engines learn to abort the generation."""
         stop = stop or threading.Event()
-        text = ""
+        text, answering = "", False
         try:
             with self.client.stream("POST", "/chat/completions", json=self.request(messages, max_new_tokens)) as r:
                 if r.status_code >= 400:
                     r.read()
                     raise http_error(r.status_code, r.text)
+                answering, complete = True, False
                 for line in r.iter_lines():
                     if stop.is_set():
                         raise Cancelled()
-                    piece = parse_event(line)
-                    if piece is None:
-                        break
+                    piece, complete = parse_event(line)
                     if piece:
                         text += piece
                         yield text
+                    if complete:
+                        break
+                if stop.is_set():
+                    raise Cancelled()
+                if not complete:  # the stream ended without `[DONE]` or a finish_reason: a cut answer
+                    raise broken(self.endpoint, "the stream ended early")
         except httpx.TimeoutException:
             log.warning("model server %s: no answer within %g s", self.endpoint, self.timeout)
             raise ModelError("backend_timeout", seconds=self.timeout) from None
         except httpx.TransportError as exc:
+            if answering:  # it was reached and had started: the answer broke off
+                raise broken(self.endpoint, exc) from None
             log.warning("model server %s unreachable: %s", self.endpoint, exc)
             raise ModelError("backend_down") from None
         finally:
             stop.set()
 
 
-def parse_event(line: str) -> str | None:
-    """One SSE line -> the text it adds ('' for none), or None at the end of the stream."""
+def broken(endpoint: str, why) -> ModelError:
+    log.warning("model server %s: the answer broke off (%s)", endpoint, why)
+    return ModelError("backend_broken")
+
+
+def parse_event(line: str) -> tuple[str, bool]:
+    """One SSE line -> (the text it adds, whether the answer is complete: `[DONE]` or a finish_reason)."""
     if not line.startswith("data:"):
-        return ""  # blank separators, comments, `event:` lines
+        return "", False  # blank separators, comments, `event:` lines
     data = line[5:].strip()
     if data == "[DONE]":
-        return None
+        return "", True
     try:
         event = json.loads(data)
     except json.JSONDecodeError:
         raise ModelError("backend_failed", detail="unreadable stream") from None
     if "error" in event:  # an error after the 200 header (transformers serve, vLLM)
         raise ModelError("backend_failed", detail=_short(event["error"]))
-    choices = event.get("choices") or [{}]
-    return (choices[0].get("delta") or {}).get("content") or ""
+    choice = (event.get("choices") or [{}])[0]
+    return (choice.get("delta") or {}).get("content") or "", bool(choice.get("finish_reason"))
 
 
 def http_error(status: int, body: str) -> ModelError:
@@ -135,7 +147,7 @@ def http_error(status: int, body: str) -> ModelError:
     if status in (401, 403):
         return ModelError("backend_auth", status=status)
     if status in (429, 503):
-        return ModelError("queue_full")
+        return ModelError("backend_busy", status=status)
     if status >= 500:
         return ModelError("backend_failed", detail=f"HTTP {status}: {detail}")
     return ModelError("backend_rejected", status=status, detail=detail)

@@ -34,6 +34,7 @@ class Settings:
     max_cache_mb: int = field(default=1024, metadata={"env": "MMDEMO_MAX_CACHE_MB"})
     max_history_turns: int = field(default=4, metadata={"env": "MMDEMO_MAX_HISTORY_TURNS", "min": 0})
     max_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_IMAGES"})
+    max_question_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_QUESTION_IMAGES"})
     queue_size: int = field(default=32, metadata={"env": "MMDEMO_QUEUE_SIZE"})
     # Where caption, VQA and audio Q&A run: in this process ("local") or on an OpenAI-compatible
     # engine ("openai": vLLM, SGLang, `transformers serve`). Text-to-image always runs here.

@@ -102,7 +102,10 @@ class CaptionPipeline(Pipeline):
 
 
 class VQAPipeline(Pipeline):
-    """Image + question (+ earlier turns about the same image) -> streamed answer."""
+    """Image(s) + question (+ earlier turns about the same images) -> streamed answer.
+
+    `image` is one image or a list of them (compare two photos, read across pages), at most
+    settings.max_question_images."""
 
     task = "vqa"
 
@@ -121,19 +124,23 @@ class VQAPipeline(Pipeline):
     def __call__(self, image, question: str, history: list[tuple[str, str]] | None = None,
                  max_new_tokens: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
         turns = self.kept_turns(history)
-        img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
+        images = [i for i in image if i] if isinstance(image, (list, tuple)) else [image]
+        if len(images) > self.settings.max_question_images:
+            raise InputError("too_many_images", count=len(images), limit=self.settings.max_question_images)
+        imgs = [load_image(i, self.settings.max_image_side, self.settings.max_image_pixels)
+                for i in images or [None]]  # none at all: load_image says "add an image"
         question = check_text(question, "question", self.settings.max_prompt_chars)
         # The image rides in the first user turn of the kept window, as the model was trained.
         previous: list[dict] = []
         for q, a in turns:
             previous.append({"role": "user", "content": [{"type": "text", "text": q}]})
             previous.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
-        image_part = {"type": "image", "image": img}
+        image_parts = [{"type": "image", "image": img} for img in imgs]
         if previous:
-            previous[0]["content"].insert(0, image_part)
+            previous[0]["content"][:0] = image_parts
             content = [{"type": "text", "text": question}]
         else:
-            content = [image_part, {"type": "text", "text": question}]
+            content = [*image_parts, {"type": "text", "text": question}]
         messages = self._messages(content, previous)
         return self.generate(messages, self._tokens(max_new_tokens), stop)
 

@@ -224,6 +224,6 @@ def test_every_label_translated(open_page, locale, lang, other):
         shot(page, f"{locale}_{key}")
     tab(page, "tab_caption", lang)
     answer_in = "中文" if locale == "zh-CN" else "English"  # descriptions default to the browser's language
-    assert page.get_by_role("radio", name=answer_in, exact=True).is_checked()
+    assert page.locator("#caption-language").get_by_role("radio", name=answer_in, exact=True).is_checked()
     page.click("#caption-run")  # errors come in the browser's language too
     assert MESSAGES["zh" if locale == "zh-CN" else "en"]["no_image"] in toast(page)

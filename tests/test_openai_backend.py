@@ -21,6 +21,7 @@ from components.status import shown_model
 
 from .conftest import ASSETS, free_port, launch
 from .engine import serve_available, transformers_serve
+from .requires import unavailable
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
 from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
 
@@ -35,7 +36,7 @@ def thinker(tiny_dir):
 @pytest.fixture(scope="module")
 def engine(thinker):
     if not serve_available():
-        pytest.skip("`transformers serve` needs `pip install -r requirements-dev.txt` (transformers[serving])")
+        unavailable("`transformers serve` needs `pip install -r requirements-dev.txt` (transformers[serving])")
     with transformers_serve(thinker) as url:
         yield url
 

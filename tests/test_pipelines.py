@@ -11,6 +11,7 @@ from pipelines.registry import ModelRegistry
 from pipelines.tasks import Pipelines
 
 from .conftest import ASSETS
+from .recorder import Recorder
 
 
 def test_pipelines_on_one_checkpoint_share_one_model_loaded_once(tiny_settings):
@@ -36,15 +37,27 @@ def test_registry_loads_once_under_concurrent_first_requests(tiny_settings):
     assert registry.load_counts[model_id] == 1
 
 
-def test_float32_on_cpu_through_device_map(pipes):
+def test_float32_on_cpu_through_device_map(tiny_settings):
+    """--device cpu: float32 on the CPU, on any machine (a registry of its own, so a GPU machine tests it too)."""
     import torch
 
-    loaded = pipes.caption.model
+    loaded = ModelRegistry("cpu").get(tiny_settings().caption_model)
     assert loaded.dtype == torch.float32
     assert next(loaded.model.parameters()).dtype == torch.float32
     assert str(loaded.device) == "cpu"
     assert type(loaded.model).__name__ == "Qwen2_5OmniForConditionalGeneration"
     assert not hasattr(loaded.model, "talker")  # text answers only: the talker is never built
+
+
+def test_auto_device_is_the_gpu_when_there_is_one(pipes):
+    """--device auto (the default): bf16 on a visible GPU, float32 on the CPU otherwise."""
+    import torch
+
+    loaded = pipes.caption.model
+    on_gpu = torch.cuda.is_available()
+    assert loaded.dtype == (torch.bfloat16 if on_gpu else torch.float32)
+    assert next(loaded.model.parameters()).dtype == loaded.dtype
+    assert loaded.device.type == ("cuda" if on_gpu else "cpu")
 
 
 def test_caption_streams_growing_text(pipes):
@@ -87,13 +100,18 @@ def test_token_streamer_paces_updates_and_never_splits_a_character(pipes):
 def test_vqa_keeps_conversation(pipes):
     img = Image.open(ASSETS / "chart.png")
     first = list(pipes.vqa(img, "Which bar is highest?"))[-1]
-    follow = list(pipes.vqa(img, "And the lowest?", history=[("Which bar is highest?", first)]))
+    with Recorder(pipes.vqa.model) as seen:
+        follow = list(pipes.vqa(img, "And the lowest?", history=[("Which bar is highest?", first)]))
     assert follow and isinstance(follow[-1], str)
+    text = seen.last.text
+    assert text.count("<|im_start|>user") == 2 and len(seen.last.images) == 1
+    assert text.index("Which bar is highest?") < text.index(first) < text.index("And the lowest?")
 
 
 def test_audio_qa_streams(pipes):
     chunks = list(pipes.audio(str(ASSETS / "speech_en.wav"), "What is said?"))
-    assert chunks and isinstance(chunks[-1], str)
+    assert len(chunks) > 1, "the answer should arrive in pieces"
+    assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:]))
 
 
 def test_text_to_image_sizes_seed_and_progress(pipes):
@@ -145,6 +163,26 @@ def test_tiny_build_command_writes_loadable_checkpoints(tmp_path):
     for name, model_type in (("qwen2_5_omni", "qwen2_5_omni"), ("janus", "janus")):
         assert AutoConfig.from_pretrained(tmp_path / name).model_type == model_type
         assert AutoProcessor.from_pretrained(tmp_path / name).tokenizer is not None
+
+
+def test_vqa_takes_several_images_up_to_the_limit(pipes, monkeypatch):
+    """One question about two images: both reach the model, in the question's turn; over the limit is refused."""
+    seen = []
+    real = pipes.vqa.generate
+
+    def spy(messages, *args, **kwargs):  # the real model still answers
+        seen.append(messages)
+        return real(messages, *args, **kwargs)
+
+    monkeypatch.setattr(pipes.vqa, "generate", spy)
+    chart, street = str(ASSETS / "chart.png"), str(ASSETS / "street.png")
+    answer = list(pipes.vqa([chart, street], "Which one shows a house?"))
+    assert answer and isinstance(answer[-1], str)
+    question = next(m for m in seen[0] if m["role"] == "user")
+    assert [part["type"] for part in question["content"]] == ["image", "image", "text"]
+    with pytest.raises(InputError) as refused:
+        pipes.vqa([chart] * (pipes.settings.max_question_images + 1), "too many?")
+    assert refused.value.key == "too_many_images"
 
 
 def test_a_prompt_the_processor_refuses_gets_a_clear_message_not_a_model_failure(pipes):

@@ -22,6 +22,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from .conftest import ASSETS, ROOT, run_app
+from .requires import require
 
 TASKS = {"caption", "vqa", "text_to_image", "audio_qa", "status"}
 
@@ -99,7 +100,7 @@ print(json.dumps({
 
 
 def test_zerogpu_wraps_every_model_call_with_a_sized_duration(tiny_dir):
-    pytest.importorskip("spaces")  # preinstalled on Spaces; requirements-dev.txt pins it for this test
+    require("spaces", "preinstalled on Spaces; requirements-dev.txt pins it for this test")
     # What a ZeroGPU Space sets; the device API is only called when a request runs.
     env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9/"}
     got = run_python(PROBE, tiny_dir, env=env)
@@ -173,7 +174,7 @@ def test_root_path_makes_every_link_go_through_the_proxy_prefix(served):
 
 
 def test_mcp_lists_every_task_as_a_tool(served):
-    pytest.importorskip("mcp", reason="gradio[mcp] from requirements.txt")
+    require("mcp", "gradio[mcp] from requirements.txt")
     import asyncio
 
     from mcp import ClientSession
@@ -216,7 +217,7 @@ def test_dockerfile_installs_the_requirements_and_serves_on_all_interfaces(card,
 
 def test_clear_messages_survive_the_zerogpu_worker():
     """ZeroGPU hands back only a gr.Error, pickled; the UserFacingError must come out again."""
-    pytest.importorskip("spaces")
+    require("spaces", "preinstalled on Spaces; requirements-dev.txt pins it for this test")
     from pipelines.errors import ModelError
     from pipelines.zerogpu import carry_errors, restore_errors
 

@@ -1,0 +1,84 @@
+"""The page's header: which model does what (with a link to its card), where it runs, and a
+banner when the models are --tiny random-weight ones. Written on each page load in the
+page's language (a Markdown the browser does not translate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines import tiny
+
+from .language import lang_of
+
+TEXT = {
+    "en": {"models": "Models", "caption": "caption", "vqa": "image chat", "audio": "audio", "image": "drawing",
+           "on": "runs on", "cpu": "CPU", "engine": "an OpenAI-compatible engine",
+           "tiny": "⚠️ **Tiny random-weight models** (`--tiny`): answers are gibberish and drawings are noise. "
+                   "They only show that every part works; run without `--tiny` for the real models."},
+    "zh": {"models": "模型", "caption": "图片描述", "vqa": "图片问答", "audio": "音频", "image": "文生图",
+           "on": "运行于", "cpu": "CPU", "engine": "OpenAI 兼容推理服务",
+           "tiny": "⚠️ **随机权重的微型模型**（`--tiny`）：回答是乱码，生成的图片是噪点。"
+                   "它们只用来检查各部分能否运行；去掉 `--tiny` 即使用真实模型。"},
+}
+
+
+CSS = """
+.tiny-banner { background: #fff4d6; border: 1px solid #f0b429; border-radius: 8px; padding: 2px 12px; }
+.dark .tiny-banner { background: #3d3000; }
+"""
+
+
+def is_tiny(model_id: str) -> bool:
+    """A miniature built by pipelines/tiny.py (a local folder of that name)."""
+    path = Path(model_id)
+    return path.name in (tiny.OMNI_DIR, tiny.JANUS_DIR, tiny.THINKER_DIR) and path.is_dir()
+
+
+def model_link(model_id: str) -> str:
+    """A hub id links to its model card; a local folder shows its name only (no server paths)."""
+    if Path(model_id).is_absolute() or Path(model_id).exists():
+        return f"`{Path(model_id).name}`"
+    return f"[{model_id}](https://huggingface.co/{model_id})"
+
+
+def device_of(pipes, model_id: str, words: dict) -> str:
+    if model_id in pipes.registry.remote:
+        return words["engine"]
+    for loaded in pipes.registry.loaded():
+        if loaded.model_id == model_id:
+            device = str(loaded.device)
+            break
+    else:
+        from pipelines.registry import pick_device
+
+        device = str(pick_device(pipes.settings.device))
+    if device.startswith("cuda"):
+        import torch
+
+        return f"GPU ({torch.cuda.get_device_name(0)})"
+    return words["cpu"]
+
+
+def models_line(pipes, lang: str) -> str:
+    words = TEXT[lang]
+    tasks: dict[str, list[str]] = {}
+    for p in pipes.all():
+        if p.task != "audio" or pipes.audio_available():
+            tasks.setdefault(p.model_id, []).append(words[p.task])
+    parts = [f"{model_link(m)} ({', '.join(ts)}, {words['on']} {device_of(pipes, m, words)})"
+             for m, ts in tasks.items()]
+    return f"**{words['models']}:** " + " · ".join(parts)
+
+
+def render(pipes, ui) -> None:
+    models = gr.Markdown(elem_id="models")
+    banner = gr.Markdown(visible=False, elem_id="tiny-banner", elem_classes=["tiny-banner"])
+    tiny_models = any(is_tiny(m) for m in pipes.model_ids())
+
+    def fill(request: gr.Request):
+        lang = lang_of(request)
+        return models_line(pipes, lang), gr.Markdown(TEXT[lang]["tiny"], visible=tiny_models)
+
+    ui.on_load.append((fill, [models, banner]))
