@@ -142,8 +142,10 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
     from components import api_page, audio, banner, caption, header, language, status, text_to_image, vqa
     from components.i18n import t
+    from components.resources import bound_sessions
     from components.server import Demo
 
+    bound_sessions()
     ui = UI(pipes.settings, concurrency, cache_examples)
     with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=True):
@@ -171,25 +173,29 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
 def launch_options(settings) -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
-    no upload history kept in the browser, only assets/ served from disk. show_error=False: every
+    no upload history kept in the browser, only assets/ served from disk, the cache within
+    --max-cache-mb and a bounded memory per session (components/resources.py). show_error=False: every
     message a person sees is one of ours, translated (handlers and components/server.py's Demo turn
     every refusal into one); Gradio's raw exception text, which can name server paths, is never sent.
-    app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py), and
-    the page's language switch (components/language.py)."""
+    app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py), the
+    page's language switch (components/language.py) and the disk budget after each upload."""
+    from gradio.utils import get_upload_folder
     from starlette.middleware import Middleware
 
     from components.header import CSS as HEADER_CSS
     from components.i18n import I18N
     from components.language import TOAST_CSS, PageLanguage
+    from components.resources import DISK, SESSION_CAPACITY, CacheBudgetMiddleware
     from components.server import app_kwargs
 
+    DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20)
     app = app_kwargs()
-    app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage)]
+    app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage), Middleware(CacheBudgetMiddleware)]
     # No "settings" in the footer: its language menu offers 33 languages this app does not have,
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
-                app_kwargs=app)
+                state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

@@ -67,6 +67,7 @@ class Server:
     proc: subprocess.Popen
     url: str
     up_seconds: float
+    cache: str = ""  # its Gradio cache folder (GRADIO_TEMP_DIR)
 
     def memory_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS) of the app process, from /proc."""
@@ -105,7 +106,7 @@ def app_server(*args: str, script: Path = ROOT / "app.py", timeout: float = 600,
             except httpx.HTTPError:
                 pass
             time.sleep(0.02)
-        yield Server(proc, url, time.perf_counter() - start)
+        yield Server(proc, url, time.perf_counter() - start, cache)
     finally:
         proc.terminate()
         try:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import binascii
+import contextlib
 import functools
 import inspect
 import logging
 import os
-import urllib.request
 from pathlib import Path
 
 import gradio as gr
 from gradio import processing_utils
-from gradio.context import get_blocks_context
+from gradio.context import LocalContext, get_blocks_context
 from gradio.utils import get_upload_folder
 
 from pipelines.errors import Cancelled, InputError, UserFacingError
@@ -19,6 +20,7 @@ from pipelines.messages import message
 
 from .i18n import t, text
 from .language import lang_of  # noqa: F401 - the tabs take it from here
+from .resources import DISK
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ def user_errors(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:
-                yield from fn(*args, **kwargs)
+                with using_files(args, kwargs):
+                    yield from fn(*args, **kwargs)
             except Cancelled:
                 return
             except Exception as exc:  # noqa: BLE001
@@ -78,10 +81,21 @@ def user_errors(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                with using_files(args, kwargs):
+                    return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001
                 raise to_gr_error(exc, lang_of(request_of(args, kwargs))) from None
     return wrapper
+
+
+@contextlib.contextmanager
+def using_files(args, kwargs):
+    """While a handler runs, the cached files it was handed are kept from the disk budget's cleaning,
+    which runs first: files that arrived since the last upload (a `data:` image, the last drawing)."""
+    paths = [a for a in (*args, *kwargs.values()) if isinstance(a, str) and a.startswith(DISK.folder or "\0")]
+    with DISK.hold(paths):
+        DISK.enforce()
+        yield
 
 
 def warn(key: str, request: gr.Request | None, **params) -> None:
@@ -181,7 +195,7 @@ class SafeImage(gr.Image):
         if payload is None:
             return None
         if (payload.url or "").startswith("data:"):  # a base64 image sent through the API
-            return save_data_url(payload.url, self.GRADIO_CACHE)
+            return save_data_url(payload.url, self.GRADIO_CACHE)  # too big: an InputError, Demo words it
         if payload.path:  # Gradio skips its "not uploaded" check for an entry without `meta`: ours runs always
             return uploaded_file(str(payload.path))
         return None  # no file (an empty entry, a link): "add an image", in the caller's language
@@ -198,13 +212,29 @@ class SafeAudio(gr.Audio):
         return super().preprocess(payload)
 
 
-def save_data_url(url: str, cache_dir: str) -> str:
+def save_data_url(url: str, cache_dir: str, max_bytes: float | None = None) -> str:
     """A `data:` URL's bytes as a file, like any upload, for load_image to check (in the user's
-    language, with its size guards). Undecodable base64 is kept as it is: it is not an image."""
+    language, with its size guards). Undecodable base64 is kept as it is: it is not an image.
+
+    The URL counts against the upload limit (--max-file-mb) by its length, before anything is
+    decoded or copied; it is decoded by binascii (base64's decoder), not urllib, whose parse cache
+    kept the last URLs alive (hundreds of MB after a few large ones).
+    """
+    if max_bytes is None:
+        blocks = LocalContext.blocks.get(None)  # the running app: its launch(max_file_size=...)
+        max_bytes = getattr(blocks, "max_file_size", None)
+    comma = url.find(",", 0, 1024)
+    size = (len(url) - comma - 1) * 3 // 4  # the decoded size of base64 text, to a few bytes
+    if max_bytes is not None and size > max_bytes:
+        raise InputError("file_too_big", size=size / 2**20, limit=max_bytes / 2**20)
+    payload = url[comma + 1:] if comma >= 0 else url
     try:
-        data = urllib.request.urlopen(url).read()  # noqa: S310 - a data: URL, decoded in memory
-    except Exception:  # noqa: BLE001 - binascii.Error, ValueError for a malformed URL
-        data = url.encode("utf-8", "replace")
+        if ";base64" not in url[:max(comma, 0)]:
+            raise ValueError("not base64")
+        data = binascii.a2b_base64(payload)  # reads the ASCII text in place: no encoded copy
+    except (binascii.Error, ValueError):
+        data = payload.encode("utf-8", "replace")
+    del payload
     return processing_utils.save_bytes_to_cache(data, "image.data", cache_dir)
 
 

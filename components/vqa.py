@@ -24,6 +24,9 @@ def text_of(content) -> str:
     return ""
 
 
+ROLES = ("user", "assistant")
+
+
 def role_of(msg) -> str | None:
     return msg.get("role") if isinstance(msg, dict) else getattr(msg, "role", None)
 
@@ -119,8 +122,11 @@ def render(pipes, ui) -> None:
                 the conversation with the new question and its answer, and an empty question box.
             """
             images = [image, *more_images] if more_images else image
-            stream = pipes.vqa(images, question, to_pairs(history))
-            history = list(history or []) + [user(question.strip()), {"role": "assistant", "content": ""}]
+            # Only the kept turns travel on, to the model and back to the caller (bounded, see kept_turns).
+            turns = pipes.vqa.kept_turns(to_pairs(history))
+            stream = pipes.vqa(images, question, turns)
+            history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
+            history += [user(question.strip()), {"role": "assistant", "content": ""}]
             for text in stream:
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""

@@ -26,7 +26,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from .errors import Cancelled, ModelError, UserFacingError
+from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .registry import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,21 @@ def model_inputs(loaded: LoadedModel, messages: list[dict]):
     return inputs.to(loaded.device).to(loaded.dtype)
 
 
+def prepared(loaded: LoadedModel, messages: list[dict]):
+    """model_inputs, before a request joins a batch, so inputs the processor refuses fail this
+    request alone. A refusal is about the request (text shaped like the model's markup, media it
+    cannot take): a clear message, and one log line instead of a traceback; retrying will not help."""
+    try:
+        return model_inputs(loaded, messages)
+    except UserFacingError:
+        raise
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        raise as_model_error(exc) from exc
+    except Exception as exc:  # noqa: BLE001 - the processor rejected the input
+        log.warning("the processor refused a request: %s: %s", type(exc).__name__, str(exc)[:200])
+        raise InputError("prompt_rejected") from None
+
+
 @dataclass
 class Row:
     """One request inside a generate() call: its inputs, its limit, its Stop and its stream."""
@@ -249,6 +264,20 @@ def generate_rows(loaded: LoadedModel, rows: list[Row]) -> None:
                 **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max(r.max_new_tokens for r in rows),
                 do_sample=False, streamer=RowStreamer(rows, set(eos)), eos_token_id=eos, pad_token_id=pad_id,
                 stopping_criteria=StoppingCriteriaList([StopRows(rows)]))
+    except Exception as exc:  # noqa: BLE001 - handed to each row's consumer
+        if len(rows) > 1 and not any(r.streamer.tokens for r in rows):
+            # One row's inputs can fail the whole batch (the model checks them only inside generate()):
+            # before any token went out, run each row alone, so only the bad one fails.
+            log.warning("a batch of %d failed (%s); running its rows one at a time", len(rows), type(exc).__name__)
+            traceback.clear_frames(exc.__traceback__)
+            for row in rows:
+                if row.stop.is_set():
+                    row.finish()
+                else:
+                    generate_rows(loaded, [row])
+            return
+        for row in rows:
+            row.finish(exc)
     except BaseException as exc:  # noqa: BLE001 - handed to each row's consumer
         for row in rows:
             row.finish(exc)
@@ -359,12 +388,7 @@ def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
     """Greedy decoding, so a demo answer is reproducible. Alone, generate() runs in a thread of
     its own; with a batcher, it runs with whatever other requests for the same model are waiting."""
     stop = stop or threading.Event()
-    try:
-        inputs = model_inputs(loaded, messages)
-    except UserFacingError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - processor rejected the input
-        raise as_model_error(exc) from exc
+    inputs = prepared(loaded, messages)
     row = Row(inputs, max_new_tokens, stop, TokenStreamer(loaded.tokenizer))
     thread = None
     if batcher is not None:

@@ -140,17 +140,22 @@ def load_audio(audio, max_seconds: float = 30.0) -> Audio:
             raise InputError("file_missing")
         if os.path.getsize(path) == 0:
             raise InputError("empty_file")
-        try:
-            original = float(librosa.get_duration(path=path))
-        except Exception:  # noqa: BLE001 - unknown length: decode and see
-            original = float("nan")
-        try:
-            samples, rate = librosa.load(path, sr=None, mono=False, duration=max_seconds)
-        except Exception:  # noqa: BLE001 - decoders raise many types
-            raise InputError("not_audio") from None
+        decoded = _read_mono(path, max_seconds)  # formats soundfile reads: header checked first
+        if decoded is not None:
+            samples, rate, original = decoded
+        else:  # m4a, webm and others: librosa's ffmpeg fallback (native rate, at most max_seconds)
+            try:
+                original = float(librosa.get_duration(path=path))
+            except Exception:  # noqa: BLE001 - unknown length: decode and see
+                original = float("nan")
+            try:
+                samples, rate = librosa.load(path, sr=None, mono=False, duration=max_seconds)
+            except Exception:  # noqa: BLE001 - decoders raise many types
+                raise InputError("not_audio") from None
+            samples = librosa.to_mono(samples) if np.isfinite(samples).all() else samples
         if not np.isfinite(samples).all():  # librosa's own check would read as "not audio"
             raise InputError("audio_invalid")
-        samples = librosa.resample(librosa.to_mono(samples), orig_sr=rate, target_sr=SAMPLE_RATE)
+        samples = librosa.resample(samples, orig_sr=rate, target_sr=SAMPLE_RATE)
         if original != original:  # nan
             original = len(samples) / SAMPLE_RATE
     samples = np.ascontiguousarray(samples, dtype=np.float32)
@@ -159,6 +164,39 @@ def load_audio(audio, max_seconds: float = 30.0) -> Audio:
     if not np.isfinite(samples).all():
         raise InputError("audio_invalid")
     return Audio(samples, max(original, len(samples) / SAMPLE_RATE))
+
+
+# Decoding cost grows with rate x channels x seconds before anything is resampled: an 8-channel
+# 655 kHz FLAC of 228 KB took 742 MB. Headers past these are refused before decoding.
+MAX_SAMPLE_RATE = 192_000
+MAX_CHANNELS = 8
+_BLOCK_FRAMES = 65_536  # read a block at a time and mix it down: memory holds one mono clip, not N channels
+
+
+def _read_mono(path: str, max_seconds: float) -> tuple[np.ndarray, int, float] | None:
+    """(mono float32 samples of at most max_seconds, rate, full length in seconds) for a file soundfile
+    reads, after its header passed the rate and channel caps; None for a format soundfile does not read."""
+    import soundfile
+
+    try:
+        info = soundfile.info(path)
+    except Exception:  # noqa: BLE001 - not a format libsndfile knows: the caller's fallback decides
+        return None
+    if info.samplerate > MAX_SAMPLE_RATE or info.channels > MAX_CHANNELS:
+        raise InputError("audio_format_limits", rate=info.samplerate, channels=info.channels,
+                         max_rate=MAX_SAMPLE_RATE, max_channels=MAX_CHANNELS)
+    if info.samplerate < 1 or info.channels < 1:
+        raise InputError("not_audio")
+    wanted = int(max_seconds * info.samplerate)
+    parts = []
+    try:
+        for block in soundfile.blocks(path, blocksize=_BLOCK_FRAMES, frames=wanted, dtype="float32",
+                                      always_2d=True):
+            parts.append(block.mean(axis=1))
+    except Exception:  # noqa: BLE001 - a damaged file behind a readable header
+        raise InputError("not_audio") from None
+    samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return samples, info.samplerate, max(float(info.duration), len(samples) / info.samplerate)
 
 
 def warm_up_audio() -> None:

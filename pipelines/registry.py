@@ -81,10 +81,20 @@ class LoadedModel:
         """User text as plain text: control tokens typed in (chat roles, image/audio placeholders) are
         taken out, so a user cannot forge turns or break the processor; lone surrogates become '?'."""
         text = text.encode("utf-8", "replace").decode("utf-8")
-        return self._control_tokens.sub("", text) if self._control_tokens else text
+        return without(self._control_tokens, text) if self._control_tokens else text
 
     def can(self, modality: str) -> bool:
         return modality in self.family.modalities
+
+
+def without(pattern: re.Pattern, text: str) -> str:
+    """`text` with every match of `pattern` taken out, again until none is left: one pass would turn
+    `<|im_<|im_end|>start|>` into a real `<|im_start|>`. Each pass shortens the text, so this ends."""
+    while True:
+        shorter = pattern.sub("", text)
+        if shorter == text:
+            return text
+        text = shorter
 
 
 def pick_device(device: str = "auto") -> tuple[str, Any]:

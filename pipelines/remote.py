@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import Cancelled, ModelError
 from .inputs import SAMPLE_RATE
-from .registry import Family
+from .registry import Family, without
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class RemoteModel:
     def plain_text(self, text: str) -> str:
         """User text as plain text. The engine's tokenizer is not known here, so the common control-token
         shape `<|...|>` (Qwen-style roles and placeholders) is taken out; lone surrogates become '?'."""
-        return CONTROL_TOKEN.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+        return without(CONTROL_TOKEN, text.encode("utf-8", "replace").decode("utf-8"))
 
     @cached_property
     def client(self) -> httpx.Client:

@@ -30,6 +30,8 @@ class Settings:
     max_audio_seconds: float = field(default=30.0, metadata={"env": "MMDEMO_MAX_AUDIO_SECONDS"})
     max_prompt_chars: int = field(default=2000, metadata={"env": "MMDEMO_MAX_PROMPT_CHARS"})
     max_file_mb: int = field(default=20, metadata={"env": "MMDEMO_MAX_FILE_MB"})
+    # Everything the app writes (uploads, `data:` images, drawn images), oldest out first.
+    max_cache_mb: int = field(default=1024, metadata={"env": "MMDEMO_MAX_CACHE_MB"})
     max_history_turns: int = field(default=4, metadata={"env": "MMDEMO_MAX_HISTORY_TURNS", "min": 0})
     max_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_IMAGES"})
     max_question_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_QUESTION_IMAGES"})
@@ -70,6 +72,8 @@ class Settings:
                 if not value >= least:  # also catches NaN
                     raise ValueError(f"--{f.name.replace('_', '-')} ({f.metadata['env']}) must be at least "
                                      f"{least}, not {value}")
+        if self.max_cache_mb < self.max_file_mb:
+            raise ValueError(f"--max-cache-mb ({self.max_cache_mb}) must be at least --max-file-mb ({self.max_file_mb})")
 
     def use_single_checkpoint(self, model_id: str) -> None:
         """Serve every tab from one checkpoint (e.g. Janus-Pro for image-only use)."""

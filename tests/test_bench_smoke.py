@@ -15,3 +15,13 @@ def test_bench_runs_and_prints_tables(tmp_path):
     text = out.read_text()
     for title in ("### Overhead", "### Where the API's time goes", "### Streaming", "### Real input scale", "### Memory", "### Decode"):
         assert title in text
+
+
+def test_soak_runs_and_reports_memory_and_cache():
+    """bench/soak.py end to end with 28 requests (every kind of the mix, four times): its table prints,
+    no request fails and the cache stays within its budget (the memory target needs the long run)."""
+    proc = subprocess.run([sys.executable, "-m", "bench.soak", "--requests", "28", "--every", "14",
+                           "--max-cache-mb", "20", "--timeout", "240"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=400)
+    assert "| 28 | 0 |" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "(met); 0 of 28 requests failed" in proc.stdout, proc.stdout[-2000:]

@@ -1,0 +1,145 @@
+"""Bounds on what the Gradio server keeps between requests: memory per session, files on disk.
+
+Sessions: for every session id (each plain-HTTP API call brings a new one) Gradio keeps a
+SessionState with a copy of every component's config and the last value each input and
+output carried, for deep links, until 10,000 sessions are held: about 108 KB each with
+nothing in them, plus whatever a client sent (a 10 MB chat history, a 28 MB `data:` URL).
+This app offers no deep links and keeps no gr.State, so a session keeps neither, and at
+most SESSION_CAPACITY sessions are held (launch_options passes it).
+
+Disk: DiskBudget keeps Gradio's cache folder within --max-cache-mb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from copy import copy
+
+import anyio
+from gradio import state_holder
+from gradio.components import State
+
+# Sessions held at once. This app keeps nothing a later request needs in them (no gr.State): an
+# evicted session only loses its page's example captions, which the page already shows.
+SESSION_CAPACITY = 1000
+
+
+class LeanSessionState(state_holder.SessionState):
+    """A session without the per-component config copies and last values kept for deep links."""
+
+    def __init__(self, blocks):  # noqa: D107 - the parent's, less config_values
+        self.blocks_config = copy(blocks.default_config)
+        self.config_values = {}  # deep links would read these; the app offers none
+        self.state_data = {}
+        self._state_ttl = {}
+        self.is_closed = False
+        self.STATE_TTL_WHEN_CLOSED = 3600
+
+    def __setitem__(self, key, value):
+        # An updated component (gr.Dataset(...) returned by a handler) still goes into this session's
+        # config, so its next events see it; a gr.State value into state_data, as Gradio does.
+        if isinstance(self.blocks_config.blocks.get(key), State):
+            self.state_data[key] = value
+        else:
+            self.blocks_config.blocks[key] = value
+
+    def _update_config(self, key):
+        pass
+
+    def _update_value_in_config(self, key, value):
+        pass
+
+
+def bound_sessions() -> None:
+    """Every session the server creates from now on is a LeanSessionState (idempotent).
+
+    Gradio's StateHolder builds sessions through the module-level name SessionState; there is
+    no option to choose the class, so the name is pointed at ours, once, for this process.
+    """
+    state_holder.SessionState = LeanSessionState
+
+
+class DiskBudget:
+    """At most `max_bytes` in Gradio's cache folder (uploads, `data:` images, drawn images): the
+    oldest files go first, as new ones arrive, never one a running request holds.
+
+    Gradio's own sweep (delete_cache) runs hourly: 500 MB went in within 2.5 s between two sweeps.
+    `enforce` runs after every upload (CacheBudgetMiddleware) and as every handler starts (which
+    covers `data:` images saved just before, and the images the last drawing wrote).
+    """
+
+    def __init__(self):
+        self.folder: str | None = None
+        self.max_bytes: float = float("inf")
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def configure(self, folder: str, max_bytes: float) -> None:
+        self.folder, self.max_bytes = os.path.realpath(folder), max_bytes
+
+    @contextlib.contextmanager
+    def hold(self, paths):
+        """Files a running request uses: not deleted until it ends."""
+        paths = [os.path.realpath(p) for p in paths]
+        with self._lock:
+            for p in paths:
+                self._held[p] = self._held.get(p, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                for p in paths:
+                    if self._held.get(p, 0) <= 1:
+                        self._held.pop(p, None)
+                    else:
+                        self._held[p] -= 1
+
+    def files(self) -> list[tuple[float, int, str]]:
+        """(modified time, size, path) of every file in the folder, oldest first."""
+        found = []
+        for root, _dirs, names in os.walk(self.folder or ""):
+            for name in names:
+                path = os.path.join(root, name)
+                try:
+                    st = os.stat(path)
+                except OSError:  # deleted meanwhile
+                    continue
+                found.append((st.st_mtime, st.st_size, path))
+        return sorted(found)
+
+    def used(self) -> int:
+        return sum(size for _, size, _ in self.files())
+
+    def enforce(self) -> None:
+        if self.folder is None or self.max_bytes == float("inf"):
+            return
+        with self._lock:
+            files = self.files()
+            total = sum(size for _, size, _ in files)
+            for _, size, path in files[:-1]:  # the newest stays: it just arrived for a request
+                if total <= self.max_bytes:
+                    break
+                if path in self._held:
+                    continue
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+                    total -= size
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.dirname(path))  # Gradio's per-file folder, now empty
+
+
+DISK = DiskBudget()
+
+
+class CacheBudgetMiddleware:
+    """ASGI: after each upload request, bring the cache back within its budget (in a worker thread)."""
+
+    def __init__(self, app, budget: DiskBudget = DISK):
+        self.app, self.budget = app, budget
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope.get("path", "").rstrip("/").endswith("/upload"):
+            await anyio.to_thread.run_sync(self.budget.enforce)
