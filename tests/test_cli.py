@@ -176,9 +176,10 @@ def test_limits_are_settings_with_flags_env_vars_and_a_true_readme(monkeypatch):
         shown = {f"{f.default:g}"} if isinstance(f.default, float) else {str(f.default), f"{f.default:,}"}
         assert re.match(r"[\d,.]+", default)[0] in shown, f"README says {default!r} for {flag}"
         # flag over environment over default
-        monkeypatch.setenv(env, "7")
-        assert getattr(settings_from(parse_args([])), f.name) == 7
-        assert getattr(settings_from(parse_args([flag, "9"])), f.name) == 9
+        # 70 and 90: above every other limit's default that one must not exceed (--max-file-mb <= --max-cache-mb)
+        monkeypatch.setenv(env, "70")
+        assert getattr(settings_from(parse_args([])), f.name) == 70
+        assert getattr(settings_from(parse_args([flag, "90"])), f.name) == 90
         monkeypatch.delenv(env)
         assert getattr(settings_from(parse_args([])), f.name) == f.default
 

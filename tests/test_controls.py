@@ -10,6 +10,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from pipelines.settings import Settings
+
 from .conftest import ASSETS, launch
 
 STREET = handle_file(str(ASSETS / "street.png"))
@@ -141,7 +143,10 @@ def test_vqa_history_at_and_past_the_kept_turns(client, turns):
         history += [{"role": "user", "content": [{"type": "text", "text": f"question {i}"}]},
                     {"role": "assistant", "content": [{"type": "text", "text": f"answer {i}"}]}]
     result, _ = client.predict(STREET, "and now?", history, api_name="/vqa")
-    assert len(result) == 2 * turns + 2 and result[-1]["role"] == "assistant"
+    kept = min(turns, Settings().max_history_turns)  # only the kept window comes back (bounded history)
+    assert len(result) == 2 * kept + 2 and result[-1]["role"] == "assistant"
+    if kept:
+        assert result[0]["content"][0]["text"] == f"question {turns - kept}"
 
 
 # --- Ask about audio: the clip length limit -------------------------------------------------------
