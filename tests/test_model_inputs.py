@@ -93,9 +93,10 @@ def test_only_the_last_max_history_turns_reach_the_model(client, seen):
     for i in range(1, 6):
         history += [turn("user", f"question number {i}"), turn("assistant", f"answer number {i}")]
     result, _ = client.predict(handle_file(CHART), "the newest question", history, api_name="/vqa")
-    assert len(result) == len(history) + 2, "the conversation shown keeps every turn"
     prompt = seen.last
     kept = list(range(6 - HISTORY_TURNS, 6))
+    # The API's returned conversation is the kept window and the new turn (bounded: see kept_turns).
+    assert len(result) == 2 * HISTORY_TURNS + 2 and result[0]["content"][0]["text"] == f"question number {kept[0]}"
     assert user_turns(prompt) == HISTORY_TURNS + 1
     assert in_order(prompt.text, [s for i in kept for s in (f"question number {i}", f"answer number {i}")]
                     + ["the newest question"]), prompt.text
