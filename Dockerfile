@@ -1,7 +1,7 @@
 # Self-hosting, or a Hugging Face Space with `sdk: docker` (app_port 7860, non-root user 1000 as Spaces require).
 #   docker build -t multimodal-demo .
 #   docker run --gpus all -p 7860:7860 multimodal-demo
-FROM python:3.12-slim
+FROM python:3.12.12-slim
 
 # ffmpeg: audio uploads in any format (gradio converts them to wav).
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
