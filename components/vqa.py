@@ -7,6 +7,7 @@ sent while an answer streams waits its turn in the conversation and is answered 
 
 import gradio as gr
 
+from pipelines.errors import InputError
 from pipelines.inputs import check_text
 
 from .common import RunControls, SafeImage, add_examples, model_event, user_errors
@@ -53,6 +54,20 @@ def answered(chat) -> list:
     return done
 
 
+# The page's conversation comes back from the client with every event and is echoed on every
+# streamed update: bounded before any work (the model sees fewer still: --max-history-turns).
+MAX_SHOWN_MESSAGES = 100
+MAX_WAITING = 5  # questions sent while one is answered; each waits its turn in one model event
+
+
+def shown(chat, limit: int) -> list[dict]:
+    """The conversation as the page shows it, bounded: the last MAX_SHOWN_MESSAGES messages, each
+    as plain text of at most 4 x --max-prompt-chars (a hostile client can send any chat)."""
+    return [{"role": role_of(m), "content": text_of(m.get("content") if isinstance(m, dict)
+                                                    else getattr(m, "content", None))[:4 * limit]}
+            for m in list(chat or [])[-MAX_SHOWN_MESSAGES:] if role_of(m) in ROLES]
+
+
 def user(text: str) -> dict:
     return {"role": "user", "content": text}
 
@@ -86,14 +101,16 @@ def render(pipes, ui) -> None:
         def send(question, chat, waiting, request: gr.Request):
             """Move the question into the conversation and empty the box (before any model work)."""
             question = check_text(question, "question", limit)
+            if len(waiting) >= MAX_WAITING:
+                raise InputError("too_many_waiting", limit=MAX_WAITING)
             waiting.append(question)
-            return [*(chat or []), user(question)], ""
+            return [*shown(chat, limit), user(question)], ""
 
         @user_errors
         def answer(image, more, chat, waiting, request: gr.Request):
             """Answer the waiting questions in turn, streaming into the conversation."""
             images = [image, *(more or [])] if more else image
-            done = answered(chat)
+            done = answered(shown(chat, limit))
             if not waiting:  # a later trigger whose question an earlier run already answered
                 yield gr.skip()
                 return

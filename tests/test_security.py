@@ -259,3 +259,34 @@ def test_unknown_endpoint_or_fn_index_gets_404_not_500(app, path, body):
 def test_upload_without_a_file_name_gets_400_not_500(app):
     r = httpx.post(f"{app}gradio_api/upload", files={"files": ("", b"abc")})
     assert r.status_code == 400 and r.json()["detail"] == "Every uploaded file needs a file name."
+
+
+def _page_send(demo) -> int:
+    """fn_index of the image chat's `send` (the page's own, private event)."""
+    return min(i for i, fn in demo.fns.items() if getattr(fn.fn, "__name__", "") == "send")
+
+
+def test_huge_page_conversation_is_not_echoed(served):
+    """The page's private events take the whole conversation from the client and echo it: a hostile
+    5,000-turn, 5 MB chat comes back as the bounded window only."""
+    from components.vqa import MAX_SHOWN_MESSAGES
+
+    demo, app = served
+    chat = [{"role": role, "content": [{"type": "text", "text": role[0] * 500}]} for role in ("user", "assistant")] * 5000
+    r = httpx.post(f"{app}gradio_api/run/predict", timeout=60,
+                   json={"data": ["hello", chat, None], "fn_index": _page_send(demo), "session_hash": "huge-chat"})
+    assert r.status_code == 200, r.text[:300]
+    shown = r.json()["data"][0]
+    assert len(shown) == MAX_SHOWN_MESSAGES + 1 and len(r.content) < 200_000, (len(shown), len(r.content))
+
+
+def test_questions_waiting_in_one_session_are_bounded(served):
+    """Each waiting question is answered in the same model event: a client piling them up is refused."""
+    from components.vqa import MAX_WAITING
+
+    demo, app = served
+    answers = [httpx.post(f"{app}gradio_api/run/predict", timeout=60,
+                          json={"data": [f"q{i}", [], None], "fn_index": _page_send(demo),
+                                "session_hash": "pile-up"}) for i in range(MAX_WAITING + 1)]
+    assert [a.status_code for a in answers[:MAX_WAITING]] == [200] * MAX_WAITING
+    assert "already waiting" in answers[-1].text, answers[-1].text[:300]
