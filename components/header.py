@@ -11,6 +11,7 @@ import gradio as gr
 from pipelines import tiny
 
 from .language import lang_of
+from .status import shown_model
 
 TEXT = {
     "en": {"models": "Models", "caption": "caption", "vqa": "image chat", "audio": "audio", "image": "drawing",
@@ -38,8 +39,9 @@ def is_tiny(model_id: str) -> bool:
 
 def model_link(model_id: str) -> str:
     """A hub id links to its model card; a local folder shows its name only (no server paths)."""
-    if Path(model_id).is_absolute() or Path(model_id).exists():
-        return f"`{Path(model_id).name}`"
+    name = shown_model(model_id)
+    if name != model_id:
+        return f"`{name}`"
     return f"[{model_id}](https://huggingface.co/{model_id})"
 
 

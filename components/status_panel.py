@@ -3,8 +3,6 @@ page's language, narrow enough for a phone (lists, no wide tables). The JSON sta
 
 from __future__ import annotations
 
-from pathlib import Path
-
 WORDS = {
     "en": {"models": "Models", "loaded": "loaded", "not_loaded": "not loaded yet (loads on first use)",
            "tasks": "tasks", "params": "parameters", "load": "loaded in", "device": "Device",
@@ -19,10 +17,6 @@ WORDS = {
            "queue": "队列", "running": "运行中", "waiting": "等待中", "limit": "同时运行", "max": "最多排队",
            "drawing": "绘图", "versions": "版本", "engine": "由 OpenAI 兼容推理服务提供，模型名"},
 }
-
-
-def name_of(model_id: str) -> str:
-    return Path(model_id).name if Path(model_id).is_absolute() else model_id
 
 
 def mb(value) -> str:
@@ -53,7 +47,7 @@ def readable(info: dict, lang: str) -> str:
                 facts.append(f"{w['load']} {m['load_seconds']} s")
         else:
             facts.append(w["not_loaded"])
-        lines.append(f"- **{name_of(model_id)}** — " + "; ".join(facts))
+        lines.append(f"- **{model_id}** — " + "; ".join(facts))
     device = info.get("device") or {}
     lines.append(f"#### {w['device']}")
     gpu = device.get("gpu")
