@@ -8,6 +8,7 @@ Without /usr/bin/chromium the suite is skipped locally but fails on CI (CI=true)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -39,10 +40,18 @@ def _unavailable(reason: str):
 @pytest.fixture(scope="module")
 def server(tiny_dir):
     """`app.py --tiny` on a free port, as a person would start it; stopped at the end."""
+    with tiny_app(tiny_dir, max_new_tokens=16, log_name="app.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def tiny_app(tiny_dir, max_new_tokens: int, log_name: str):
+    """`python app.py --tiny` with answers of `max_new_tokens`, its log in test-artifacts/browser/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS="16", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS=str(max_new_tokens), GRADIO_ANALYTICS_ENABLED="False",
+               HF_HUB_OFFLINE="1")
     with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1", env=env,
-                 log_path=ARTIFACTS / "app.log") as url:
+                 log_path=ARTIFACTS / log_name) as url:
         yield url
 
 

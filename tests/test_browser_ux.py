@@ -8,15 +8,14 @@ tokens), so a test can type, click or stop while an answer is still coming.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import pytest
 
 from components.i18n import EN, ZH
 from pipelines.messages import MESSAGES
-from tests.conftest import ASSETS, run_app
+from tests.conftest import ASSETS
 from tests.test_browser import (  # noqa: F401 - fixtures
-    ARTIFACTS, NARROW, TAB_BUTTON, WIDE, browser, open_page, shot, tab, toast, upload, wait_done)
+    ARTIFACTS, NARROW, TAB_BUTTON, WIDE, browser, open_page, shot, tab, tiny_app, toast, upload, wait_done)
 
 SHORT_MS = 20_000  # for what must happen without any model work
 
@@ -24,10 +23,7 @@ SHORT_MS = 20_000  # for what must happen without any model work
 @pytest.fixture(scope="module")
 def server(tiny_dir):
     """`app.py --tiny` with long answers: a test can act while one streams."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS="1000", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1", env=env,
-                 log_path=ARTIFACTS / "app-ux.log") as url:
+    with tiny_app(tiny_dir, max_new_tokens=1000, log_name="app-ux.log") as url:
         yield url
 
 
