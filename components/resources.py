@@ -134,12 +134,19 @@ DISK = DiskBudget()
 
 
 class CacheBudgetMiddleware:
-    """ASGI: after each upload request, bring the cache back within its budget (in a worker thread)."""
+    """ASGI: after each upload, bring the cache back within its budget (in a worker thread) before
+    the reply's last byte goes out, so a client that has its answer never sees the cache over budget."""
 
     def __init__(self, app, budget: DiskBudget = DISK):
         self.app, self.budget = app, budget
 
     async def __call__(self, scope, receive, send):
-        await self.app(scope, receive, send)
-        if scope["type"] == "http" and scope.get("path", "").rstrip("/").endswith("/upload"):
-            await anyio.to_thread.run_sync(self.budget.enforce)
+        if scope["type"] != "http" or not scope.get("path", "").rstrip("/").endswith("/upload"):
+            return await self.app(scope, receive, send)
+
+        async def send_after_enforcing(message):
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await anyio.to_thread.run_sync(self.budget.enforce)
+            await send(message)
+
+        await self.app(scope, receive, send_after_enforcing)
