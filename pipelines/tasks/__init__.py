@@ -1,0 +1,73 @@
+"""The task pipelines, one module each, over one shared registry. `Pipelines` is the app's single
+entry point to models; each pipeline holds the shared model of its checkpoint, fetched lazily.
+
+Text pipelines yield the growing answer (streaming); text-to-image reports progress per image
+token and ends with the images."""
+
+from __future__ import annotations
+
+import functools
+
+from ..errors import ModelError
+from ..inputs import warm_up_audio
+from ..registry import ModelRegistry, check_source, hub_reachable, pick_device
+from ..remote import remote_models
+from ..settings import Settings
+from .audio import AudioQAPipeline
+from .base import Pipeline
+from .caption import CAPTION_PROMPTS, CaptionPipeline
+from .image import Drawn, TextToImagePipeline
+from .vqa import VQAPipeline
+
+__all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "Drawn", "Pipeline", "Pipelines",
+           "TextToImagePipeline", "VQAPipeline"]
+
+
+class Pipelines:
+    """The four task pipelines over one registry: the app's single entry point to models."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry | None = None):
+        self.settings = settings
+        self.registry = registry or ModelRegistry(settings.device, remote=remote_models(settings),
+                                                  max_batch_size=settings.max_batch_size,
+                                                  batch_wait=settings.max_batch_wait_ms / 1000)
+        self.caption = CaptionPipeline(self.registry, settings.caption_model, settings)
+        self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
+        self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
+        self.image = TextToImagePipeline(self.registry, settings.image_model, settings)
+        self.device_warnings: list = []  # device.DeviceWarning: set at start-up (app.py), shown on the page
+
+    def all(self) -> list[Pipeline]:
+        return [self.caption, self.vqa, self.audio, self.image]
+
+    def model_ids(self) -> list[str]:
+        return list(dict.fromkeys(p.model_id for p in self.all()))
+
+    def check(self, load: bool = False) -> None:
+        """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now
+        (and the audio decoders, whose first use otherwise costs the first audio request seconds).
+
+        The message names the flag(s) that choose the failing checkpoint.
+        """
+        pick_device(self.settings.device)  # --device cuda without a GPU
+        reachable = functools.cache(hub_reachable)  # asked once, and only for a checkpoint not on disk
+        for model_id in self.model_ids():
+            flags = " / ".join(p.flag for p in self.all() if p.model_id == model_id)
+            try:
+                if model_id not in self.registry.remote:
+                    check_source(model_id, flags, reachable)  # no folder, no network: in seconds, with the fix
+                self.registry.family_of(model_id)
+                if load:
+                    self.registry.get(model_id)
+            except ModelError as exc:
+                if exc.key != "load_failed":
+                    raise
+                raise ModelError("load_failed", model=model_id, reason=(
+                    f"{exc.params['reason']} Choose another with {flags}, "
+                    "or run `python app.py --tiny` for offline test models.")) from exc
+        if load and self.audio_available():
+            warm_up_audio()
+
+    def audio_available(self) -> bool:
+        """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""
+        return "audio" in self.registry.family_of(self.audio.model_id).modalities

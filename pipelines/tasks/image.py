@@ -1,0 +1,155 @@
+"""Text-to-image: prompt -> images, with progress per image token and Stop between tokens."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import torch
+from PIL import Image
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from ..errors import Cancelled, InputError
+from ..generation import as_model_error, in_background
+from ..inputs import check_text
+from ..zerogpu import image_seconds
+from .base import Pipeline
+
+
+class _ProgressAndStop(LogitsProcessor):
+    """Called once per image token: report progress, honour Stop between steps."""
+
+    def __init__(self, total: int, on_step: Callable[[int, int], None] | None, stop: threading.Event):
+        self.total, self.on_step, self.stop, self.step = total, on_step, stop, 0
+
+    def __call__(self, input_ids, scores):
+        if self.stop.is_set():
+            raise Cancelled()
+        self.step += 1
+        if self.on_step:
+            self.on_step(self.step, self.total)
+        return scores
+
+
+class _ConditionalOnly(LogitsProcessor):
+    """Guidance 1 means no guidance: keep the conditional half of Janus's doubled batch.
+
+    transformers 5.23 adds its guidance processor (which halves the batch) only above 1 but
+    always doubles the batch for it, so at exactly 1.0 generate() fails on the size mismatch.
+    cond + 1 * (cond - uncond) is the conditional logits, which this returns directly.
+    """
+
+    def __call__(self, input_ids, scores):
+        return scores[: input_ids.shape[0]] if scores.shape[0] == 2 * input_ids.shape[0] else scores
+
+
+class Drawn(NamedTuple):
+    """The end of a drawing: the images and the seed that made them."""
+
+    images: list[Image.Image]
+    seed: int
+
+
+class TextToImagePipeline(Pipeline):
+    """Prompt -> images (Janus-Pro draws at its native size; other sizes are resampled)."""
+
+    task = "image"
+    needs = "draw"
+    sizes = (256, 384, 512, 768, 1024)
+    guidance_range = (1.0, 10.0)
+
+    def __call__(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
+                 guidance: float = 5.0, on_step: Callable[[int, int], None] | None = None,
+                 stop: threading.Event | None = None) -> tuple[list[Image.Image], int]:
+        """Draw and return (images, seed used); `on_step(step, total)` per image token."""
+        with contextlib.closing(self.stream(prompt, seed, num_images, size, guidance)) as items:
+            for item in items:
+                if isinstance(item, Drawn):
+                    return item.images, item.seed
+                if stop is not None and stop.is_set():
+                    raise Cancelled()
+                if on_step:
+                    on_step(*item)
+        raise Cancelled()  # the drawing ended without images: it was stopped
+
+    def stream(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
+               guidance: float = 5.0) -> Iterator[tuple[int, int] | Drawn]:
+        """Yield (step, total) once per image token, then Drawn(images, seed).
+
+        Closing the iterator (Stop, a client gone) ends the drawing at the next image token.
+        """
+        prompt = check_text(prompt, "prompt", self.settings.max_prompt_chars)
+        seed, num_images, size, guidance = self.check_options(seed, num_images, size, guidance)
+        self.model  # noqa: B018 - load it, and refuse a checkpoint that cannot draw, before any GPU time
+        with contextlib.closing(self.generate(prompt, seed, num_images, guidance)) as steps:
+            for item in steps:
+                if not isinstance(item, list):
+                    yield item
+                    continue
+                if item and item[0].size != (size, size):
+                    item = [im.resize((size, size), Image.Resampling.LANCZOS) for im in item]
+                yield Drawn(item, seed)
+
+    def generate(self, prompt: str, seed: int, num_images: int,
+                 guidance: float) -> Iterator[tuple[int, int] | list[Image.Image]]:
+        """The GPU part: yields (step, total) once per image token, then the images."""
+        loaded = self.model
+        processor, model = loaded.processor, loaded.model
+
+        def draw(emit, stop: threading.Event) -> list[Image.Image]:
+            try:
+                inputs = processor(text=self.prompt_text(prompt), generation_mode="image",
+                                   return_tensors="pt").to(loaded.device)
+                total = model.model.vision_model.config.num_image_tokens
+                processors = [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]
+                if guidance <= 1:
+                    processors.insert(0, _ConditionalOnly())
+                torch.manual_seed(seed)
+                with torch.inference_mode():
+                    tokens = model.generate(
+                        **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
+                        num_return_sequences=num_images,
+                        logits_processor=LogitsProcessorList(processors))
+                    if stop.is_set():  # stopped after the last token: skip decoding too
+                        raise Cancelled()
+                    pixels = model.decode_image_tokens(tokens)
+                pixels = processor.postprocess(list(pixels.float()), return_tensors="pt")["pixel_values"]
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise as_model_error(exc) from exc
+            return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+
+        yield from in_background(draw, name="text-to-image")
+
+    def prompt_text(self, prompt: str) -> str:
+        """The prompt rendered by the checkpoint's chat template (the processor then adds BOS and
+        begin-of-image; no system prompt in image mode)."""
+        loaded = self.model
+        return loaded.processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "text", "text": loaded.plain_text(prompt)}]}],
+            add_generation_prompt=True)
+
+    def gpu_seconds(self, prompt, seed, num_images: int, guidance) -> int:
+        return image_seconds(num_images)
+
+    def check_options(self, seed, num_images, size, guidance) -> tuple[int, int, int, float]:
+        try:
+            seed, num_images, size, guidance = int(seed), int(num_images), int(size), float(guidance)
+        except (TypeError, ValueError, OverflowError):
+            raise InputError("bad_numbers") from None
+        if seed == -1:
+            seed = random.randrange(2**31)
+        if not 0 <= seed < 2**32:
+            raise InputError("bad_seed")
+        if not 1 <= num_images <= self.settings.max_images:
+            raise InputError("bad_num_images", limit=self.settings.max_images)
+        if size not in self.sizes:
+            raise InputError("bad_size", sizes=", ".join(map(str, self.sizes)))
+        low, high = self.guidance_range
+        if not low <= guidance <= high:  # also refuses NaN
+            raise InputError("bad_guidance", low=low, high=high)
+        return seed, num_images, size, guidance
