@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     models.add_argument("--tiny-dir", default=env("MMDEMO_TINY_DIR"), help="where --tiny builds them")
     models.add_argument("--preload", action="store_true", default=env("MMDEMO_PRELOAD") == "1" or ON_SPACE,
                         help="load the weights at start-up instead of on the first request. MMDEMO_PRELOAD=1")
+    models.add_argument("--voice", action="store_true", default=env("MMDEMO_VOICE") == "1",
+                        help="load the talker and token2wav (spoken answers) at start-up instead of on the first "
+                             "spoken request. MMDEMO_VOICE=1")
     backend = p.add_argument_group("backend: where caption, VQA and audio Q&A run (README \"Scaling out\")")
     backend.add_argument("--backend", choices=["local", "openai"], default=None,
                          help="local: in this process; openai: an OpenAI-compatible engine (vLLM, SGLang, "
@@ -231,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         pipes.device_warnings = startup_warnings(pipes)
         if args.preload:
             pipes.check(load=True)
+        if args.voice:
+            pipes.load_speech()
     except (ModelError, ValueError) as exc:  # ValueError: a limit out of range (Settings says which)
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -30,10 +30,12 @@ class Family:
     text_generate_kwargs: dict = field(default_factory=dict)
     system_prompt: str | None = None
     text_module: str | None = None  # attribute holding the text generator, if not the model itself
+    speaks: bool = False  # the checkpoint also holds a talker and token2wav (pipelines/speech.py)
 
 
 FAMILIES = {
-    # The full Omni checkpoint holds thinker + talker; we load the thinker only (text answers).
+    # The full Omni checkpoint holds thinker + talker; we load the thinker only (text answers), and
+    # the talker and token2wav on the first spoken answer (ModelRegistry.speech).
     "qwen2_5_omni": Family(
         model_class="Qwen2_5OmniForConditionalGeneration",
         modalities=frozenset({"image", "audio"}),
@@ -41,6 +43,7 @@ FAMILIES = {
         system_prompt=("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
                        "perceiving auditory and visual inputs, as well as generating text and speech."),
         text_module="thinker",
+        speaks=True,
     ),
     "janus": Family(
         model_class="JanusForConditionalGeneration",
@@ -124,6 +127,7 @@ class ModelRegistry:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.load_counts: dict[str, int] = {}
+        self._speech: dict[str, Any] = {}  # id -> speech.Speech, loaded on first use
 
     def get(self, model_id: str) -> LoadedModel:
         if model_id in self.remote:
@@ -150,6 +154,34 @@ class ModelRegistry:
 
                 self._batchers[model_id] = Batcher(loaded, self.max_batch_size, self.batch_wait)
             return self._batchers[model_id]
+
+    def speech(self, model_id: str):
+        """The checkpoint's talker, token2wav and voices (speech.Speech), added once to its loaded model."""
+        if model_id in self.remote:
+            raise ModelError("speech_remote")
+        loaded = self.get(model_id)
+        if model_id in self._speech:
+            return self._speech[model_id]
+        if not loaded.family.speaks:
+            raise ModelError("cannot_speak", model=model_id)
+        with self._guard:
+            lock = self._locks.setdefault(f"{model_id} speech", threading.Lock())
+        with lock:
+            if model_id not in self._speech:
+                from .speech import load_speech
+
+                try:
+                    self._speech[model_id] = load_speech(loaded, pick_device(self.device)[0])
+                except ModelError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - out of memory, a damaged file: the text still stands
+                    log.warning("speech parts of %s failed to load: %s", model_id, exc)
+                    raise ModelError("speech_load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
+        return self._speech[model_id]
+
+    def speech_loaded(self, model_id: str):
+        """The speech parts if they are loaded, else None (never loads)."""
+        return self._speech.get(model_id)
 
     def loaded(self) -> list[LoadedModel]:
         return list(self._models.values())

@@ -49,6 +49,8 @@ class Settings:
     # while the model is busy: a lone user never waits.
     max_batch_size: int = field(default=1, metadata={"env": "MMDEMO_MAX_BATCH_SIZE"})
     max_batch_wait_ms: float = field(default=25.0, metadata={"env": "MMDEMO_MAX_BATCH_WAIT_MS"})
+    # Spoken answers (pipelines/speech.py): the longest one, in seconds; the text answer is never cut.
+    max_speech_seconds: float = field(default=60.0, metadata={"env": "MMDEMO_MAX_SPEECH_SECONDS"})
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":

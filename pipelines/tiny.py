@@ -83,7 +83,7 @@ OMNI_AUDIO = dict(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=4
 
 
 def build_omni(out: Path) -> Path:
-    """Qwen2.5-Omni in the hub layout (full config, talker disabled, thinker weights).
+    """Qwen2.5-Omni in the hub layout: thinker, talker, token2wav and the voices file.
 
     Tokenizer specials, chat template, image and audio preprocessing are the real checkpoint's;
     only the model dims (and so the vocabulary ids) shrink.
@@ -119,16 +119,93 @@ def build_omni(out: Path) -> Path:
         audio_start_token_id=ids("<|audio_bos|>"), audio_end_token_id=ids("<|audio_eos|>"),
         vision_start_token_id=ids("<|vision_bos|>"), vision_end_token_id=ids("<|vision_eos|>"),
         user_token_id=ids("<|im_start|>"))
-    config = Qwen2_5OmniConfig(thinker_config=thinker, enable_audio_output=False)
+    # enable_audio_output=True as in the real config.json: the file holds talker and token2wav weights too.
+    config = Qwen2_5OmniConfig(thinker_config=thinker, talker_config=_talker_config(thinker, ids),
+                               token2wav_config=TINY_TOKEN2WAV, enable_audio_output=True)
     torch.manual_seed(0)
     model = Qwen2_5OmniForConditionalGeneration(config)
     for gc in (model.generation_config, model.thinker.generation_config):  # greedy: no sampling defaults shipped
         gc.eos_token_id, gc.pad_token_id = ids("<|im_end|>"), ids("<|endoftext|>")
+    _shape_talker(model)
     out.mkdir(parents=True, exist_ok=True)
     processor.save_pretrained(out)
     model.save_pretrained(out)
-    torch.save({}, out / "spk_dict.pt")  # the hub repo ships voices; from_pretrained requires the file
+    torch.save(_voices(model, ids), out / "spk_dict.pt")  # the real one holds Chelsie and Ethan
     return out
+
+
+# Talker and token2wav of the real classes, shrunk. The real ones: a 28-layer talker over an 8448-code
+# vocabulary (pad 8292, start 8293, end 8294, mask 8296) and a 22-layer DiT + BigVGAN (80 mel bins, upsampling
+# 5*3*2*2*2*2 = 240 samples per mel frame, 2 frames per code: 50 codes a second at 24 kHz). The miniature keeps
+# the mel size and the upsampling (so its wav has the real rate and duration per code) and shrinks the widths.
+TINY_CODES = 40
+TINY_TOKEN2WAV = dict(
+    dit_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, head_dim=8, ff_mult=2, emb_dim=16,
+                    block_size=24, look_ahead_layers=[1], look_backward_layers=[0], repeats=2,
+                    num_embeds=TINY_CODES, mel_dim=80, enc_emb_dim=16, enc_dim=16,
+                    enc_channels=[16, 16, 16, 16, 48], enc_kernel_sizes=[5, 3, 3, 3, 1],
+                    enc_dilations=[1, 2, 3, 4, 1], enc_attention_channels=8, enc_res2net_scale=2,
+                    enc_se_channels=8),
+    bigvgan_config=dict(mel_dim=80, upsample_initial_channel=64, resblock_kernel_sizes=[3],
+                        resblock_dilation_sizes=[[1, 3, 5]], upsample_rates=[5, 3, 2, 2, 2, 2],
+                        upsample_kernel_sizes=[11, 7, 4, 4, 4, 4]))
+# The real talker reads three text ids the tokenizer does not name (151859-151861, rows of the thinker's
+# embedding past the tokenizer); the miniature's embedding has no spare rows, so it lends three unused specials.
+TTS_TEXT = {"tts_text_pad_token_id": "<|fim_pad|>", "tts_text_start_token_id": "<|repo_name|>",
+            "tts_text_end_token_id": "<|file_sep|>"}
+VOICES = {"Chelsie": "<tool_call>", "Ethan": "</tool_call>"}  # each voice's text start token (real: its own id)
+
+
+def _talker_config(thinker: dict, ids) -> dict:
+    same = {k: thinker[k] for k in ("audio_token_index", "image_token_index", "video_token_index",
+                                    "audio_start_token_id", "audio_end_token_id", "vision_start_token_id",
+                                    "vision_end_token_id")}
+    return dict(**same, **{k: ids(v) for k, v in TTS_TEXT.items()}, vocab_size=TINY_CODES,
+                tts_codec_pad_token_id=TINY_CODES - 8, tts_codec_start_token_id=TINY_CODES - 7,
+                tts_codec_end_token_id=TINY_CODES - 6, tts_codec_mask_token_id=TINY_CODES - 4,
+                embedding_size=32, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=8, max_position_embeddings=32768,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [1, 1, 2]})
+
+
+def _shape_talker(model) -> None:
+    """Random weights would speak for a random number of codes; the real talker speaks about one code per
+    text token and ends after the text's end. Shape the miniature so it does the same (tests measure that the
+    wav grows with the text): one dimension, D, carries "the text is over" from the thinker's embedding of the
+    text pad token to the end code's logit, and stays negative while there is text (a bias on the projection;
+    the thinker's final norm leaves D out of its hidden states)."""
+    import torch
+
+    talker, thinker, d = model.talker, model.thinker, 0
+    with torch.no_grad():
+        thinker.model.language_model.norm.weight[d] = 0.0
+        thinker.get_input_embeddings().weight[talker.text_pad_token, d] = 100.0
+        proj = talker.thinker_to_talker_proj
+        proj.weight.copy_(torch.eye(proj.weight.shape[0], proj.weight.shape[1]))
+        proj.bias.zero_()
+        proj.bias[d] = -1.0
+        for layer in talker.model.layers:  # quiet layers: the residual stream carries the signal through
+            layer.self_attn.o_proj.weight.mul_(0.1)
+            layer.mlp.down_proj.weight.mul_(0.1)
+        talker.model.norm.weight.fill_(1.0)
+        talker.codec_head.weight[:, d] = 0.0
+        talker.codec_head.weight[[talker.codec_eos_token, talker.codec_pad_token], d] = 20.0  # both end speech
+        # Random BigVGAN layers shrink the signal to ~1e-10, silence once written as 16-bit samples: scale its
+        # last layer so the miniature's speech is audible (about 0.1 RMS), and voices differ in the wav file.
+        vocoder, mel = model.token2wav.code2wav_bigvgan_model, torch.randn(1, 80, 50, generator=torch.Generator().manual_seed(2))
+        rms = vocoder(mel).pow(2).mean().sqrt().item()
+        vocoder.conv_post.weight.mul_(0.1 / max(rms, 1e-30))
+
+
+def _voices(model, ids) -> dict:
+    """spk_dict.pt as the real one is laid out: per voice its conditioning vector, reference mel and text start."""
+    import torch
+
+    dit = model.config.token2wav_config.dit_config
+    gen = torch.Generator().manual_seed(1)
+    return {name: {"cond": torch.randn(1, dit.enc_emb_dim, generator=gen),
+                   "ref_mel": torch.randn(1, 30, dit.mel_dim, generator=gen),
+                   "bos_token": ids(token)} for name, token in VOICES.items()}
 
 
 # --- deepseek-community/Janus-Pro-1B: processor and template from transformers'

@@ -49,6 +49,16 @@ def text_seconds(max_new_tokens: int) -> int:
     return min(MAX_S, round(TEXT_BASE_S + TEXT_PER_TOKEN_S * max_new_tokens))
 
 
+# Spoken answers: a thinker pass over the answer, then the talker (one step per ~20 ms of speech) and
+# token2wav; measured on the miniature only (bench/RESULTS.md), so generous.
+SPEECH_BASE_S = 10
+SPEECH_PER_SECOND_S = 1.0
+
+
+def speech_seconds(max_seconds: float) -> int:
+    return min(MAX_S, round(SPEECH_BASE_S + SPEECH_PER_SECOND_S * max_seconds))
+
+
 def image_seconds(num_images: int) -> int:
     return min(MAX_S, IMAGE_BASE_S + IMAGE_PER_IMAGE_S * num_images)
 

@@ -68,6 +68,11 @@ class Pipelines:
         if load and self.audio_available():
             warm_up_audio()
 
+    def load_speech(self) -> None:
+        """Load the talker and token2wav now (--voice) for every task that can speak."""
+        for model_id in dict.fromkeys(p.model_id for p in (self.vqa, self.audio) if p.speaks):
+            self.registry.speech(model_id)
+
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""
         return "audio" in self.registry.family_of(self.audio.model_id).modalities

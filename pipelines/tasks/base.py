@@ -10,7 +10,7 @@ from ..errors import InputError, UserFacingError
 from ..generation import stream_text
 from ..registry import LoadedModel, ModelRegistry
 from ..settings import Settings
-from ..zerogpu import gpu, text_seconds
+from ..zerogpu import gpu, speech_seconds, text_seconds
 
 
 class Pipeline:
@@ -24,12 +24,33 @@ class Pipeline:
         # On ZeroGPU the model call runs in spaces.GPU, in a forked worker. Wrapping the bound
         # method keeps `self` (registry, weights) out of what is pickled: only plain request data crosses.
         self.generate = gpu(self.gpu_seconds)(self.generate)
+        self.say = gpu(lambda *a, **k: speech_seconds(settings.max_speech_seconds))(self.say)
 
     def generate(self, messages: list[dict], max_new_tokens: int,
                  stop: threading.Event | None = None) -> Iterator[str]:
         """The GPU part: stream the answer. (On ZeroGPU, stop by closing the stream; `stop` cannot cross.)"""
         yield from stream_text(self.model, messages, max_new_tokens=max_new_tokens, stop=stop,
                                batcher=self.registry.batcher(self.model_id))
+
+    def answer(self, messages: list[dict], max_new_tokens: int | None = None,
+               stop: threading.Event | None = None) -> Iterator[str]:
+        """Stream the answer to ready-made `messages` (the tabs that also speak it keep the messages)."""
+        return self.generate(messages, self._tokens(max_new_tokens), stop)
+
+    def say(self, messages: list[dict], answer: str, voice: str,
+            stop: threading.Event | None = None) -> Iterator:
+        """The GPU part of a spoken answer: float32 pieces of speech for `answer`, then a speech.Said.
+        The talker, token2wav and voices load on first use (the registry adds them to the loaded model)."""
+        from .. import speech
+
+        spoken = self.registry.speech(self.model_id)
+        yield from speech.pieces(spoken, self.model, messages, answer, voice, self.settings.max_speech_seconds,
+                                 stop)
+
+    @property
+    def speaks(self) -> bool:
+        """Can this task's checkpoint answer aloud here (an Omni checkpoint in this process)?"""
+        return not self.remote and self.registry.family_of(self.model_id).speaks
 
     def gpu_seconds(self, messages, max_new_tokens: int, stop=None) -> int:
         return text_seconds(max_new_tokens)

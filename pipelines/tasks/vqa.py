@@ -34,6 +34,10 @@ class VQAPipeline(Pipeline):
 
     def __call__(self, image, question: str, history: list[tuple[str, str]] | None = None,
                  max_new_tokens: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+        return self.answer(self.request(image, question, history), max_new_tokens, stop)
+
+    def request(self, image, question: str, history: list[tuple[str, str]] | None = None) -> list[dict]:
+        """The checked request as the model's messages (inputs refused here, before any model work)."""
         turns = self.kept_turns(history)
         images = [i for i in image if i] if isinstance(image, (list, tuple)) else [image]
         if len(images) > self.settings.max_question_images:
@@ -41,7 +45,7 @@ class VQAPipeline(Pipeline):
         imgs = [load_image(i, self.settings.max_image_side, self.settings.max_image_pixels)
                 for i in images or [None]]  # none at all: load_image says "add an image"
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        return self.generate(self.messages(imgs, question, turns), self._tokens(max_new_tokens), stop)
+        return self.messages(imgs, question, turns)
 
     def messages(self, imgs: Image.Image | list[Image.Image], question: str,
                  history: list[tuple[str, str]] | None = None) -> list[dict]:
