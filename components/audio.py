@@ -6,6 +6,7 @@ from pipelines.inputs import check_text, load_audio
 
 from .common import RunControls, SafeAudio, add_examples, model_event, user_errors, warn
 from .i18n import t
+from .speech import SpeakControls
 
 
 def render(pipes, ui) -> None:
@@ -23,7 +24,8 @@ def render(pipes, ui) -> None:
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="audio-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
-        clear.add([audio, question, out])
+                voice = SpeakControls(pipes.audio, "audio")
+        clear.add([audio, question, out, voice.player])
 
         @user_errors
         def audio_qa(audio, question, request: gr.Request):
@@ -43,9 +45,36 @@ def render(pipes, ui) -> None:
                 warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
             yield from stream
 
-        args = dict(fn=audio_qa, inputs=[audio, question], outputs=out, **model_event(ui, pipes.audio))
-        event = controls.around(controls.run.click, dict(**args, api_name="audio_qa"))
+        @user_errors
+        def audio_qa_spoken(audio, question, speak, voice_name, request: gr.Request):
+            """Answer a question about an audio clip, then (if `speak`) say the answer aloud.
+
+            Args:
+                audio: the clip (a wav, mp3 or flac file path or URL); longer clips are trimmed.
+                question: what to ask about it.
+                speak: also return the answer spoken (a 24 kHz wav); False: text only.
+                voice_name: the voice, "Chelsie" or "Ethan".
+            Returns:
+                the answer, growing as it is written, and the spoken answer's wav (None until it is ready).
+            """
+            question = check_text(question, "question", settings.max_prompt_chars)
+            clip = load_audio(audio, settings.max_audio_seconds)
+            messages = pipes.audio.messages(clip, question)
+            stream = pipes.audio.answer(messages)
+            if clip.trimmed:
+                warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
+            text = ""
+            for text in stream:
+                yield text, None
+            for wav in voice.spoken(messages, text, speak, voice_name, request):
+                yield text, wav
+
+        queue = model_event(ui, pipes.audio)
+        args = dict(fn=audio_qa_spoken, inputs=[audio, question, *voice.inputs], outputs=[out, voice.player], **queue)
+        event = controls.around(controls.run.click, dict(**args, api_name="audio_qa_spoken"))
         submit = controls.around(question.submit, dict(**args, api_visibility="private"))
+        # The text-only API keeps its one-output shape; it is never triggered from the page.
+        gr.Button(visible=False).click(audio_qa, [audio, question], out, api_name="audio_qa", **queue)
         examples = add_examples(ui, [[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)

@@ -12,6 +12,7 @@ from pipelines.inputs import check_text
 
 from .common import RunControls, SafeImage, add_examples, model_event, user_errors
 from .i18n import t
+from .speech import SpeakControls
 
 
 def text_of(content) -> str:
@@ -93,6 +94,7 @@ def render(pipes, ui) -> None:
                     # Ask stays live while an answer streams: the next question waits its turn.
                     controls = RunControls("ask", "busy_answer", "vqa", keep_run=True)
                     clear = gr.Button(t("clear"), elem_id="vqa-clear")
+                voice = SpeakControls(pipes.vqa, "vqa")
         # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
         # the session, so the running answer sees questions added while it streams.
         waiting = gr.State([])
@@ -107,19 +109,24 @@ def render(pipes, ui) -> None:
             return [*shown(chat, limit), user(question)], ""
 
         @user_errors
-        def answer(image, more, chat, waiting, request: gr.Request):
-            """Answer the waiting questions in turn, streaming into the conversation."""
+        def answer(image, more, chat, waiting, speak, voice_name, request: gr.Request):
+            """Answer the waiting questions in turn, streaming into the conversation (then speaking each)."""
             images = [image, *(more or [])] if more else image
             done = answered(shown(chat, limit))
             if not waiting:  # a later trigger whose question an earlier run already answered
-                yield gr.skip()
+                yield gr.skip(), gr.skip()
                 return
             try:
                 while waiting:
                     turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
-                    for text in pipes.vqa(images, waiting[0], to_pairs(done)):
+                    messages = pipes.vqa.request(images, waiting[0], to_pairs(done))
+                    text, player = "", None  # a new answer clears the last one's speech
+                    for text in pipes.vqa.answer(messages):
                         turn[1] = {"role": "assistant", "content": text}
-                        yield done + turn + [user(q) for q in waiting[1:]]
+                        yield done + turn + [user(q) for q in waiting[1:]], player
+                        player = gr.skip()
+                    for wav in voice.spoken(messages, text, speak, voice_name, request):
+                        yield gr.skip(), wav
                     done += turn
                     waiting.pop(0)
             except BaseException:  # an error or Stop: the questions behind it are not asked
@@ -156,15 +163,44 @@ def render(pipes, ui) -> None:
             args = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question], queue=False,
                         api_visibility="private")
             sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
-            return controls.around(sent.success, dict(fn=answer, inputs=[image, more, chat, waiting], outputs=chat,
-                                                      api_visibility="private", trigger_mode="always_last",
-                                                      **queue))
+            return controls.around(sent.success, dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs],
+                                                      outputs=[chat, voice.player], api_visibility="private",
+                                                      trigger_mode="always_last", **queue))
 
         event = ask_chain(controls.run.click, question.submit)
         # The API keeps its one-call shape (image, question, history) -> (history, ""); it is never
         # triggered from the page, so it never touches what a person types.
         api = gr.Button(t("ask"), visible=False)
         api_event = api.click(vqa, [image, question, chat, more], [chat, question], api_name="vqa", **queue)
+
+        @user_errors
+        def vqa_spoken(image, question, history, voice_name, more_images=None, request: gr.Request = None):
+            """Answer a question about an image and say the answer aloud; pass the conversation back for follow-ups.
+
+            Args:
+                image: the picture the conversation is about (a file path or URL).
+                question: what to ask about it.
+                history: the conversation so far as returned by the last call ([] to start).
+                voice_name: the voice, "Chelsie" or "Ethan".
+                more_images: further pictures for the same question, or None.
+            Returns:
+                the conversation, an empty question box, and the spoken answer's 24 kHz wav (None until ready).
+            """
+            images = [image, *more_images] if more_images else image
+            turns = pipes.vqa.kept_turns(to_pairs(history))
+            messages = pipes.vqa.request(images, question, turns)
+            history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
+            history += [user(question.strip()), {"role": "assistant", "content": ""}]
+            text = ""
+            for text in pipes.vqa.answer(messages):
+                history[-1] = {"role": "assistant", "content": text}
+                yield history, "", None
+            for wav in voice.spoken(messages, text, True, voice_name, request):
+                yield history, "", wav
+
+        spoken_api = gr.Button(visible=False)
+        api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more],
+                                      [chat, question, voice.player], api_name="vqa_spoken", **queue)
 
         def new_conversation(waiting):
             waiting.clear()
@@ -177,7 +213,7 @@ def render(pipes, ui) -> None:
                                      [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
                                 vqa_new, ["example_house_colour", "example_highest_bar"], pipes.vqa,
                                 chain=lambda loaded: ask_chain(loaded.then))
-        answers = [event, api_event, *examples]
+        answers = [event, api_event, api_spoken, *examples]
 
         # The chat's own retry, undo and edit: each rewinds the conversation to a question, then
         # retry and edit ask it (again) through the same answering event; undo puts it back in the box.
@@ -211,12 +247,12 @@ def render(pipes, ui) -> None:
         for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
             again = listener(fn, [chat, waiting], chat, queue=False, cancels=answers, api_visibility="private")
             answers.append(controls.around(again.success, dict(
-                fn=answer, inputs=[image, more, chat, waiting], outputs=chat, api_visibility="private",
-                trigger_mode="always_last", **queue)))
+                fn=answer, inputs=[image, more, chat, waiting, *voice.inputs], outputs=[chat, voice.player],
+                api_visibility="private", trigger_mode="always_last", **queue)))
         chat.undo(undo, [chat, waiting], [chat, question], queue=False, cancels=answers, api_visibility="private")
 
         clear.click(new_conversation, waiting, [chat, question], cancels=answers, api_visibility="private",
-                    queue=False)
+                    queue=False).then(lambda: None, None, voice.player, queue=False, api_visibility="private")
         for picture in (image, more):  # new images, new talk
             picture.change(lambda: [], None, chat, api_visibility="private", queue=False)
         controls.stop_cancels(answers)

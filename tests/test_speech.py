@@ -1,0 +1,157 @@
+"""Spoken answers (issue 16): the Omni miniature's own talker, token2wav and voices, through the real code.
+
+One registry and one in-process app for the module (speech on a 2-core CPU takes seconds per answer),
+kept apart from the session's `pipes`, so its first spoken answer is this module's to observe.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines import speech
+from tests.conftest import ASSETS, launch
+from tests.test_browser import NARROW, WIDE, browser, open_page, tab, upload, wait_text  # noqa: F401 - fixtures
+
+
+@pytest.fixture(scope="module")
+def pipes(tiny_settings):
+    from pipelines.tasks import Pipelines
+
+    return Pipelines(tiny_settings(max_new_tokens=48))
+
+
+@pytest.fixture(scope="module")
+def server(pipes):
+    """The app in this process, so a test can see its threads and its registry."""
+    demo, url = launch(pipes)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, analytics_enabled=False, verbose=False)
+
+
+def model_bytes(model) -> int:
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+def said(pipeline, messages, answer: str, voice: str, seed: int = 0) -> np.ndarray:
+    torch.manual_seed(seed)  # the talker samples and the DiT starts from noise: same seed, same sound
+    items = list(pipeline.say(messages, answer, voice))
+    assert isinstance(items[-1], speech.Said) and not items[-1].cut
+    return np.concatenate(items[:-1])
+
+
+def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(pipes, client):
+    """Speech off: the thinker-only model, byte for byte. Speech on: talker and token2wav join that
+    same model object (the thinker is not loaded again), and the API returns a valid 24 kHz wav."""
+    from gradio_client import handle_file
+
+    model_id = pipes.audio.model_id
+    clip = handle_file(str(ASSETS / "speech_en.wav"))
+    text, wav = client.predict(clip, "What is said?", False, "Chelsie", api_name="/audio_qa_spoken")
+    loaded = pipes.registry.get(model_id)
+    assert text and wav is None
+    assert pipes.registry.speech_loaded(model_id) is None and not hasattr(loaded.model, "talker")
+    thinker_only = model_bytes(loaded.model)
+    assert thinker_only == model_bytes(loaded.model.thinker)
+
+    text, wav = client.predict(clip, "What is said?", True, "Ethan", api_name="/audio_qa_spoken")
+    assert text and wav
+    with wave.open(wav) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (speech.SAMPLE_RATE, 1, 2)
+        samples = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert samples.size > 0 and np.abs(samples).max() > 0  # sound, not silence
+    spoken = pipes.registry.speech_loaded(model_id)
+    assert spoken is not None and pipes.registry.load_counts[model_id] == 1
+    assert loaded.model.talker is spoken.talker and model_bytes(loaded.model.thinker) == thinker_only
+    assert spoken.bytes > 0
+
+
+def test_length_grows_with_the_text_and_the_voice_changes_the_sound(pipes):
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "What colour is the house?")
+    *_, long_answer = vqa.answer(messages, 40)
+    *_, short_answer = vqa.answer(messages, 4)
+    assert len(long_answer) > len(short_answer)
+    short = said(vqa, messages, short_answer, "Chelsie")
+    long = said(vqa, messages, long_answer, "Chelsie")
+    assert long.size > short.size  # about one codec code (20 ms) per text token
+    again = said(vqa, messages, short_answer, "Chelsie")
+    other = said(vqa, messages, short_answer, "Ethan")
+    np.testing.assert_array_equal(again, short)  # same seed, same voice: the same sound...
+    assert not np.array_equal(other, short)      # ...so the difference is the voice's
+
+
+def talker_running() -> bool:
+    return any(t.name == "talker" and t.is_alive() for t in threading.enumerate())
+
+
+def test_stop_during_speech_ends_the_talker(client):
+    """A cancelled job (the page's Stop cancels the same way) ends the talker's generate() too."""
+    from gradio_client import handle_file
+
+    job = client.submit(handle_file(str(ASSETS / "street.png")), "Describe it.", [], "Chelsie", None,
+                        api_name="/vqa_spoken")
+    deadline = time.monotonic() + 300
+    while not talker_running():
+        assert time.monotonic() < deadline and not job.done(), "speech never started"
+        time.sleep(0.05)
+    job.cancel()
+    deadline = time.monotonic() + 60
+    while talker_running():
+        assert time.monotonic() < deadline, "the talker kept generating after Stop"
+        time.sleep(0.1)
+
+
+def test_missing_voices_keep_the_text_answer(tiny_dir, tmp_path, tiny_settings):
+    """A checkpoint whose voices file is empty: the text answer comes, the speech says why it cannot."""
+    from pipelines.errors import ModelError
+    from pipelines.tasks import Pipelines
+
+    folder = shutil.copytree(tiny_dir / "qwen2_5_omni", tmp_path / "omni")
+    torch.save({}, folder / "spk_dict.pt")
+    pipes = Pipelines(tiny_settings(audio_model=str(folder), vqa_model=str(folder), caption_model=str(folder)))
+    messages = pipes.vqa.request(str(ASSETS / "street.png"), "What?")
+    *_, text = pipes.vqa.answer(messages, 4)
+    assert text
+    with pytest.raises(ModelError) as err:
+        list(pipes.vqa.say(messages, text, "Chelsie"))
+    assert err.value.key == "voice_file_missing" and "spk_dict.pt" in err.value.message("en")
+
+
+def test_openai_backend_is_text_only(tiny_settings):
+    from pipelines.tasks import Pipelines
+
+    remote = Pipelines(tiny_settings(backend="openai", endpoint="http://127.0.0.1:9/v1"))
+    assert not remote.audio.speaks and not remote.vqa.speaks
+
+
+@pytest.mark.parametrize("viewport", [NARROW, WIDE], ids=["390", "1280"])
+def test_browser_plays_the_spoken_answer(open_page, viewport):
+    page = open_page(viewport=viewport)
+    page.set_default_timeout(300_000)
+    tab(page, "tab_audio")
+    upload(page, "audio-input", "speech_en.wav", "audio")
+    page.fill("#audio-question textarea", "What is said?")
+    page.check("#audio-speak input[type=checkbox]")
+    page.click("#audio-run")
+    assert wait_text(page, "audio-output").strip()
+    page.wait_for_selector("#audio-spoken audio[src]", state="attached")
+    src = page.locator("#audio-spoken audio[src]").first.get_attribute("src")
+    assert src and ".wav" in src
+    width = viewport["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "page scrolls sideways"
+    box = page.locator("#audio-spoken").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
