@@ -98,6 +98,20 @@ def talker_running() -> bool:
     return any(t.name == "talker" and t.is_alive() for t in threading.enumerate())
 
 
+def test_stop_ends_speech_at_the_next_piece(pipes):
+    """Stop (the tab's Stop, a closed stream) during speech: no more pieces, and the talker's thread is over."""
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    *_, answer = vqa.answer(messages, 48)
+    stop = threading.Event()
+    pieces = vqa.say(messages, answer * 4, "Chelsie", stop)  # ~200 codes: a first piece of 24, then more
+    first = next(pieces)
+    assert isinstance(first, np.ndarray) and first.size == speech.FIRST_PIECE_CODES * 480
+    stop.set()
+    assert list(pieces) == []  # neither another piece nor the end-of-speech record
+    assert not talker_running()
+
+
 def test_stop_during_speech_ends_the_talker(client):
     """A cancelled job (the page's Stop cancels the same way) ends the talker's generate() too."""
     from gradio_client import handle_file
