@@ -56,6 +56,11 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
             loaded=True, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
             architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
             parameters=sum(p.numel() for p in loaded.model.parameters()))
+        if loaded.family.speaks:  # what spoken answers add to this model's memory, once loaded
+            spoken = pipes.registry.speech_loaded(loaded.model_id)
+            models[shown_model(loaded.model_id)]["speech"] = (
+                {"loaded": True, "mb": round(spoken.bytes / 2**20, 1), "voices": sorted(spoken.voices),
+                 "load_seconds": round(spoken.load_seconds, 2)} if spoken else {"loaded": False})
     memory = {"process_rss_mb": round(_rss_mb(), 1)}
     if torch.cuda.is_available():
         memory["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)

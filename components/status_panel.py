@@ -9,13 +9,15 @@ WORDS = {
            "gpu": "GPU", "cpu": "CPU only", "threads": "CPU threads", "memory": "Memory",
            "rss": "this process", "cuda": "GPU memory in use", "peak": "peak", "of": "of",
            "queue": "Queue", "running": "running", "waiting": "waiting", "limit": "at once", "max": "room for",
-           "drawing": "drawings", "versions": "Versions", "engine": "served by an OpenAI-compatible engine as"},
+           "drawing": "drawings", "versions": "Versions", "engine": "served by an OpenAI-compatible engine as",
+           "speech": "speech (talker + token2wav)", "speech_off": "speech not loaded (loads on the first spoken answer)"},
     "zh": {"models": "模型", "loaded": "已加载", "not_loaded": "尚未加载（首次使用时加载）",
            "tasks": "任务", "params": "参数量", "load": "加载用时", "device": "设备",
            "gpu": "GPU", "cpu": "仅 CPU", "threads": "CPU 线程", "memory": "内存",
            "rss": "本进程", "cuda": "已用显存", "peak": "峰值", "of": "共",
            "queue": "队列", "running": "运行中", "waiting": "等待中", "limit": "同时运行", "max": "最多排队",
-           "drawing": "绘图", "versions": "版本", "engine": "由 OpenAI 兼容推理服务提供，模型名"},
+           "drawing": "绘图", "versions": "版本", "engine": "由 OpenAI 兼容推理服务提供，模型名",
+           "speech": "语音部分（talker + token2wav）", "speech_off": "语音部分尚未加载（首次朗读时加载）"},
 }
 
 
@@ -45,6 +47,10 @@ def readable(info: dict, lang: str) -> str:
                 facts.append(f"{w['params']}: {m['parameters'] / 1e6:,.1f} M")
             if m.get("load_seconds") is not None:
                 facts.append(f"{w['load']} {m['load_seconds']} s")
+            if isinstance(m.get("speech"), dict):
+                sp = m["speech"]
+                facts.append(f"{w['speech']}: +{mb(sp['mb'])}, {', '.join(sp['voices'])}" if sp.get("loaded")
+                             else w["speech_off"])
         else:
             facts.append(w["not_loaded"])
         lines.append(f"- **{model_id}** — " + "; ".join(facts))

@@ -65,6 +65,8 @@ def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(pipes,
     assert text and wav is None
     assert pipes.registry.speech_loaded(model_id) is None and not hasattr(loaded.model, "talker")
     thinker_only = model_bytes(loaded.model)
+    status = client.predict(api_name="/status")
+    assert [m["speech"] for m in status["models"].values() if "speech" in m] == [{"loaded": False}]
     assert thinker_only == model_bytes(loaded.model.thinker)
 
     text, wav = client.predict(clip, "What is said?", True, "Ethan", api_name="/audio_qa_spoken")
@@ -77,6 +79,9 @@ def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(pipes,
     assert spoken is not None and pipes.registry.load_counts[model_id] == 1
     assert loaded.model.talker is spoken.talker and model_bytes(loaded.model.thinker) == thinker_only
     assert spoken.bytes > 0
+    status = client.predict(api_name="/status")
+    (entry,) = [m["speech"] for m in status["models"].values() if "speech" in m]
+    assert entry["loaded"] and entry["mb"] == round(spoken.bytes / 2**20, 1) and entry["voices"] == ["Chelsie", "Ethan"]
 
 
 def test_length_grows_with_the_text_and_the_voice_changes_the_sound(pipes):
