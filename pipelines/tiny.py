@@ -155,9 +155,10 @@ TINY_TOKEN2WAV = dict(
                         resblock_dilation_sizes=[[1, 3, 5]], upsample_rates=[5, 3, 2, 2, 2, 2],
                         upsample_kernel_sizes=[11, 7, 4, 4, 4, 4]))
 # The real talker reads three text ids the tokenizer does not name (151859-151861, rows of the thinker's
-# embedding past the tokenizer); the miniature's embedding has no spare rows, so it lends three unused specials.
-TTS_TEXT = {"tts_text_pad_token_id": "<|fim_pad|>", "tts_text_start_token_id": "<|repo_name|>",
-            "tts_text_end_token_id": "<|file_sep|>"}
+# embedding past the tokenizer); the miniature's embedding has no spare rows, so it lends three special tokens
+# that no template uses (special: a user cannot type them, and answers never show them).
+TTS_TEXT = {"tts_text_pad_token_id": "<|vision_pad|>", "tts_text_start_token_id": "<|quad_start|>",
+            "tts_text_end_token_id": "<|quad_end|>"}
 VOICES = {"Chelsie": "<tool_call>", "Ethan": "</tool_call>"}  # each voice's text start token (real: its own id)
 
 
