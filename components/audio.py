@@ -74,8 +74,8 @@ def render(pipes, ui) -> None:
         event = controls.around(controls.run.click, dict(**args, api_name="audio_qa_spoken"))
         submit = controls.around(question.submit, dict(**args, api_visibility="private"))
         # The text-only API keeps its one-output shape; it is never triggered from the page.
-        gr.Button(visible=False).click(audio_qa, [audio, question], out, api_name="audio_qa", **queue)
+        api = gr.Button(t("ask"), visible=False).click(audio_qa, [audio, question], out, api_name="audio_qa", **queue)
         examples = add_examples(ui, [[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)
-        controls.stop_cancels([event, submit, *examples])
+        controls.stop_cancels([event, submit, api, *examples])

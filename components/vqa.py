@@ -198,7 +198,7 @@ def render(pipes, ui) -> None:
             for wav in voice.spoken(messages, text, True, voice_name, request):
                 yield history, "", wav
 
-        spoken_api = gr.Button(visible=False)
+        spoken_api = gr.Button(t("ask"), visible=False)
         api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more],
                                       [chat, question, voice.player], api_name="vqa_spoken", **queue)
 

@@ -100,8 +100,9 @@ def test_warnings_and_progress_follow_the_callers_language(app_url, lang, header
 def test_stop_cancels_every_model_run_example_clicks_too(demo):
     """(test_load.py checks that they all share the model queue.)"""
     runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue}
-    # 4 API endpoints, the chat's answer (Ask or Enter), its retry and edit, 2 Enter keys, 4 example clicks
-    assert len(runs) == 13
+    # 6 API endpoints (2 of them spoken), the chat's answer (Ask or Enter), its retry and edit, 2 Enter keys,
+    # 4 example clicks
+    assert len(runs) == 15
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
     # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
     flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}
