@@ -40,7 +40,7 @@ class SpeakControls:
         with gr.Row(equal_height=True):
             self.speak = gr.Checkbox(label=t("speak_answer"), value=False, interactive=can, info=info,
                                      elem_id=f"{prefix}-speak")
-            self.voice = gr.Dropdown(list(VOICES), value=VOICES[0], label=t("voice"), interactive=can,
+            self.voice = gr.Dropdown(list(VOICES), value=VOICES[0], label=t("voice_choice"), interactive=can,
                                      elem_id=f"{prefix}-voice")
         self.player = gr.Audio(label=t("spoken_answer"), type="filepath", interactive=False,
                                buttons=["download"], elem_id=f"{prefix}-spoken")
