@@ -99,6 +99,15 @@ def test_length_grows_with_the_text_and_the_voice_changes_the_sound(pipes):
     assert not np.array_equal(other, short)      # ...so the difference is the voice's
 
 
+def test_spoken_length_limit_cuts_the_speech_not_the_text(pipes, monkeypatch):
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    *_, answer = vqa.answer(messages, 40)
+    monkeypatch.setattr(vqa.settings, "max_speech_seconds", 0.1)  # 5 codes of 20 ms
+    items = list(vqa.say(messages, answer, "Chelsie"))
+    assert items[-1].cut and sum(piece.size for piece in items[:-1]) == 5 * 480
+
+
 def talker_running() -> bool:
     return any(t.name == "talker" and t.is_alive() for t in threading.enumerate())
 
