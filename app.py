@@ -140,7 +140,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import api_page, audio, banner, caption, header, language, status, text_to_image, vqa
+    from components import api_page, audio, banner, caption, explain, header, language, status, text_to_image, vqa
     from components.i18n import t
     from components.resources import bound_sessions
     from components.server import Demo
@@ -162,6 +162,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 tabs.append(audio)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
+        explain.render_api(pipes, ui)  # /token_budget, /attention
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo

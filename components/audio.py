@@ -4,6 +4,7 @@ import gradio as gr
 
 from pipelines.inputs import check_text, load_audio
 
+from .explain import ExplainView, explained
 from .common import RunControls, SafeAudio, add_examples, model_event, user_errors, warn
 from .i18n import t
 
@@ -23,9 +24,11 @@ def render(pipes, ui) -> None:
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="audio-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
+                view = ExplainView("audio", pipes.audio, ui)
         clear.add([audio, question, out])
 
         @user_errors
+        @explained("audio", lambda: pipes.audio)
         def audio_qa(audio, question, request: gr.Request):
             """Answer a question about an audio clip (speech, music, sounds); streams the answer.
 
@@ -50,3 +53,4 @@ def render(pipes, ui) -> None:
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)
         controls.stop_cancels([event, submit, *examples])
+        view.after(event, submit, *examples)

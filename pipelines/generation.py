@@ -383,13 +383,39 @@ def paced(texts: Iterator[str], interval: float) -> Iterator[str]:
         yield held
 
 
+@dataclass
+class Usage:
+    """What one answer was made of and what it cost: read by pipelines/explain.py (token budget,
+    attention on request) after the answer ends. Plain references: nothing is copied or computed
+    while the answer streams."""
+
+    messages: list[dict]
+    inputs: dict | None  # the processor's output the answer used (explain drops it once read)
+    tokens: list[int]  # the answer's token ids, as generated
+    started: float
+    first_token: float | None = None
+    ended: float | None = None
+
+
+class Answer(str):
+    """The growing answer text, carrying its Usage. A plain str everywhere else; pickled (ZeroGPU's
+    worker process) it is a plain str, without the tensors."""
+
+    usage: Usage | None = None
+
+    def __reduce__(self):
+        return str, (str(self),)
+
+
 def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
               stop: threading.Event | None = None, batcher: Batcher | None = None) -> Iterator[str]:
     """Greedy decoding, so a demo answer is reproducible. Alone, generate() runs in a thread of
     its own; with a batcher, it runs with whatever other requests for the same model are waiting."""
     stop = stop or threading.Event()
+    started = time.monotonic()
     inputs = prepared(loaded, messages)
     row = Row(inputs, max_new_tokens, stop, TokenStreamer(loaded.tokenizer))
+    usage = Usage(messages, inputs, row.streamer.tokens, started)
     thread = None
     if batcher is not None:
         batcher.submit(row)
@@ -399,8 +425,12 @@ def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
     text = ""
     try:
         for piece in row.streamer.chunks(STREAM_INTERVAL):
+            usage.first_token = usage.first_token or time.monotonic()
             text += piece
-            yield text
+            answer = Answer(text)
+            answer.usage = usage
+            yield answer
+        usage.ended = time.monotonic()
         if row.error is not None:
             raise as_model_error(row.error) from row.error
         if stop.is_set():
