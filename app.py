@@ -129,6 +129,9 @@ class UI:
     cache_examples: bool = False
     demo: object = None
     on_load: list = field(default_factory=list)
+    tabs: object = None  # the gr.Tabs, for a tab that sends its result to another (components/text_to_image.py)
+    caption: tuple | None = None  # the Caption tab's image, controls and run, for the same
+    caption_views: object = None
 
     @staticmethod
     def asset(name: str) -> str:
@@ -156,7 +159,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
         gr.Markdown(t("subtitle"))
         header.render(pipes, ui)
         banner.render(pipes, ui)
-        with gr.Tabs(overflow_behavior="wrap"):  # every tab one tap away, also at 390 px
+        with gr.Tabs(overflow_behavior="wrap") as ui.tabs:  # every tab one tap away, also at 390 px
             tabs = [caption, vqa, text_to_image]
             if pipes.audio_available():
                 tabs.append(audio)

@@ -43,7 +43,10 @@ def render(pipes, ui) -> None:
                                 controls)
         controls.stop_cancels([event, *examples])
         view.after(event, *examples)
-        ui.caption = (image, controls, event)  # the drawing tab's "Describe this drawing" reruns this
+        # The drawing tab's "Describe this drawing" runs the same event (English unless the page says otherwise).
+        ui.caption = (image, controls, dict(fn=caption, inputs=[image, language], outputs=out,
+                                            api_visibility="private", **model_event(ui, pipes.caption)))
+        ui.caption_views = view
 
         def browser_language(request: gr.Request) -> str:
             """A Chinese browser gets Chinese descriptions by default."""

@@ -16,10 +16,10 @@ from ..settings import Settings
 from .audio import AudioQAPipeline
 from .base import Pipeline
 from .caption import CAPTION_PROMPTS, CaptionPipeline
-from .image import Drawn, TextToImagePipeline
+from .image import Drawn, Preview, TextToImagePipeline
 from .vqa import VQAPipeline
 
-__all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "Drawn", "Pipeline", "Pipelines",
+__all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "Drawn", "Pipeline", "Pipelines", "Preview",
            "TextToImagePipeline", "VQAPipeline"]
 
 
