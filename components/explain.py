@@ -40,8 +40,14 @@ class Record:
     messages: list[dict]
     tokens: list[int]
     budget: dict
-    pieces: list[tuple[str, int, int]]  # (text, first token, end token) per clickable word
     rows: dict = field(default_factory=dict)  # (first, last, heads) -> attention rows, computed once
+    _pieces: list | None = None
+
+    def pieces(self, tokenizer) -> list[tuple[str, int, int]]:
+        """(text, first token, end token) per clickable word; decoded when first shown, not while answering."""
+        if self._pieces is None:
+            self._pieces = pieces_of(tokenizer, self.tokens)
+        return self._pieces
 
 
 RECORDS: OrderedDict[tuple[str, str], Record] = OrderedDict()
@@ -101,8 +107,7 @@ def explained(task: str, pipeline_of):
                 return
             pipeline = pipeline_of()
             loaded = pipeline.model
-            rec = Record(pipeline.model_id, usage.messages, list(usage.tokens), explain.budget(loaded, usage),
-                         pieces_of(loaded.tokenizer, list(usage.tokens)))
+            rec = Record(pipeline.model_id, usage.messages, list(usage.tokens), explain.budget(loaded, usage))
             usage.inputs = None  # the tensors go with the request, only the chat is kept
             with _lock:
                 RECORDS[_key(request, task)] = rec
@@ -149,19 +154,20 @@ def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int
     """Heat maps (PIL images) and the raw weights (JSON) of answer pieces [start, end]."""
     loaded = pipeline.model
     first, last = explain.check_view(loaded, (first, last), heads)
-    count = len(rec.pieces)
+    pieces = rec.pieces(loaded.tokenizer)
+    count = len(pieces)
     try:
         start, end = int(start), int(end)
     except (TypeError, ValueError):
         raise InputError("bad_span", count=count, last=max(count - 1, 0)) from None
     start, end = min(start, end), max(start, end)
-    if not rec.pieces or not 0 <= start <= end < count:
+    if not pieces or not 0 <= start <= end < count:
         raise InputError("bad_span", count=count, last=max(count - 1, 0))
     if (first, last, heads) not in rec.rows:
         rows, inputs = explain.answer_attention(loaded, rec.messages, rec.tokens, (first, last), heads)
         rec.rows = {(first, last, heads): (rows, explain.segments(loaded, inputs))}  # one view kept
     rows, segments = rec.rows[(first, last, heads)]
-    weights = rows[rec.pieces[start][1]:rec.pieces[end][2]].mean(0)
+    weights = rows[pieces[start][1]:pieces[end][2]].mean(0)
     media = [p for turn in rec.messages for p in turn["content"] if p.get("type") in ("image", "audio", "video")]
     pictures, raw = [], []
     for seg, part in zip(segments, media):
@@ -178,9 +184,9 @@ def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int
                 pictures.append(explain.image_overlay(part["image"], cells[0]))
             raw.append({"kind": seg.kind, "grid": list(seg.grid),
                         "weights": np.round(cells.astype(np.float64), 6).tolist()})
-    text = "".join(p[0] for p in rec.pieces[start:end + 1])
+    text = "".join(p[0] for p in pieces[start:end + 1])
     on_media = sum(float(weights[s.start:s.stop].sum()) for s in segments)
-    return pictures, {"text": text, "pieces": [start, end], "tokens": [rec.pieces[start][1], rec.pieces[end][2]],
+    return pictures, {"text": text, "pieces": [start, end], "tokens": [pieces[start][1], pieces[end][2]],
                       "layers": [first, last], "heads": heads, "share_on_inputs": round(on_media, 6),
                       "inputs": raw}
 
@@ -216,7 +222,8 @@ class ExplainView:
             rec = record_of(request, task)
             n = explain.layer_count(self.pipeline.model)
             first, last = explain.default_layers(self.pipeline.model)
-            return (budget_markdown(rec.budget, lang_of(request)), [(p[0], None) for p in rec.pieces],
+            pieces = rec.pieces(self.pipeline.model.tokenizer)
+            return (budget_markdown(rec.budget, lang_of(request)), [(p[0], None) for p in pieces],
                     gr.Slider(maximum=n - 1, value=first), gr.Slider(maximum=n - 1, value=last), [], None)
 
         self.refresh_args = dict(fn=refresh, inputs=None,

@@ -182,10 +182,14 @@ def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list
             total.append(rows.cpu())
         return output[0], None  # the layer's weights go now, not at the end of the pass
 
-    previous = model.config._attn_implementation
+    # Only the decoder's attention turns eager (the one whose weights are read): the vision and audio
+    # encoders keep their fast kernels (an image of 4,000 patches costs seconds in eager).
+    text = getattr(model.config, "text_config", None)
+    previous = (text or model.config)._attn_implementation
+    switch = (lambda impl: {"text_config": impl}) if text is not None else (lambda impl: impl)
     hooks = [m.register_forward_hook(keep) for m in modules]
     try:
-        model.set_attn_implementation("eager")
+        model.set_attn_implementation(switch("eager"))
         with torch.inference_mode():
             # No output_attentions: eager returns each layer's weights to the hooks anyway, and asking
             # would also keep every layer's full weights for the output.
@@ -193,7 +197,7 @@ def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list
     finally:
         for h in hooks:
             h.remove()
-        model.set_attn_implementation(previous)
+        model.set_attn_implementation(switch(previous))
     rows = torch.stack(total).mean(0)
     return rows, inputs
 
