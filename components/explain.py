@@ -150,9 +150,18 @@ def budget_markdown(budget: dict, lang: str) -> str:
     return "\n".join(lines)
 
 
+def _or_default(value, default):
+    try:
+        return default if int(value) == -1 else value
+    except (TypeError, ValueError, OverflowError):
+        return value  # check_view says what a layer is
+
+
 def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int, heads: str):
     """Heat maps (PIL images) and the raw weights (JSON) of answer pieces [start, end]."""
     loaded = pipeline.model
+    default = explain.default_layers(loaded)
+    first, last = _or_default(first, default[0]), _or_default(last, default[1])  # -1: the model's default range
     first, last = explain.check_view(loaded, (first, last), heads)
     pieces = rec.pieces(loaded.tokenizer)
     count = len(pieces)
@@ -284,8 +293,8 @@ def render_api(pipes, ui) -> None:
             task: "caption", "vqa" or "audio".
             start: the first word (piece) of the answer, from 0.
             end: the last word (piece), inclusive.
-            first_layer: the first decoder layer averaged (from 0).
-            last_layer: the last decoder layer averaged (inclusive).
+            first_layer: the first decoder layer averaged (from 0); -1: the later half of the layers.
+            last_layer: the last decoder layer averaged (inclusive); -1: the last layer.
             heads: "mean" or "max" over the attention heads.
         Returns:
             heat maps (over each image; over each clip's waveform), and the raw weights as JSON.
@@ -295,7 +304,7 @@ def render_api(pipes, ui) -> None:
 
     with gr.Row(visible=False):
         task = gr.Textbox("caption")
-        numbers = [gr.Number(v, precision=0) for v in (0, 0, 0, 0)]
+        numbers = [gr.Number(v, precision=0) for v in (0, 0, -1, -1)]
         heads = gr.Textbox("mean")
         budget_out, heat, raw = gr.JSON(), gr.Gallery(format="png"), gr.JSON()
         budget_button, attention_button = gr.Button(), gr.Button()
