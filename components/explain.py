@@ -13,6 +13,7 @@ answer about the last answer of the caller's session (a gradio_client Client kee
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,8 +29,9 @@ from pipelines.messages import message
 from .common import lang_of, model_event, user_errors
 from .i18n import t
 
+log = logging.getLogger(__name__)
 TASKS = ("caption", "vqa", "audio")
-KEPT = 64  # answers remembered server-wide (sessions x tabs); each holds its chat's images or clip
+KEPT = 32  # answers remembered server-wide (sessions x tabs); each holds its chat's images or clip
 
 
 @dataclass
@@ -54,13 +56,15 @@ RECORDS: OrderedDict[tuple[str, str], Record] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _key(request: gr.Request | None, task: str) -> tuple[str, str]:
-    return (getattr(request, "session_hash", None) or "", task)
+def _key(request: gr.Request | None, task: str) -> tuple[str, str] | None:
+    """Whose answer: a caller without a session (nothing to tell callers apart) gets none kept."""
+    session = getattr(request, "session_hash", None)
+    return (session, task) if session else None
 
 
 def record_of(request, task: str) -> Record:
     with _lock:
-        rec = RECORDS.get(_key(request, task))
+        rec = RECORDS.get(_key(request, task))  # type: ignore[arg-type]
     if rec is None:
         raise InputError("explain_none")
     return rec
@@ -106,12 +110,20 @@ def explained(task: str, pipeline_of):
             if usage is None or usage.inputs is None:  # an engine elsewhere (--backend openai) or ZeroGPU
                 return
             pipeline = pipeline_of()
-            loaded = pipeline.model
-            rec = Record(pipeline.model_id, usage.messages, list(usage.tokens), explain.budget(loaded, usage))
-            usage.inputs = None  # the tensors go with the request, only the chat is kept
+            try:
+                rec = Record(pipeline.model_id, usage.messages, list(usage.tokens),
+                             explain.budget(pipeline.model, usage))
+            except Exception:  # noqa: BLE001 - the answer is out: a view that cannot follow must not fail it
+                log.exception("could not keep the answer's record for the explain view")
+                return
+            finally:
+                usage.inputs = None  # the tensors go with the request, only the chat is kept
+            key = _key(request, task)
+            if key is None:
+                return
             with _lock:
-                RECORDS[_key(request, task)] = rec
-                RECORDS.move_to_end(_key(request, task))
+                RECORDS[key] = rec
+                RECORDS.move_to_end(key)
                 while len(RECORDS) > KEPT:
                     RECORDS.popitem(last=False)
         return run
@@ -208,7 +220,7 @@ class ExplainView:
         with gr.Accordion(t("explain"), open=False, elem_id=f"{task}-explain"):
             self.budget = gr.Markdown(elem_id=f"{task}-budget")
             self.words = gr.HighlightedText(label=t("explain_words"), combine_adjacent=False, show_legend=False,
-                                            interactive=False, elem_id=f"{task}-words")
+                                            interactive=False, color_map={"▲": "#f97316"}, elem_id=f"{task}-words")
             with gr.Row():
                 self.span = gr.Checkbox(False, label=t("explain_span"), elem_id=f"{task}-span")
                 self.heads = gr.Radio([(t("explain_heads_mean"), "mean"), (t("explain_heads_max"), "max")],
@@ -228,7 +240,10 @@ class ExplainView:
         @user_errors
         def refresh(request: gr.Request):
             """After an answer: its budget, its words, the model's layer range."""
-            rec = record_of(request, task)
+            try:
+                rec = record_of(request, task)
+            except InputError as exc:  # an engine elsewhere answered (--backend openai): said here, not as an error
+                return exc.message(lang_of(request)), [], gr.skip(), gr.skip(), [], None
             n = explain.layer_count(self.pipeline.model)
             first, last = explain.default_layers(self.pipeline.model)
             pieces = rec.pieces(self.pipeline.model.tokenizer)
@@ -239,9 +254,14 @@ class ExplainView:
                                  outputs=[self.budget, self.words, self.first, self.last, self.heat, self.raw],
                                  queue=False, api_visibility="private")
 
-        def pick(picked, span, evt: gr.SelectData):
+        @user_errors
+        def pick(picked, span, evt: gr.SelectData, request: gr.Request):
+            """A click on a word: select it (or, with "span", extend the selection to it) and mark it."""
             index = evt.index if isinstance(evt.index, int) else evt.index[0]
-            return [picked[0], index] if span else [index, index]
+            picked = [picked[0], index] if span else [index, index]
+            low, high = min(picked), max(picked)
+            pieces = record_of(request, task).pieces(self.pipeline.model.tokenizer)
+            return picked, [(p[0], "▲" if low <= i <= high else None) for i, p in enumerate(pieces)]
 
         @user_errors
         def show(picked, first, last, heads, request: gr.Request):
@@ -251,7 +271,7 @@ class ExplainView:
 
         shown = dict(fn=show, inputs=[self.picked, self.first, self.last, self.heads], outputs=[self.heat, self.raw],
                      api_visibility="private", **queue)
-        self.words.select(pick, [self.picked, self.span], self.picked, queue=False,
+        self.words.select(pick, [self.picked, self.span], [self.picked, self.words], queue=False,
                           api_visibility="private").then(**shown)
         for control in (self.heads, self.first, self.last):
             control.release(**shown) if isinstance(control, gr.Slider) else control.input(**shown)

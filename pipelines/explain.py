@@ -157,18 +157,25 @@ def check_view(loaded: LoadedModel, layers, heads: str) -> tuple[int, int]:
     return first, last
 
 
-def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list[int],
-                     layers: tuple[int, int], heads: str = "mean") -> tuple[torch.Tensor, dict]:
-    """Rows of attention, one per answer token, over the whole sequence (prompt then answer):
-    averaged over the layers in `layers` (inclusive), heads reduced by `heads` ("mean" or "max").
-    Returns (rows [answer tokens, sequence] float32 on the CPU, the prompt's processor output)."""
+def conversation(loaded: LoadedModel, messages: list[dict], answer_ids: list[int]) -> tuple[dict, dict]:
+    """The finished conversation as model inputs: the prompt exactly as the answer got it (the same
+    processing), then the answer's own token ids. Returns (conversation, the prompt's inputs)."""
     inputs = prepared(loaded, messages)
-    prompt = inputs["input_ids"].shape[-1]
     answer = torch.tensor([answer_ids], dtype=inputs["input_ids"].dtype, device=inputs["input_ids"].device)
     full = dict(inputs)
     full["input_ids"] = torch.cat([inputs["input_ids"], answer], dim=-1)
     if "attention_mask" in full:
         full["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones_like(answer)], dim=-1)
+    return full, inputs
+
+
+def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list[int],
+                     layers: tuple[int, int], heads: str = "mean") -> tuple[torch.Tensor, dict]:
+    """Rows of attention, one per answer token, over the whole sequence (prompt then answer):
+    averaged over the layers in `layers` (inclusive), heads reduced by `heads` ("mean" or "max").
+    Returns (rows [answer tokens, sequence] float32 on the CPU, the prompt's processor output)."""
+    full, inputs = conversation(loaded, messages, answer_ids)
+    prompt = inputs["input_ids"].shape[-1]
     model = loaded.generator
     modules = _attention_modules(model)
     first, last = layers

@@ -15,6 +15,7 @@ import torch
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from components.explain import budget_markdown
 from pipelines import explain
 from pipelines.inputs import Audio
 from pipelines.tasks import Drawn, Preview
@@ -170,9 +171,21 @@ def test_api_budget_and_attention_for_the_sessions_last_answer(api):
     assert np.array(raw["inputs"][0]["weights"]).shape == tuple(grid)
     with pytest.raises(Exception, match="Layers go from 0 to 1"):
         client.predict("caption", 0, 0, 0, 7, "mean", api_name="/attention")
-    other = Client(api, analytics_enabled=False, verbose=False)  # another session has its own answers
-    with pytest.raises(Exception, match="Nothing to explain yet"):
+    other = Client(api, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN"})
+    with pytest.raises(Exception, match="还没有可解释的内容"):  # another session has its own answers; in Chinese
         other.predict("caption", api_name="/token_budget")
+
+
+def test_budget_table_in_both_languages():
+    budget = {"inputs": [{"kind": "image", "tokens": 187, "grid": [1, 11, 17], "patches": [1, 22, 34]},
+                         {"kind": "audio", "tokens": 116, "seconds": 4.64, "tokens_per_second": 25.0},
+                         {"kind": "text", "tokens": 180}],
+              "prompt_tokens": 483, "generated_tokens": 8, "context_used": 491, "context_max": 32768,
+              "seconds_per_token": 0.004}
+    en, zh = (budget_markdown(budget, lang) for lang in ("en", "zh"))
+    assert "11×17 tokens (22×34 patches) | 187" in en and "4.64 s at 25 tokens/s | 116" in en
+    assert "491 of 32,768" in en and "8 tokens, 4.0 ms per token" in en
+    assert "11×17 个令牌" in zh and "4.64 秒" in zh and "已用上下文：491 / 32,768" in zh
 
 
 def test_api_drawing_streams_previews_before_the_images(api):
