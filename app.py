@@ -165,7 +165,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 tabs.append(audio)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
-        explain.render_api(pipes, ui)  # /token_budget, /attention
+        explain.render_api(pipes, ui, ui.caption[1])  # /token_budget, /attention (Stop: the Caption tab's)
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo

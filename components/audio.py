@@ -24,7 +24,7 @@ def render(pipes, ui) -> None:
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="audio-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
-                view = ExplainView("audio", pipes.audio, ui)
+                view = ExplainView("audio", pipes.audio, ui, controls)
         clear.add([audio, question, out])
 
         @user_errors

@@ -20,7 +20,7 @@ def render(pipes, ui) -> None:
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="caption-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("description"), lines=10, buttons=["copy"], elem_id="caption-output")
-                view = ExplainView("caption", pipes.caption, ui)
+                view = ExplainView("caption", pipes.caption, ui, controls)
         clear.add([image, out])
 
         @user_errors

@@ -215,7 +215,7 @@ def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int
 class ExplainView:
     """The accordion under a tab's answer: token budget, the answer's words, the heat map."""
 
-    def __init__(self, task: str, pipeline, ui):
+    def __init__(self, task: str, pipeline, ui, controls):
         self.task, self.pipeline = task, pipeline
         with gr.Accordion(t("explain"), open=False, elem_id=f"{task}-explain"):
             self.budget = gr.Markdown(elem_id=f"{task}-budget")
@@ -223,8 +223,8 @@ class ExplainView:
                                             interactive=False, color_map={"▲": "#f97316"}, elem_id=f"{task}-words")
             with gr.Row():
                 self.span = gr.Checkbox(False, label=t("explain_span"), elem_id=f"{task}-span")
-                self.heads = gr.Radio([(t("explain_heads_mean"), "mean"), (t("explain_heads_max"), "max")],
-                                      value="mean", label=t("explain_heads"), elem_id=f"{task}-heads")
+                self.heads = gr.Dropdown([(t("explain_heads_mean"), "mean"), (t("explain_heads_max"), "max")],
+                                         value="mean", label=t("explain_heads"), elem_id=f"{task}-heads")
             with gr.Row():
                 self.first = gr.Slider(0, 1, value=0, step=1, label=t("explain_first_layer"),
                                        elem_id=f"{task}-first-layer")
@@ -271,10 +271,20 @@ class ExplainView:
 
         shown = dict(fn=show, inputs=[self.picked, self.first, self.last, self.heads], outputs=[self.heat, self.raw],
                      api_visibility="private", **queue)
-        self.words.select(pick, [self.picked, self.span], [self.picked, self.words], queue=False,
-                          api_visibility="private").then(**shown)
-        for control in (self.heads, self.first, self.last):
-            control.release(**shown) if isinstance(control, gr.Slider) else control.input(**shown)
+        stop = dict(inputs=None, outputs=controls.stop, queue=False, api_visibility="private")
+
+        def around(trigger):
+            """The pass runs with the tab's Stop live (it waits in the model queue like an answer)."""
+            event = trigger(lambda: gr.Button(variant="stop", interactive=True), **stop).then(**shown)
+            for after in (event.then, event.failure):
+                after(lambda: gr.Button(variant="secondary", interactive=False), **stop)
+            return event
+
+        picked = self.words.select(pick, [self.picked, self.span], [self.picked, self.words], queue=False,
+                                   api_visibility="private")
+        self.events = [around(picked.success), around(self.heads.input), around(self.first.release),
+                       around(self.last.release)]
+        controls.stop_cancels(self.events)
 
     def after(self, *events) -> None:
         """Show the budget and words once each of `events` (a tab's answering runs) ends."""
@@ -282,7 +292,7 @@ class ExplainView:
             event.then(**self.refresh_args)
 
 
-def render_api(pipes, ui) -> None:
+def render_api(pipes, ui, controls) -> None:
     """`/token_budget` and `/attention`: the same views for API callers (about their session's last answer)."""
     pipelines = {"caption": pipes.caption, "vqa": pipes.vqa, "audio": pipes.audio}
 
@@ -327,7 +337,8 @@ def render_api(pipes, ui) -> None:
         numbers = [gr.Number(v, precision=0) for v in (0, 0, -1, -1)]
         heads = gr.Textbox("mean")
         budget_out, heat, raw = gr.JSON(), gr.Gallery(format="png"), gr.JSON()
-        budget_button, attention_button = gr.Button(), gr.Button()
+        budget_button, attention_button = gr.Button(t("explain")), gr.Button(t("explain"))
     budget_button.click(token_budget, task, budget_out, api_name="token_budget", queue=False)
-    attention_button.click(attention_api, [task, *numbers, heads], [heat, raw], api_name="attention",
-                           **model_event(ui, pipes.caption))
+    event = attention_button.click(attention_api, [task, *numbers, heads], [heat, raw], api_name="attention",
+                                   **model_event(ui, pipes.caption))
+    controls.stop_cancels([event])  # (an API job is cancelled by its client; this keeps "Stop cancels every run")

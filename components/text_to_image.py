@@ -71,7 +71,6 @@ def render(pipes, ui) -> None:
                     if isinstance(item, Drawn):
                         yield item.images, item.seed
                     elif isinstance(item, Preview):  # the rows drawn so far
-                        desc = message("drawing_rows", lang_of(request), rows=item.rows, total=item.total_rows)
                         yield item.images, gr.skip()
                     else:
                         progress(item, desc=desc)

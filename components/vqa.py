@@ -94,7 +94,7 @@ def render(pipes, ui) -> None:
                     # Ask stays live while an answer streams: the next question waits its turn.
                     controls = RunControls("ask", "busy_answer", "vqa", keep_run=True)
                     clear = gr.Button(t("clear"), elem_id="vqa-clear")
-                view = ExplainView("vqa", pipes.vqa, ui)
+                view = ExplainView("vqa", pipes.vqa, ui, controls)
         # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
         # the session, so the running answer sees questions added while it streams.
         waiting = gr.State([])

@@ -103,7 +103,6 @@ MESSAGES = {
         "budget_context": "Context used: {used:,} of {max:,} tokens ({share:.2%})",
         "budget_generated": "Generated: {n} tokens, {ms:.1f} ms per token",
         "budget_generated_untimed": "Generated: {n} tokens",
-        "drawing_rows": "Drawing… row {rows} of {total}",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -195,7 +194,6 @@ MESSAGES = {
         "budget_context": "已用上下文：{used:,} / {max:,} 个令牌（{share:.2%}）",
         "budget_generated": "已生成：{n} 个令牌，每个 {ms:.1f} 毫秒",
         "budget_generated_untimed": "已生成：{n} 个令牌",
-        "drawing_rows": "绘制中…第 {rows} / {total} 行",
     },
 }
 

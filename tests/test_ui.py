@@ -100,8 +100,10 @@ def test_warnings_and_progress_follow_the_callers_language(app_url, lang, header
 def test_stop_cancels_every_model_run_example_clicks_too(demo):
     """(test_load.py checks that they all share the model queue.)"""
     runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue}
-    # 4 API endpoints, the chat's answer (Ask or Enter), its retry and edit, 2 Enter keys, 4 example clicks
-    assert len(runs) == 13
+    # 4 API endpoints, the chat's answer (Ask or Enter), its retry and edit, 2 Enter keys, 4 example clicks;
+    # issue 17: the attention pass of 3 tabs (a word clicked, heads, first and last layer: 4 each), /attention,
+    # and "Describe this drawing" (the Caption tab's run)
+    assert len(runs) == 13 + 3 * 4 + 1 + 1
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
     # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
     flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}
