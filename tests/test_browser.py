@@ -166,9 +166,10 @@ def test_create_image_tab(open_page):
     tab(page, "tab_image")
     page.fill("#image-prompt textarea", "A red house on a quiet street, watercolor")
     page.click("#image-run")
-    image = page.wait_for_selector("#image-gallery img")
+    page.wait_for_selector("#image-gallery img")  # (a preview first: the drawing fills in row by row)
     wait_done(page, "image-gallery")
-    assert page.evaluate("img => img.complete && img.naturalWidth > 0", image)  # the PNG really loaded
+    image = page.wait_for_selector("#image-gallery img")  # the final image
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image)  # the PNG really loaded
     shot(page, "create_image")
 
 
