@@ -1,4 +1,4 @@
-"""Multimodal LLM demo: caption, ask about an image, create an image, ask about audio.
+"""Multimodal LLM demo: caption, ask about an image, create an image, ask about audio or a video.
 
     python app.py                 # real checkpoints (downloaded on first use)
     python app.py --tiny          # tiny random-weight checkpoints, built offline in seconds
@@ -115,7 +115,7 @@ def settings_from(args: argparse.Namespace):
         if args.single_model:
             settings.use_single_checkpoint(janus)
         else:
-            settings.caption_model = settings.vqa_model = settings.audio_model = omni
+            settings.caption_model = settings.vqa_model = settings.audio_model = settings.video_model = omni
             settings.image_model = janus
     return settings
 
@@ -140,7 +140,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import api_page, audio, banner, caption, header, language, status, text_to_image, vqa
+    from components import api_page, audio, banner, caption, header, language, status, text_to_image, video, vqa
     from components.i18n import t
     from components.resources import bound_sessions
     from components.server import Demo
@@ -160,6 +160,8 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
             tabs = [caption, vqa, text_to_image]
             if pipes.audio_available():
                 tabs.append(audio)
+            if pipes.video_available():
+                tabs.append(video)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
         for fn, output in ui.on_load:
@@ -193,7 +195,8 @@ def launch_options(settings) -> dict:
     app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage), Middleware(CacheBudgetMiddleware)]
     # No "settings" in the footer: its language menu offers 33 languages this app does not have,
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
-    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
+    # One upload limit for all files: a video may be larger than an image or a clip (--max-video-mb).
+    return dict(i18n=I18N, max_file_size=f"{max(settings.max_file_mb, settings.max_video_mb)}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
                 state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 

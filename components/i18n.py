@@ -58,6 +58,13 @@ EN = {
     "example_dog": "A dog running in the rain, oil painting (in Chinese)",
     "example_en_speech": "English speech: what is it about?",
     "example_zh_speech": "Chinese speech: what was said?",
+    # the video tab
+    "tab_video": "Ask about a video",
+    "video_input": "Video (upload or record)",
+    "video_sound": "Let the model hear the sound track",
+    "video_question_placeholder": "Ask something about the video… (Enter sends, Shift+Enter adds a line)",
+    "example_video_en": "Street video: what happens, what is said?",
+    "example_video_zh": "Street video, Chinese speech (ask in Chinese)",
 }
 
 ZH = {
@@ -109,6 +116,13 @@ ZH = {
     "example_dog": "雨中奔跑的小狗，油画",
     "example_en_speech": "英文语音：讲了什么？",
     "example_zh_speech": "中文语音：说了什么？",
+    # 视频问答
+    "tab_video": "视频问答",
+    "video_input": "视频（上传或录制）",
+    "video_sound": "让模型听到视频的声音",
+    "video_question_placeholder": "就这段视频提个问题…（Enter 发送，Shift+Enter 换行）",
+    "example_video_en": "街道视频：发生了什么？说了什么？（英文提问）",
+    "example_video_zh": "街道视频（中文语音）",
 }
 
 I18N = gr.I18n(en=EN, **{"zh-CN": ZH, "zh": ZH})

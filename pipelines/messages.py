@@ -88,6 +88,20 @@ MESSAGES = {
         "link_failed": "The link could not be fetched: only public http(s) addresses that answer are accepted.",
         "login_required": "Please log in first.",
         "too_many_logins": "Too many failed logins from this address; try again in {seconds} s.",
+        # the video tab (pipelines/video_input.py, pipelines/tasks/video.py)
+        "no_video": "Please upload or record a video first.",
+        "not_video": "The file is not a readable video (supported: MP4, WebM, MOV, MKV, AVI and more).",
+        "video_no_picture": "The file holds sound but no pictures; use the audio tab for it.",
+        "video_frame_too_big": "The video is {w}×{h} pixels per frame; the limit is {limit:,} pixels. Please "
+                               "scale it down.",
+        "video_broken": "The video could not be decoded (damaged, truncated, or a codec this demo cannot read). "
+                        "Please re-encode it, e.g. to H.264 MP4.",
+        "video_trimmed": "The video is {seconds:.0f} s long; only the first {used:.0f} s were used ({frames} frames).",
+        "video_no_sound": "This video has no sound track: the answer comes from its pictures only.",
+        "bad_video_value": "The video must be a file uploaded to this app (handle_file() in gradio_client) or a "
+                           "public http(s) link.",
+        "video_remote": "The model server behind this demo (--backend openai) was not set up to take video; "
+                        "ask the operator to serve it with a video-capable engine such as vLLM.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -164,6 +178,16 @@ MESSAGES = {
         "link_failed": "无法获取该链接：只接受可以访问的公开 http(s) 地址。",
         "login_required": "请先登录。",
         "too_many_logins": "此地址登录失败次数过多，请 {seconds} 秒后再试。",
+        # 视频问答
+        "no_video": "请先上传或录制一段视频。",
+        "not_video": "无法读取该视频文件（支持 MP4、WebM、MOV、MKV、AVI 等）。",
+        "video_no_picture": "该文件只有声音、没有画面；请使用音频问答。",
+        "video_frame_too_big": "视频每帧为 {w}×{h} 像素，上限为 {limit:,} 像素。请先缩小分辨率。",
+        "video_broken": "无法解码该视频（文件损坏、不完整，或编码格式不受支持）。请重新编码，例如转为 H.264 MP4。",
+        "video_trimmed": "视频长 {seconds:.0f} 秒，只使用了前 {used:.0f} 秒（{frames} 帧）。",
+        "video_no_sound": "该视频没有音轨：回答只依据画面。",
+        "bad_video_value": "视频必须是上传到本应用的文件（gradio_client 中用 handle_file()）或公开的 http(s) 链接。",
+        "video_remote": "本演示后端的模型服务（--backend openai）未配置视频输入；请联系管理员改用支持视频的推理引擎（如 vLLM）。",
     },
 }
 

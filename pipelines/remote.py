@@ -34,7 +34,7 @@ BACKENDS = ("local", "openai")
 # What the engine's model is assumed to take; a model that cannot answers 4xx, shown to the user.
 # No system prompt: the engine applies the model's own chat template.
 REMOTE_FAMILY = Family(model_class="(served by an OpenAI-compatible engine)",
-                       modalities=frozenset({"image", "audio"}))
+                       modalities=frozenset({"image", "audio", "video"}))
 
 
 def base_url(endpoint: str) -> str:
@@ -204,9 +204,9 @@ def remote_models(settings) -> dict[str, RemoteModel]:
         return {}
     if not settings.endpoint:
         raise ModelError("no_endpoint")
-    ids = (settings.caption_model, settings.vqa_model, settings.audio_model)
+    ids = (settings.caption_model, settings.vqa_model, settings.audio_model, settings.video_model)
     models = {i: RemoteModel(settings.served_model or i, settings.endpoint, settings.api_key, settings.remote_timeout)
               for i in ids}
-    log.info("caption, VQA and audio Q&A go to %s (model %s)", base_url(settings.endpoint),
+    log.info("caption, VQA, audio and video Q&A go to %s (model %s)", base_url(settings.endpoint),
              ", ".join(sorted({m.model_id for m in models.values()})))
     return models
