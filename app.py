@@ -195,8 +195,7 @@ def launch_options(settings) -> dict:
     app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage), Middleware(CacheBudgetMiddleware)]
     # No "settings" in the footer: its language menu offers 33 languages this app does not have,
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
-    # One upload limit for all files: a video may be larger than an image or a clip (--max-video-mb).
-    return dict(i18n=I18N, max_file_size=f"{max(settings.max_file_mb, settings.max_video_mb)}mb", run_history=False, show_error=False,
+    return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
                 state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 

@@ -53,7 +53,7 @@ def speech(path: Path, text: str, voice: str) -> None:
 
 
 def write_video(path: Path, frames, fps: int = 10, audio=None, rate: int = 16000, codec: str = "libx264",
-                audio_codec: str = "aac") -> None:
+                audio_codec: str = "aac", options: dict | None = None) -> None:
     """RGB frames (PIL images or HxWx3 uint8 arrays) and optional mono float32 samples -> a video file
     (H.264 + AAC in MP4 by default: what every browser plays). Tests build their bad-video corpus with it."""
     import av
@@ -63,6 +63,7 @@ def write_video(path: Path, frames, fps: int = 10, audio=None, rate: int = 16000
         video = out.add_stream(codec, rate=fps)
         video.height, video.width = frames[0].shape[:2]
         video.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        video.options = dict(options or {})
         sound = out.add_stream(audio_codec, rate=rate, layout="mono") if audio is not None else None
         for frame in frames:
             out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

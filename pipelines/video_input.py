@@ -204,3 +204,30 @@ def model_inputs(processor, messages: list[dict], clip: Video):
         kwargs.update(audio=[clip.audio], audio_from_video_indices=[0], load_audio_from_video=True)
     inputs = processor(**kwargs)
     return inputs, clip.audio is not None
+
+
+def to_mp4(clip: Video) -> bytes:
+    """The sampled frames (at their 2 a second) and the soundtrack as a small H.264/AAC MP4, for an engine
+    that takes video by URL (pipelines/remote.py): the engine sees what the local model would."""
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=int(round(clip.fps)))
+        video.height, video.width = clip.frames.shape[1] // 2 * 2, clip.frames.shape[2] // 2 * 2
+        video.pix_fmt = "yuv420p"
+        sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if clip.audio is not None else None
+        for frame in clip.frames:
+            img = np.ascontiguousarray(frame[:video.height, :video.width])
+            out.mux(video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(video.encode())
+        if sound is not None:
+            block = sound.codec_context.frame_size or 1024
+            for i in range(0, len(clip.audio), block):
+                piece = av.AudioFrame.from_ndarray(clip.audio[None, i:i + block], format="fltp", layout="mono")
+                piece.sample_rate, piece.pts = SAMPLE_RATE, i
+                out.mux(sound.encode(piece))
+            out.mux(sound.encode())
+    return buf.getvalue()

@@ -302,6 +302,28 @@ def test_zerogpu_duration_grows_with_frames_and_sound(app_pipes):
     assert app_pipes.video.gpu_seconds(app_pipes.video.messages(clip, "?"), 64) > short
 
 
+def test_openai_backend_sends_the_sampled_video_with_its_sound(app_pipes, tmp_path):
+    """--backend openai: the video goes as `video_url` (an MP4 of the frames and sound sampled here) and asks
+    vLLM to hear it; an engine without video answers 4xx, which the user reads as a refusal."""
+    import base64
+
+    from pipelines.remote import RemoteModel
+    from pipelines.video_input import load_video
+
+    clip = app_pipes.video.load(str(CLIP))
+    body = RemoteModel("m", "http://127.0.0.1:9").request(app_pipes.video.messages(clip, "What?"), 8)
+    (part,) = [p for m in body["messages"] if isinstance(m["content"], list) for p in m["content"]
+               if p["type"] == "video_url"]
+    sent = tmp_path / "sent.mp4"
+    sent.write_bytes(base64.b64decode(part["video_url"]["url"].split(",", 1)[1]))
+    again = load_video(str(sent))
+    assert len(again.frames) == len(clip.frames) and again.audio is not None
+    assert body["mm_processor_kwargs"] == {"use_audio_in_video": True}
+    silent = app_pipes.video.load(str(CLIP), sound=False)
+    assert "mm_processor_kwargs" not in RemoteModel("m", "http://127.0.0.1:9").request(
+        app_pipes.video.messages(silent, "What?"), 8)
+
+
 def test_history_from_the_client_is_bounded(client, seen):
     history = [{"role": r, "content": "x" * 50_000} for r in ("user", "assistant")] * 50
     out, _ = ask(client, CLIP, "Then?", history)
