@@ -34,7 +34,7 @@ class Settings:
     # visual and 750 audio tokens, which fit a 24 GB GPU beside the 3B thinker (bench/RESULTS.md).
     max_video_seconds: float = field(default=30.0, metadata={"env": "MMDEMO_MAX_VIDEO_SECONDS"})
     max_video_frames: int = field(default=64, metadata={"env": "MMDEMO_MAX_VIDEO_FRAMES", "min": 2})
-    max_video_pixels: int = field(default=640 * 360, metadata={"env": "MMDEMO_MAX_VIDEO_PIXELS", "min": 3136})
+    max_video_pixels: int = field(default=640 * 360, metadata={"env": "MMDEMO_MAX_VIDEO_PIXELS"})
     # A video file is bounded by this and, like every upload, by --max-file-mb (raise both for longer clips).
     max_video_mb: int = field(default=20, metadata={"env": "MMDEMO_MAX_VIDEO_MB"})
     max_prompt_chars: int = field(default=2000, metadata={"env": "MMDEMO_MAX_PROMPT_CHARS"})

@@ -325,7 +325,8 @@ def test_openai_backend_sends_the_sampled_video_with_its_sound(app_pipes, tmp_pa
 
 
 def test_history_from_the_client_is_bounded(client, seen):
-    history = [{"role": r, "content": "x" * 50_000} for r in ("user", "assistant")] * 50
+    history = [{"role": r, "content": [{"type": "text", "text": "x" * 10_000}]} for r in ("user", "assistant")] * 10
     out, _ = ask(client, CLIP, "Then?", history)
     assert len(out) <= 2 * 4 + 2 and all(len(text_of(m["content"])) <= 4 * 2000 for m in out)
-    assert json.dumps(out).count("x") < 50_000
+    assert json.dumps(out).count("x") < 100_000
+    assert seen.last.text.count("x" * 2000) <= 4 + 4 * 4  # the model read the kept turns only, each cut
