@@ -84,7 +84,7 @@ class Bench:
         if not a.full_size:
             return ["--tiny", "--device", a.device, "--max-new-tokens", str(a.tokens)]
         return ["--caption-model", self.omni, "--vqa-model", self.omni, "--audio-model", self.omni,
-                "--image-model", self.janus, "--device", a.device, "--max-new-tokens", str(a.tokens)]
+                "--video-model", self.omni, "--image-model", self.janus, "--device", a.device, "--max-new-tokens", str(a.tokens)]
 
     def launch(self, *extra: str, env: dict | None = None):
         """A context manager: the app on these checkpoints with `extra` flags, as a user starts it."""
