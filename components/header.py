@@ -27,8 +27,11 @@ TEXT = {
 
 
 CSS = """
-.tiny-banner { background: #fff4d6; border: 1px solid #f0b429; border-radius: 8px; padding: 2px 12px; }
-.dark .tiny-banner { background: #3d3000; }
+/* Gradio puts elem_classes on both the block and its prose: style the block only, or the border doubles. */
+.block.tiny-banner { background: #fff4d6; border: 1px solid #f0b429; border-radius: 8px; padding: 2px 12px; }
+.dark .block.tiny-banner { background: #3d3000; }
+/* Gradio 6.31 leaves the divider before the (removed) settings link: a stray "·" ending the footer. */
+footer > .divider:last-child { display: none; }
 """
 
 

@@ -81,7 +81,7 @@ def render(pipes, ui) -> None:
                                   elem_id="vqa-image")
                 # Several images in one question: compare them, read across pages (pipelines check each one).
                 more = gr.File(file_count="multiple", file_types=["image"], type="filepath", label=t("more_images"),
-                               height=120, elem_id="vqa-more-images")
+                               height=170, elem_id="vqa-more-images")
             with gr.Column():
                 # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
                 chat = gr.Chatbot(label=t("conversation"), height=360, editable="user", buttons=["copy", "copy_all"],

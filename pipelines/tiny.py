@@ -34,9 +34,10 @@ _CORPUS = [
 ]
 
 
-def _train_tokenizer(specials: list[str], bos: str | None = None):
-    """A ~320-token byte-level BPE; `bos` is prepended to every encoding, as the real tokenizer does."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+def _train_tokenizer(specials: list[str], bos: str | None = None, plain_added: tuple[str, ...] = ()):
+    """A ~320-token byte-level BPE; `bos` is prepended to every encoding, as the real tokenizer does;
+    `plain_added` are whole-piece tokens that are not special (decoded and kept like text)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -44,6 +45,7 @@ def _train_tokenizer(specials: list[str], bos: str | None = None):
     trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_CORPUS * 20, trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in plain_added])
     if bos:
         tok.post_processor = processors.TemplateProcessing(
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))])
@@ -51,11 +53,14 @@ def _train_tokenizer(specials: list[str], bos: str | None = None):
 
 
 # --- Qwen/Qwen2.5-Omni-3B: the real values (sources in /work/shared/notes/real-checkpoints.md) -----------
-# Special tokens in the order of the real added_tokens.json (ids 151643-151664); only the ids shrink.
+# Added tokens in the order of the real added_tokens.json (ids 151643-151664); only the ids shrink.
+# The real tokenizer_config.json marks the first 14 special and the tool-call and fill-in-the-middle
+# ones not special (they decode as text and a user may type them).
 OMNI_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
                  "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_bos|>", "<|vision_eos|>", "<|vision_pad|>",
-                 "<|IMAGE|>", "<|VIDEO|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
-                 "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"]
+                 "<|IMAGE|>", "<|VIDEO|>"]
+OMNI_PLAIN_ADDED = ("<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
+                    "<|repo_name|>", "<|file_sep|>")
 # chat_template.json of Qwen2.5-Omni (the same template is in the hub repo and in public copies of it).
 OMNI_CHAT_TEMPLATE = (
     "{% set audio_count = namespace(value=0) %}{% set image_count = namespace(value=0) %}"
@@ -94,7 +99,7 @@ def build_omni(out: Path) -> Path:
                               WhisperFeatureExtractor)
 
     tokenizer = Qwen2TokenizerFast(
-        tokenizer_object=_train_tokenizer(OMNI_SPECIALS), eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        tokenizer_object=_train_tokenizer(OMNI_SPECIALS, plain_added=OMNI_PLAIN_ADDED), eos_token="<|im_end|>", pad_token="<|endoftext|>",
         model_max_length=32768, image_token="<|IMAGE|>", audio_token="<|AUDIO|>", video_token="<|VIDEO|>",
         vision_bos_token="<|vision_bos|>", vision_eos_token="<|vision_eos|>",
         audio_bos_token="<|audio_bos|>", audio_eos_token="<|audio_eos|>")

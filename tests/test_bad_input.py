@@ -135,7 +135,7 @@ def call_rest(app: str, api: str, data: list, language: str = "en") -> str:
 
     headers = {"Accept-Language": language}
     event = httpx.post(f"{app}gradio_api/call/{api}", content=json.dumps({"data": data}),
-                       headers={**headers, "content-type": "application/json"}).json()["event_id"]
+                       headers={**headers, "content-type": "application/json"}, timeout=60).json()["event_id"]
     return httpx.get(f"{app}gradio_api/call/{api}/{event}", headers=headers, timeout=60).text
 
 

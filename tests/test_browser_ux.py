@@ -165,6 +165,10 @@ def test_one_language_switch_changes_the_whole_page(open_page):
     options = page.locator("#lang-switch label").all_inner_texts()
     assert [o.strip() for o in options] == ["English", "简体中文"]
     assert page.get_by_text("Settings", exact=True).count() == 0  # the footer's 33-language menu is gone
+    assert page.locator("footer > .divider:visible").count() == 1  # "API · Gradio", no stray "·" after it
+    border = "e => getComputedStyle(e).borderTopWidth"  # one border round the miniature banner, not two
+    assert (page.locator(".block.tiny-banner").evaluate(border), page.locator(".prose.tiny-banner").evaluate(border)) \
+        == ("1px", "0px")
     page.locator("#lang-switch label", has_text="简体中文").click()
     page.wait_for_selector(f"[role=tab]:text-is('{ZH['tab_caption']}')", timeout=SHORT_MS)
     page.wait_for_selector("#caption-image")
@@ -318,6 +322,9 @@ def test_image_chat_several_images_retry_undo_edit_copy(open_page):
     edit of the question (asked again), a copy button on each message."""
     page = open_page()
     tab(page, "tab_vqa")
+    more = page.locator("#vqa-more-images")  # its label once sat over its upload icon
+    label, icon = more.locator("[data-testid=block-label]").bounding_box(), more.locator("svg").last.bounding_box()
+    assert label["y"] + label["height"] <= icon["y"], (label, icon)
     upload(page, "vqa-image", "chart.png", "img")
     page.locator("#vqa-more-images input[type=file]").set_input_files([ASSETS / "street.png"])
     page.wait_for_selector("#vqa-more-images :text('street.png')")

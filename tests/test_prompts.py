@@ -91,10 +91,16 @@ def test_omni_template_adds_the_default_system_prompt_only_without_one(pipes):
 
 def test_omni_special_tokens_are_the_real_ones(pipes):
     tok = pipes.caption.model.tokenizer
-    specials = {t.content for t in tok.added_tokens_decoder.values() if t.special}
-    assert {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
-            "<|vision_bos|>", "<|vision_eos|>", "<|vision_pad|>", "<|IMAGE|>", "<|VIDEO|>", "<tool_call>",
-            "<|fim_prefix|>", "<|file_sep|>"} <= specials
+    added = {t.content: t.special for t in tok.added_tokens_decoder.values()}
+    specials = {t for t, special in added.items() if special}
+    assert specials == {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
+                        "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_bos|>", "<|vision_eos|>",
+                        "<|vision_pad|>", "<|IMAGE|>", "<|VIDEO|>"}
+    # Added but not special in the real tokenizer_config.json (ids 151657-151664): whole pieces, kept as text.
+    plain = ["<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
+             "<|repo_name|>", "<|file_sep|>"]
+    assert [added.get(t) for t in plain] == [False] * len(plain)
+    assert tok.decode(tok("a<tool_call>b")["input_ids"], skip_special_tokens=True) == "a<tool_call>b"
     assert (tok.eos_token, tok.pad_token, tok.bos_token) == ("<|im_end|>", "<|endoftext|>", None)
 
 
