@@ -100,8 +100,6 @@ MESSAGES = {
         "video_no_sound": "This video has no sound track: the answer comes from its pictures only.",
         "bad_video_value": "The video must be a file uploaded to this app (handle_file() in gradio_client) or a "
                            "public http(s) link.",
-        "video_remote": "The model server behind this demo (--backend openai) was not set up to take video; "
-                        "ask the operator to serve it with a video-capable engine such as vLLM.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -187,7 +185,6 @@ MESSAGES = {
         "video_trimmed": "视频长 {seconds:.0f} 秒，只使用了前 {used:.0f} 秒（{frames} 帧）。",
         "video_no_sound": "该视频没有音轨：回答只依据画面。",
         "bad_video_value": "视频必须是上传到本应用的文件（gradio_client 中用 handle_file()）或公开的 http(s) 链接。",
-        "video_remote": "本演示后端的模型服务（--backend openai）未配置视频输入；请联系管理员改用支持视频的推理引擎（如 vLLM）。",
     },
 }
 
