@@ -4,10 +4,11 @@ One GPU in-process serves a demo; replicas, tensor parallelism and continuous ba
 what those engines do. A RemoteModel stands where a LoadedModel stands for the text tasks:
 the pipelines build the same chat messages, and `generation.stream_text` sends them here.
 Images go as PNG data URIs (`image_url`), audio as base64 WAV (`input_audio`), a video as the frames
-and sound this app sampled, re-encoded to a small MP4 data URI (`video_url`, with vLLM's
-`mm_processor_kwargs.use_audio_in_video` when it has sound); the answer streams back token by token
-over server-sent events. An engine that does not take video answers 4xx, which the user sees as
-"the model server rejected the request". Text-to-image stays in-process.
+and sound this app sampled, re-encoded to a small MP4 data URI (`video_url`; with the sound switched off
+the MP4 has no sound track); the answer streams back token by token over server-sent events. Whether
+the engine hears a video's sound is its own setting (vLLM: `--mm-processor-kwargs '{"use_audio_in_video":
+true}'`); one that cannot read video answers with an error the user reads as such. Text-to-image stays
+in-process.
 """
 
 from __future__ import annotations
@@ -76,12 +77,8 @@ class RemoteModel:
 
     def request(self, messages: list[dict], max_new_tokens: int) -> dict:
         """The chat-completions body; greedy decoding, like the local path."""
-        body = {"model": self.model_id, "messages": to_openai(messages), "max_tokens": max_new_tokens,
+        return {"model": self.model_id, "messages": to_openai(messages), "max_tokens": max_new_tokens,
                 "temperature": 0.0, "stream": True}
-        if any(p.get("type") == "video" and p["video"].audio is not None
-               for m in messages if not isinstance(m["content"], str) for p in m["content"]):
-            body["mm_processor_kwargs"] = {"use_audio_in_video": True}  # vLLM: hear the video's sound track
-        return body
 
     def stream(self, messages: list[dict], *, max_new_tokens: int,
                stop: threading.Event | None = None) -> Iterator[str]:
