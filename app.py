@@ -142,10 +142,11 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
     from components import api_page, audio, banner, caption, header, language, status, text_to_image, video, vqa
     from components.i18n import t
-    from components.resources import bound_sessions
+    from components.resources import bound_sessions, return_big_frees
     from components.server import Demo
 
     bound_sessions()
+    return_big_frees()
     ui = UI(pipes.settings, concurrency, cache_examples)
     with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=True):
