@@ -70,6 +70,13 @@ EN = {
     "explain_heatmap": "What the selected words attended to",
     "explain_raw": "Raw attention (JSON, as the /attention API returns it)",
     "describe_drawing": "Describe this drawing (Caption tab)",
+    # the video tab
+    "tab_video": "Ask about a video",
+    "video_input": "Video (upload or record)",
+    "video_sound": "Let the model hear the sound track",
+    "video_question_placeholder": "Ask something about the video… (Enter sends, Shift+Enter adds a line)",
+    "example_video_en": "Street video: what happens, what is said?",
+    "example_video_zh": "Street video, Chinese speech (ask in Chinese)",
 }
 
 ZH = {
@@ -132,6 +139,13 @@ ZH = {
     "explain_heatmap": "所选词关注了哪里",
     "explain_raw": "原始注意力（JSON，与 /attention 接口返回的相同）",
     "describe_drawing": "描述这张画（图片描述页）",
+    # 视频问答
+    "tab_video": "视频问答",
+    "video_input": "视频（上传或录制）",
+    "video_sound": "让模型听到视频的声音",
+    "video_question_placeholder": "就这段视频提个问题…（Enter 发送，Shift+Enter 换行）",
+    "example_video_en": "街道视频：发生了什么？说了什么？（英文提问）",
+    "example_video_zh": "街道视频（中文语音）",
 }
 
 I18N = gr.I18n(en=EN, **{"zh-CN": ZH, "zh": ZH})

@@ -103,6 +103,18 @@ MESSAGES = {
         "budget_context": "Context used: {used:,} of {max:,} tokens ({share:.2%})",
         "budget_generated": "Generated: {n} tokens, {ms:.1f} ms per token",
         "budget_generated_untimed": "Generated: {n} tokens",
+        # the video tab (pipelines/video_input.py, pipelines/tasks/video.py)
+        "no_video": "Please upload or record a video first.",
+        "not_video": "The file is not a readable video (supported: MP4, WebM, MOV, MKV, AVI and more).",
+        "video_no_picture": "The file holds sound but no pictures; use the audio tab for it.",
+        "video_frame_too_big": "The video is {w}×{h} pixels per frame; the limit is {limit:,} pixels. Please "
+                               "scale it down.",
+        "video_broken": "The video could not be decoded (damaged, truncated, or a codec this demo cannot read). "
+                        "Please re-encode it, e.g. to H.264 MP4.",
+        "video_trimmed": "The video is {seconds:.0f} s long; only the first {used:.0f} s were used ({frames} frames).",
+        "video_no_sound": "This video has no sound track: the answer comes from its pictures only.",
+        "bad_video_value": "The video must be a file uploaded to this app (handle_file() in gradio_client) or a "
+                           "public http(s) link.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -194,6 +206,15 @@ MESSAGES = {
         "budget_context": "已用上下文：{used:,} / {max:,} 个令牌（{share:.2%}）",
         "budget_generated": "已生成：{n} 个令牌，每个 {ms:.1f} 毫秒",
         "budget_generated_untimed": "已生成：{n} 个令牌",
+        # 视频问答
+        "no_video": "请先上传或录制一段视频。",
+        "not_video": "无法读取该视频文件（支持 MP4、WebM、MOV、MKV、AVI 等）。",
+        "video_no_picture": "该文件只有声音、没有画面；请使用音频问答。",
+        "video_frame_too_big": "视频每帧为 {w}×{h} 像素，上限为 {limit:,} 像素。请先缩小分辨率。",
+        "video_broken": "无法解码该视频（文件损坏、不完整，或编码格式不受支持）。请重新编码，例如转为 H.264 MP4。",
+        "video_trimmed": "视频长 {seconds:.0f} 秒，只使用了前 {used:.0f} 秒（{frames} 帧）。",
+        "video_no_sound": "该视频没有音轨：回答只依据画面。",
+        "bad_video_value": "视频必须是上传到本应用的文件（gradio_client 中用 handle_file()）或公开的 http(s) 链接。",
     },
 }
 

@@ -42,11 +42,19 @@ TEXT_BASE_S = 10  # image/audio encoding, prompt, first token
 TEXT_PER_TOKEN_S = 0.06
 IMAGE_BASE_S = 10
 IMAGE_PER_IMAGE_S = 20  # 576 image tokens with classifier-free guidance, then decoding
+VIDEO_PER_FRAME_S = 0.3  # vision encoding of one frame at the default --max-video-pixels, and its share of the prompt
+VIDEO_PER_AUDIO_S = 0.05  # a second of soundtrack: Whisper encoding and 25 audio tokens
 MAX_S = 180
 
 
 def text_seconds(max_new_tokens: int) -> int:
     return min(MAX_S, round(TEXT_BASE_S + TEXT_PER_TOKEN_S * max_new_tokens))
+
+
+def video_seconds(frames: int, audio_seconds: float, max_new_tokens: int) -> int:
+    """Sized by the frames and the sound the model reads first, then the answer."""
+    return min(MAX_S, round(text_seconds(max_new_tokens) + VIDEO_PER_FRAME_S * frames
+                            + VIDEO_PER_AUDIO_S * audio_seconds))
 
 
 def image_seconds(num_images: int) -> int:

@@ -26,7 +26,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 WAIT_MS = 90_000  # first request loads the tiny weights; generous for a slow CI machine
 WIDE, NARROW = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 TAB_BUTTON = {"tab_caption": "#caption-run", "tab_vqa": "#vqa-run", "tab_image": "#image-run",
-              "tab_audio": "#audio-run", "tab_status": "#status-refresh"}  # rendered once the tab is open
+              "tab_audio": "#audio-run", "tab_video": "#video-run",
+              "tab_status": "#status-refresh"}  # rendered once the tab is open
 
 
 def _unavailable(reason: str):
