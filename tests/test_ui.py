@@ -63,7 +63,7 @@ def test_every_visible_text_goes_through_the_translations(demo):
 
 def test_example_captions_follow_the_browser_language(demo):
     translate = [fn.fn for fn in demo.fns.values() if fn.name == "translate"]
-    assert len(translate) == 4  # one per tab with examples
+    assert len(translate) == 5  # one per tab with examples (caption, image chat, drawing, audio, video)
     for header, table in (("zh-CN,zh;q=0.9", ZH), ("en-US,en;q=0.9", EN), ("fr-FR", EN)):
         update = translate[0](gr.Request(headers={"accept-language": header}))
         assert update.sample_labels == [table["example_street"], table["example_chart"]] and update.visible is True
@@ -113,7 +113,7 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
 
 def test_clicking_an_example_fills_the_inputs_then_runs_on_the_model_queue(demo):
     fills = [fn for fn in demo.fns.values() if fn.inputs and isinstance(fn.inputs[0], gr.Dataset)]
-    assert len(fills) == 4 and not any(fn.queue for fn in fills)  # filling is instant
+    assert len(fills) == 5 and not any(fn.queue for fn in fills)  # filling is instant
     for fill in fills:  # (the buttons say busy, the chat takes the question first: instant steps)
         runs, after = [], {fill._id}
         while after:
@@ -129,7 +129,7 @@ def test_cached_examples_run_once_on_the_model_queue(pipes, tmp_path, monkeypatc
     demo, url = launch(pipes, cache_examples=True)
     try:
         cached = {i: fn for i, fn in demo.fns.items() if fn.name == "load_example_output"}
-        assert len(cached) == 4 and {fn.concurrency_id for fn in cached.values()} == {MODEL_QUEUE}
+        assert len(cached) == 5 and {fn.concurrency_id for fn in cached.values()} == {MODEL_QUEUE}
         client = Client(url, analytics_enabled=False, verbose=False)
         caption = next(i for i, fn in cached.items() if fn.outputs[0].elem_id == "caption-output")
         first = client.predict(1, fn_index=caption)  # runs the model, then caches
