@@ -1,4 +1,4 @@
-"""Multimodal LLM demo: caption, ask about an image, create an image, ask about audio.
+"""Multimodal LLM demo: caption, ask about an image, create an image, ask about audio or a video.
 
     python app.py                 # real checkpoints (downloaded on first use)
     python app.py --tiny          # tiny random-weight checkpoints, built offline in seconds
@@ -118,7 +118,7 @@ def settings_from(args: argparse.Namespace):
         if args.single_model:
             settings.use_single_checkpoint(janus)
         else:
-            settings.caption_model = settings.vqa_model = settings.audio_model = omni
+            settings.caption_model = settings.vqa_model = settings.audio_model = settings.video_model = omni
             settings.image_model = janus
     return settings
 
@@ -132,6 +132,9 @@ class UI:
     cache_examples: bool = False
     demo: object = None
     on_load: list = field(default_factory=list)
+    tabs: object = None  # the gr.Tabs, for a tab that sends its result to another (components/text_to_image.py)
+    caption: tuple | None = None  # the Caption tab's image, controls and run, for the same
+    caption_views: object = None
 
     @staticmethod
     def asset(name: str) -> str:
@@ -143,7 +146,8 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import api_page, audio, banner, caption, header, language, status, text_to_image, vqa
+    from components import (api_page, audio, banner, caption, explain, header, language, status, text_to_image, video,
+                            vqa)
     from components.i18n import t
     from components.resources import bound_sessions, return_big_frees
     from components.server import Demo
@@ -160,12 +164,15 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
         gr.Markdown(t("subtitle"))
         header.render(pipes, ui)
         banner.render(pipes, ui)
-        with gr.Tabs(overflow_behavior="wrap"):  # every tab one tap away, also at 390 px
+        with gr.Tabs(overflow_behavior="wrap") as ui.tabs:  # every tab one tap away, also at 390 px
             tabs = [caption, vqa, text_to_image]
             if pipes.audio_available():
                 tabs.append(audio)
+            if pipes.video_available():
+                tabs.append(video)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
+        explain.render_api(pipes, ui, ui.caption[1])  # /token_budget, /attention (Stop: the Caption tab's)
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
     ui.demo = demo

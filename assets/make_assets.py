@@ -1,5 +1,5 @@
 """Regenerate the example inputs. Everything here is drawn or spoken by this script
-(Pillow and espeak-ng), so it is ours and licensed with the project.
+(Pillow and espeak-ng, encoded with PyAV), so it is ours and licensed with the project.
 
     python assets/make_assets.py        # needs espeak-ng and sox for the speech clips
 """
@@ -7,6 +7,7 @@
 import subprocess
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
@@ -51,10 +52,60 @@ def speech(path: Path, text: str, voice: str) -> None:
     raw.unlink()
 
 
+def write_video(path: Path, frames, fps: int = 10, audio=None, rate: int = 16000, codec: str = "libx264",
+                audio_codec: str = "aac", options: dict | None = None) -> None:
+    """RGB frames (PIL images or HxWx3 uint8 arrays) and optional mono float32 samples -> a video file
+    (H.264 + AAC in MP4 by default: what every browser plays). Tests build their bad-video corpus with it."""
+    import av
+
+    frames = [np.asarray(f, dtype=np.uint8) for f in frames]
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=fps)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        video.options = dict(options or {})
+        sound = out.add_stream(audio_codec, rate=rate, layout="mono") if audio is not None else None
+        for frame in frames:
+            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(video.encode())
+        if sound is not None:
+            block = sound.codec_context.frame_size or 1024
+            samples = np.asarray(audio, dtype=np.float32)
+            for i in range(0, len(samples), block):
+                piece = av.AudioFrame.from_ndarray(samples[None, i:i + block], format="fltp", layout="mono")
+                piece.sample_rate, piece.pts = rate, i
+                out.mux(sound.encode(piece))
+            out.mux(sound.encode())
+
+
+def street_video(path: Path, text: str, voice: str = "en-us", fps: int = 10) -> None:
+    """A few seconds of the street drawing with a ball bouncing past the house, and a spoken line."""
+    import soundfile
+
+    wav = path.with_suffix(".wav")
+    speech(wav, text, voice)
+    samples, rate = soundfile.read(wav, dtype="float32")
+    wav.unlink()
+    street(path.with_suffix(".png"))
+    scene = Image.open(path.with_suffix(".png")).convert("RGB").resize((320, 214))
+    path.with_suffix(".png").unlink()
+    frames = []
+    count = int(np.ceil(len(samples) / rate * fps)) + fps // 2
+    for i in range(count):
+        img = scene.copy()
+        x = 10 + (300 * i) // count
+        y = 150 - int(40 * abs(np.sin(i / 3)))
+        ImageDraw.Draw(img).ellipse([x, y, x + 18, y + 18], fill=(30, 90, 230))  # a blue ball
+        frames.append(img)
+    write_video(path, [np.asarray(f)[:214 // 2 * 2] for f in frames], fps, samples, rate)
+
+
 if __name__ == "__main__":
     street(HERE / "street.png")
     chart(HERE / "chart.png")
     speech(HERE / "speech_en.wav", "Hello! The weather is sunny today, and we are going to the park.", "en-us")
     speech(HERE / "speech_zh.wav", "你好，今天天气很好，我们去公园散步吧。", "cmn")
+    street_video(HERE / "street_en.mp4", "Look, a blue ball is bouncing past the red house.")
+    street_video(HERE / "street_zh.mp4", "看，一个蓝色的球从红房子前面弹过去了。", "cmn")
     for p in sorted(HERE.iterdir()):
         print(p.name, p.stat().st_size)

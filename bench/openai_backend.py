@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     paths = tiny.build(root)
     thinker = tiny.build_thinker(root)
     omni, janus = str(paths[tiny.OMNI_DIR]), str(paths[tiny.JANUS_DIR])
-    base = dict(caption_model=omni, vqa_model=omni, audio_model=omni, image_model=janus, device="cpu",
+    base = dict(caption_model=omni, vqa_model=omni, audio_model=omni, video_model=omni, image_model=janus, device="cpu",
                 max_new_tokens=args.max_new_tokens)
     c = args.clients
 

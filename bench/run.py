@@ -84,7 +84,7 @@ class Bench:
         if not a.full_size:
             return ["--tiny", "--device", a.device, "--max-new-tokens", str(a.tokens)]
         return ["--caption-model", self.omni, "--vqa-model", self.omni, "--audio-model", self.omni,
-                "--image-model", self.janus, "--device", a.device, "--max-new-tokens", str(a.tokens)]
+                "--video-model", self.omni, "--image-model", self.janus, "--device", a.device, "--max-new-tokens", str(a.tokens)]
 
     def launch(self, *extra: str, env: dict | None = None):
         """A context manager: the app on these checkpoints with `extra` flags, as a user starts it."""
@@ -126,7 +126,7 @@ def _overhead(bench: Bench, srv) -> None:
     registry, loaded = bench.model()
     direct = Direct(loaded)
     pipes = Pipelines(Settings(caption_model=bench.omni, vqa_model=bench.omni, audio_model=bench.omni,
-                               image_model=bench.janus, max_new_tokens=args.tokens), registry)
+                               video_model=bench.omni, image_model=bench.janus, max_new_tokens=args.tokens), registry)
     api, stock = client(srv.url), client(srv.url, tuned=False)
     noop_srv = bench.stack.enter_context(app_server(script=Path(__file__).with_name("noop_app.py")))
     noop = client(noop_srv.url)
@@ -354,7 +354,7 @@ def scale(bench: Bench) -> None:
 
     args = bench.args
     settings = Settings(caption_model=bench.omni, vqa_model=bench.omni, audio_model=bench.omni,
-                        image_model=bench.janus, device=args.device)
+                        video_model=bench.omni, image_model=bench.janus, device=args.device)
     pipes = Pipelines(settings, ModelRegistry(args.device))
     rng = np.random.default_rng(0)
     photo = Image.fromarray(rng.integers(0, 255, (768, 1024, 3), dtype=np.uint8))
@@ -375,7 +375,8 @@ def scale(bench: Bench) -> None:
     for name, pipe, make, token in cases:
         if pipe is None:  # the drawing model understanding a photo: 576 placeholders whatever the size
             janus = Pipelines(Settings(caption_model=bench.janus, vqa_model=bench.janus, audio_model=bench.janus,
-                                       image_model=bench.janus, device=args.device), pipes.registry)
+                                       video_model=bench.janus, image_model=bench.janus, device=args.device),
+                              pipes.registry)
             pipe, make = janus.vqa, (lambda j=janus: j.vqa.messages(photo, "What is in it?"))
         loaded = pipe.model
         prep, first, n = [], [], 0
@@ -402,7 +403,8 @@ def scale(bench: Bench) -> None:
         if not (path / "config.json").exists():
             tiny.build_janus(path, patches=24)
         drawer = Pipelines(Settings(image_model=str(path), caption_model=bench.omni, vqa_model=bench.omni,
-                                    audio_model=bench.omni, device=args.device), pipes.registry).image
+                                    audio_model=bench.omni, video_model=bench.omni, device=args.device),
+                           pipes.registry).image
     draws = []
     for rep in range(min(args.repeats, 3) + 1):
         start = time.perf_counter()

@@ -4,6 +4,7 @@ import gradio as gr
 
 from pipelines.inputs import check_text, load_audio
 
+from .explain import ExplainView, explained
 from .common import RunControls, SafeAudio, add_examples, model_event, user_errors, warn
 from .i18n import t
 from .speech import SpeakControls
@@ -25,9 +26,11 @@ def render(pipes, ui) -> None:
             with gr.Column():
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
                 voice = SpeakControls(pipes.audio, "audio")
+                view = ExplainView("audio", pipes.audio, ui, controls)
         clear.add([audio, question, out, voice.player])
 
         @user_errors
+        @explained("audio", lambda: pipes.audio)
         def audio_qa(audio, question, request: gr.Request):
             """Answer a question about an audio clip (speech, music, sounds); streams the answer.
 
@@ -46,6 +49,7 @@ def render(pipes, ui) -> None:
             yield from stream
 
         @user_errors
+        @explained("audio", lambda: pipes.audio)
         def audio_qa_spoken(audio, question, speak, voice_name, request: gr.Request):
             """Answer a question about an audio clip, then (if `speak`) say the answer aloud.
 
@@ -79,3 +83,4 @@ def render(pipes, ui) -> None:
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)
         controls.stop_cancels([event, submit, api, *examples])
+        view.after(event, submit, *examples)

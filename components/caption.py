@@ -2,6 +2,7 @@
 
 import gradio as gr
 
+from .explain import ExplainView, explained
 from .common import RunControls, SafeImage, add_examples, lang_of, model_event, user_errors
 from .i18n import t
 
@@ -19,9 +20,11 @@ def render(pipes, ui) -> None:
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="caption-clear")
             with gr.Column():
                 out = gr.Textbox(label=t("description"), lines=10, buttons=["copy"], elem_id="caption-output")
+                view = ExplainView("caption", pipes.caption, ui, controls)
         clear.add([image, out])
 
         @user_errors
+        @explained("caption", lambda: pipes.caption)
         def caption(image, language, request: gr.Request):
             """Describe an image; streams the growing description.
 
@@ -39,6 +42,11 @@ def render(pipes, ui) -> None:
                                 [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption,
                                 controls)
         controls.stop_cancels([event, *examples])
+        view.after(event, *examples)
+        # The drawing tab's "Describe this drawing" runs the same event (English unless the page says otherwise).
+        ui.caption = (image, controls, dict(fn=caption, inputs=[image, language], outputs=out,
+                                            api_visibility="private", **model_event(ui, pipes.caption)))
+        ui.caption_views = view
 
         def browser_language(request: gr.Request) -> str:
             """A Chinese browser gets Chinese descriptions by default."""

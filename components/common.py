@@ -212,6 +212,18 @@ class SafeAudio(gr.Audio):
         return super().preprocess(payload)
 
 
+class SafeVideo(gr.Video):
+    """gr.Video that reads only an uploaded file or an asset (uploaded_file), like SafeImage; the file is
+    handed over as it is (no conversion: pipelines/video_input.py decodes any container FFmpeg reads)."""
+
+    is_template = True  # rendered by the stock Video front-end
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path:
+            uploaded_file(str(payload.path))
+        return super().preprocess(payload)
+
+
 def save_data_url(url: str, cache_dir: str, max_bytes: float | None = None) -> str:
     """A `data:` URL's bytes as a file, like any upload, for load_image to check (in the user's
     language, with its size guards). Undecodable base64 is kept as it is: it is not an image.

@@ -14,11 +14,12 @@ from .language import lang_of
 from .status import shown_model
 
 TEXT = {
-    "en": {"models": "Models", "caption": "caption", "vqa": "image chat", "audio": "audio", "image": "drawing",
+    "en": {"models": "Models", "caption": "caption", "vqa": "image chat", "audio": "audio", "video": "video",
+           "image": "drawing",
            "on": "runs on", "cpu": "CPU", "engine": "an OpenAI-compatible engine",
            "tiny": "⚠️ **Tiny random-weight models** (`--tiny`): answers are gibberish and drawings are noise. "
                    "They only show that every part works; run without `--tiny` for the real models."},
-    "zh": {"models": "模型", "caption": "图片描述", "vqa": "图片问答", "audio": "音频", "image": "文生图",
+    "zh": {"models": "模型", "caption": "图片描述", "vqa": "图片问答", "audio": "音频", "video": "视频", "image": "文生图",
            "on": "运行于", "cpu": "CPU", "engine": "OpenAI 兼容推理服务",
            "tiny": "⚠️ **随机权重的微型模型**（`--tiny`）：回答是乱码，生成的图片是噪点。"
                    "它们只用来检查各部分能否运行；去掉 `--tiny` 即使用真实模型。"},
@@ -70,7 +71,7 @@ def models_line(pipes, lang: str) -> str:
     words = TEXT[lang]
     tasks: dict[str, list[str]] = {}
     for p in pipes.all():
-        if p.task != "audio" or pipes.audio_available():
+        if (p.task != "audio" or pipes.audio_available()) and (p.task != "video" or pipes.video_available()):
             tasks.setdefault(p.model_id, []).append(words[p.task])
     parts = [f"{model_link(m)} ({', '.join(ts)}, {words['on']} {device_of(pipes, m, words)})"
              for m, ts in tasks.items()]

@@ -62,6 +62,25 @@ EN = {
     "example_dog": "A dog running in the rain, oil painting (in Chinese)",
     "example_en_speech": "English speech: what is it about?",
     "example_zh_speech": "Chinese speech: what was said?",
+    # issue 17: how the model saw, heard and drew (components/explain.py, text_to_image.py)
+    "explain": "Show attention · token budget",
+    "explain_words": "Click a word of the answer (tick “span” to mark several)",
+    "explain_span": "Span: the next click extends the selection",
+    "explain_first_layer": "From layer",
+    "explain_last_layer": "To layer",
+    "explain_heads": "Heads",
+    "explain_heads_mean": "Mean",
+    "explain_heads_max": "Max",
+    "explain_heatmap": "What the selected words attended to",
+    "explain_raw": "Raw attention (JSON, as the /attention API returns it)",
+    "describe_drawing": "Describe this drawing (Caption tab)",
+    # the video tab
+    "tab_video": "Ask about a video",
+    "video_input": "Video (upload or record)",
+    "video_sound": "Let the model hear the sound track",
+    "video_question_placeholder": "Ask something about the video… (Enter sends, Shift+Enter adds a line)",
+    "example_video_en": "Street video: what happens, what is said?",
+    "example_video_zh": "Street video, Chinese speech (ask in Chinese)",
 }
 
 ZH = {
@@ -117,6 +136,24 @@ ZH = {
     "example_dog": "雨中奔跑的小狗，油画",
     "example_en_speech": "英文语音：讲了什么？",
     "example_zh_speech": "中文语音：说了什么？",
+    "explain": "显示注意力 · 令牌预算",
+    "explain_words": "点击回答中的一个词（勾选“范围”可选多个）",
+    "explain_span": "范围：下一次点击扩展选区",
+    "explain_first_layer": "起始层",
+    "explain_last_layer": "结束层",
+    "explain_heads": "注意力头",
+    "explain_heads_mean": "平均",
+    "explain_heads_max": "最大",
+    "explain_heatmap": "所选词关注了哪里",
+    "explain_raw": "原始注意力（JSON，与 /attention 接口返回的相同）",
+    "describe_drawing": "描述这张画（图片描述页）",
+    # 视频问答
+    "tab_video": "视频问答",
+    "video_input": "视频（上传或录制）",
+    "video_sound": "让模型听到视频的声音",
+    "video_question_placeholder": "就这段视频提个问题…（Enter 发送，Shift+Enter 换行）",
+    "example_video_en": "街道视频：发生了什么？说了什么？（英文提问）",
+    "example_video_zh": "街道视频（中文语音）",
 }
 
 I18N = gr.I18n(en=EN, **{"zh-CN": ZH, "zh": ZH})

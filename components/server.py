@@ -104,7 +104,8 @@ def _wrong_value(block_fn, inputs) -> str:
         try:
             model.model_validate(value, context={"validate_meta": True})
         except ValidationError:
-            kinds = {gr.Image: "bad_image_value", gr.Audio: "bad_audio_value", gr.Chatbot: "bad_history_value"}
+            kinds = {gr.Image: "bad_image_value", gr.Audio: "bad_audio_value", gr.Video: "bad_video_value",
+                     gr.Chatbot: "bad_history_value"}
             return next((key for cls, key in kinds.items() if isinstance(block, cls)), "bad_value")
     return "bad_value"
 

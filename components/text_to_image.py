@@ -5,7 +5,7 @@ import contextlib
 import gradio as gr
 
 from pipelines.messages import message
-from pipelines.tasks import Drawn, TextToImagePipeline
+from pipelines.tasks import Drawn, Preview, TextToImagePipeline
 
 from .common import RunControls, add_examples, lang_of, model_event, user_errors
 from .i18n import t
@@ -45,6 +45,7 @@ def render(pipes, ui) -> None:
                     seed_used = gr.Number(None, label=t("seed_used"), precision=0, interactive=False,
                                           elem_id="image-seed-used", scale=3)
                     reuse = gr.Button(t("reuse_seed"), elem_id="image-reuse-seed", scale=1)
+                describe = gr.Button(t("describe_drawing"), visible=False, elem_id="image-describe")
         clear.add([prompt, gallery, seed_used])
 
         @user_errors
@@ -69,6 +70,8 @@ def render(pipes, ui) -> None:
                         return
                     if isinstance(item, Drawn):
                         yield item.images, item.seed
+                    elif isinstance(item, Preview):  # the rows drawn so far
+                        yield item.images, gr.skip()
                     else:
                         progress(item, desc=desc)
                         yield gr.skip(), gr.skip()  # a point where Stop / a cancelled job can close us
@@ -90,7 +93,37 @@ def render(pipes, ui) -> None:
         controls.stop_cancels(examples)  # the page's own runs stop quietly (quiet_stop)
 
         # The seed of the last drawing goes back into Settings (opened), to redraw or vary it.
-        seed_used.change(lambda s: gr.Row(visible=s is not None), seed_used, seed_row, queue=False,
-                         api_visibility="private")
+        seed_used.change(lambda s: (gr.Row(visible=s is not None), gr.Button(visible=s is not None)), seed_used,
+                         [seed_row, describe], queue=False, api_visibility="private")
+        round_trip(ui, gallery, describe)
         reuse.click(lambda s: (s, gr.Accordion(open=True)), seed_used, [seed, options], queue=False,
                     api_visibility="private")
+
+
+def round_trip(ui, gallery, describe) -> None:
+    """One click sends the drawing (the one selected in the gallery, else the first) to the Caption tab
+    and describes it there: what the understanding model makes of what the drawing model drew."""
+    caption = ui.caption
+    if caption is None or ui.tabs is None:
+        return
+    image, controls, run = caption
+    picked = gr.State(0)
+
+    def select(evt: gr.SelectData):
+        return evt.index if isinstance(evt.index, int) else 0
+
+    def send(gallery, picked):
+        items = list(gallery or [])
+        if not items:
+            return gr.skip(), gr.skip()
+        item = items[picked] if 0 <= picked < len(items) else items[0]
+        path = item[0] if isinstance(item, (list, tuple)) else item
+        return path, gr.Tabs(selected="caption")
+
+    gallery.select(select, None, picked, queue=False, api_visibility="private")
+    gallery.change(lambda: 0, None, picked, queue=False, api_visibility="private")
+    sent = describe.click(send, [gallery, picked], [image, ui.tabs], queue=False, api_visibility="private")
+    event = controls.around(sent.then, run)
+    controls.stop_cancels([event])
+    if ui.caption_views is not None:
+        ui.caption_views.after(event)

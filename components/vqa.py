@@ -10,6 +10,7 @@ import gradio as gr
 from pipelines.errors import InputError
 from pipelines.inputs import check_text
 
+from .explain import ExplainView, explained
 from .common import RunControls, SafeImage, add_examples, model_event, user_errors
 from .i18n import t
 from .speech import SpeakControls
@@ -95,6 +96,7 @@ def render(pipes, ui) -> None:
                     controls = RunControls("ask", "busy_answer", "vqa", keep_run=True)
                     clear = gr.Button(t("clear"), elem_id="vqa-clear")
                 voice = SpeakControls(pipes.vqa, "vqa")
+                view = ExplainView("vqa", pipes.vqa, ui, controls)
         # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
         # the session, so the running answer sees questions added while it streams.
         waiting = gr.State([])
@@ -109,6 +111,7 @@ def render(pipes, ui) -> None:
             return [*shown(chat, limit), user(question)], ""
 
         @user_errors
+        @explained("vqa", lambda: pipes.vqa)
         def answer(image, more, chat, waiting, speak, voice_name, request: gr.Request):
             """Answer the waiting questions in turn, streaming into the conversation (then speaking each)."""
             images = [image, *(more or [])] if more else image
@@ -134,6 +137,7 @@ def render(pipes, ui) -> None:
                 raise
 
         @user_errors
+        @explained("vqa", lambda: pipes.vqa)
         def vqa(image, question, history, more_images=None, request: gr.Request = None):
             """Answer a question about an image; pass the returned conversation back for follow-ups.
 
@@ -256,3 +260,4 @@ def render(pipes, ui) -> None:
         for picture in (image, more):  # new images, new talk
             picture.change(lambda: [], None, chat, api_visibility="private", queue=False)
         controls.stop_cancels(answers)
+        view.after(*answers)

@@ -165,7 +165,19 @@ def as_model_error(exc: BaseException) -> UserFacingError:
 
 
 def model_inputs(loaded: LoadedModel, messages: list[dict]):
-    """Chat messages -> tensors on the model's device, floats in the model's dtype."""
+    """Chat messages -> tensors on the model's device, floats in the model's dtype.
+
+    A video (pipelines/video_input.py) goes through its own path, with its soundtrack; the thinker is
+    then told the sound is interleaved with the frames (`use_audio_in_video`, for its positions)."""
+    videos = [p["video"] for m in messages if not isinstance(m["content"], str)
+              for p in m["content"] if p.get("type") == "video"]
+    if videos:
+        from .video_input import model_inputs as video_inputs
+
+        inputs, with_sound = video_inputs(loaded.processor, messages, videos[0])
+        inputs = inputs.to(loaded.device).to(loaded.dtype)
+        inputs["use_audio_in_video"] = with_sound
+        return inputs
     inputs = loaded.processor.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
     return inputs.to(loaded.device).to(loaded.dtype)
@@ -196,6 +208,13 @@ class Row:
     streamer: TokenStreamer
     error: BaseException | None = None  # what ended generation, if it failed
     ended: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def solo(self) -> bool:
+        """Runs in a batch of its own: a video's inputs (its frame and sound positions, `use_audio_in_video`)
+        are not padded into other rows. It still waits its turn in the batcher, so it never runs beside a
+        batch on the same model (the thinker keeps its position offsets on the model between steps)."""
+        return "use_audio_in_video" in self.inputs
 
     def finish(self, error: BaseException | None = None) -> None:
         if not self.ended.is_set():
@@ -303,6 +322,7 @@ class Batcher:
         self.sizes: list[int] = []  # batch sizes run so far
         self._closing, self._closed = threading.Lock(), False
         self._running: list[Row] = []  # the batch in hand
+        self._held: Row | None = None  # a solo row met while a batch was gathered: it opens the next one
         self._thread = threading.Thread(target=self._work, name=f"batcher {loaded.model_id}", daemon=True)
         self._thread.start()
         # A thread still parked at interpreter exit made it abort now and then ("terminate called
@@ -329,17 +349,20 @@ class Batcher:
 
     def _work(self) -> None:
         busy = False
-        while (first := self.pending.get()) is not None:
+        while (first := self._next()) is not None:
             rows, closing = [first], False
             start = time.monotonic()
             deadline = start + (self.wait if busy else 0.0)
-            while len(rows) < self.max_size:
+            while len(rows) < self.max_size and not first.solo:
                 try:
                     row = self.pending.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if row is None:
                     closing = True
+                    break
+                if row.solo:
+                    self._held = row
                     break
                 rows.append(row)
                 if busy:
@@ -352,8 +375,14 @@ class Batcher:
                 self.sizes.append(len(rows))
                 generate_rows(self.loaded, rows)
             if closing:
+                if self._held is not None:
+                    self._held.finish()
                 return
             busy = len(rows) > 1 or not self.pending.empty()
+
+    def _next(self) -> Row | None:
+        held, self._held = self._held, None
+        return held if held is not None else self.pending.get()
 
 
 def stream_text(loaded, messages: list[dict], *, max_new_tokens: int,
@@ -383,13 +412,39 @@ def paced(texts: Iterator[str], interval: float) -> Iterator[str]:
         yield held
 
 
+@dataclass
+class Usage:
+    """What one answer was made of and what it cost: read by pipelines/explain.py (token budget,
+    attention on request) after the answer ends. Plain references: nothing is copied or computed
+    while the answer streams."""
+
+    messages: list[dict]
+    inputs: dict | None  # the processor's output the answer used (explain drops it once read)
+    tokens: list[int]  # the answer's token ids, as generated
+    started: float
+    first_token: float | None = None
+    ended: float | None = None
+
+
+class Answer(str):
+    """The growing answer text, carrying its Usage. A plain str everywhere else; pickled (ZeroGPU's
+    worker process) it is a plain str, without the tensors."""
+
+    usage: Usage | None = None
+
+    def __reduce__(self):
+        return str, (str(self),)
+
+
 def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
               stop: threading.Event | None = None, batcher: Batcher | None = None) -> Iterator[str]:
     """Greedy decoding, so a demo answer is reproducible. Alone, generate() runs in a thread of
     its own; with a batcher, it runs with whatever other requests for the same model are waiting."""
     stop = stop or threading.Event()
+    started = time.monotonic()
     inputs = prepared(loaded, messages)
     row = Row(inputs, max_new_tokens, stop, TokenStreamer(loaded.tokenizer))
+    usage = Usage(messages, inputs, row.streamer.tokens, started)
     thread = None
     if batcher is not None:
         batcher.submit(row)
@@ -399,8 +454,12 @@ def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
     text = ""
     try:
         for piece in row.streamer.chunks(STREAM_INTERVAL):
+            usage.first_token = usage.first_token or time.monotonic()
             text += piece
-            yield text
+            answer = Answer(text)
+            answer.usage = usage
+            yield answer
+        usage.ended = time.monotonic()
         if row.error is not None:
             raise as_model_error(row.error) from row.error
         if stop.is_set():

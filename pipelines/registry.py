@@ -25,7 +25,7 @@ class Family:
     """What differs between architectures; everything else is shared code."""
 
     model_class: str            # transformers class that loads the hub checkpoint
-    modalities: frozenset       # inputs it understands ("image", "audio") and "draw" if it makes images
+    modalities: frozenset       # inputs it understands ("image", "audio", "video") and "draw" if it makes images
     load_kwargs: dict = field(default_factory=dict)
     text_generate_kwargs: dict = field(default_factory=dict)
     system_prompt: str | None = None
@@ -38,7 +38,7 @@ FAMILIES = {
     # the talker and token2wav on the first spoken answer (ModelRegistry.speech).
     "qwen2_5_omni": Family(
         model_class="Qwen2_5OmniForConditionalGeneration",
-        modalities=frozenset({"image", "audio"}),
+        modalities=frozenset({"image", "audio", "video"}),
         load_kwargs={"enable_audio_output": False},
         system_prompt=("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
                        "perceiving auditory and visual inputs, as well as generating text and speech."),

@@ -3,8 +3,12 @@
 One GPU in-process serves a demo; replicas, tensor parallelism and continuous batching are
 what those engines do. A RemoteModel stands where a LoadedModel stands for the text tasks:
 the pipelines build the same chat messages, and `generation.stream_text` sends them here.
-Images go as PNG data URIs (`image_url`), audio as base64 WAV (`input_audio`); the answer
-streams back token by token over server-sent events. Text-to-image stays in-process.
+Images go as PNG data URIs (`image_url`), audio as base64 WAV (`input_audio`), a video as the frames
+and sound this app sampled, re-encoded to a small MP4 data URI (`video_url`; with the sound switched off
+the MP4 has no sound track); the answer streams back token by token over server-sent events. Whether
+the engine hears a video's sound is its own setting (vLLM: `--mm-processor-kwargs '{"use_audio_in_video":
+true}'`); one that cannot read video answers with an error the user reads as such. Text-to-image stays
+in-process.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ BACKENDS = ("local", "openai")
 # What the engine's model is assumed to take; a model that cannot answers 4xx, shown to the user.
 # No system prompt: the engine applies the model's own chat template.
 REMOTE_FAMILY = Family(model_class="(served by an OpenAI-compatible engine)",
-                       modalities=frozenset({"image", "audio"}))
+                       modalities=frozenset({"image", "audio", "video"}))
 
 
 def base_url(endpoint: str) -> str:
@@ -189,6 +193,11 @@ def _part(part: dict) -> dict:
         soundfile.write(buf, np.asarray(part["audio"], dtype=np.float32), SAMPLE_RATE, format="WAV",
                         subtype="PCM_16")
         return {"type": "input_audio", "input_audio": {"data": _b64(buf), "format": "wav"}}
+    if kind == "video":
+        from .video_input import to_mp4
+
+        data = base64.b64encode(to_mp4(part["video"])).decode("ascii")
+        return {"type": "video_url", "video_url": {"url": "data:video/mp4;base64," + data}}
     raise ValueError(f"unsupported content part {kind!r}")
 
 
@@ -204,9 +213,9 @@ def remote_models(settings) -> dict[str, RemoteModel]:
         return {}
     if not settings.endpoint:
         raise ModelError("no_endpoint")
-    ids = (settings.caption_model, settings.vqa_model, settings.audio_model)
+    ids = (settings.caption_model, settings.vqa_model, settings.audio_model, settings.video_model)
     models = {i: RemoteModel(settings.served_model or i, settings.endpoint, settings.api_key, settings.remote_timeout)
               for i in ids}
-    log.info("caption, VQA and audio Q&A go to %s (model %s)", base_url(settings.endpoint),
+    log.info("caption, VQA, audio and video Q&A go to %s (model %s)", base_url(settings.endpoint),
              ", ".join(sorted({m.model_id for m in models.values()})))
     return models

@@ -23,11 +23,20 @@ class Settings:
     vqa_model: str = field(default=DEFAULT_UNDERSTANDING_MODEL, metadata={"env": "MMDEMO_VQA_MODEL"})
     audio_model: str = field(default=DEFAULT_UNDERSTANDING_MODEL, metadata={"env": "MMDEMO_AUDIO_MODEL"})
     image_model: str = field(default=DEFAULT_IMAGE_MODEL, metadata={"env": "MMDEMO_IMAGE_MODEL"})
+    video_model: str = field(default=DEFAULT_UNDERSTANDING_MODEL, metadata={"env": "MMDEMO_VIDEO_MODEL"})
     device: str = field(default="auto", metadata={"env": "MMDEMO_DEVICE"})  # auto | cpu | cuda
     max_new_tokens: int = field(default=512, metadata={"env": "MMDEMO_MAX_NEW_TOKENS"})
     max_image_side: int = field(default=1024, metadata={"env": "MMDEMO_MAX_IMAGE_SIDE"})
     max_image_pixels: int = field(default=20_000 * 20_000 // 4, metadata={"env": "MMDEMO_MAX_IMAGE_PIXELS"})
     max_audio_seconds: float = field(default=30.0, metadata={"env": "MMDEMO_MAX_AUDIO_SECONDS"})
+    # Video (the "Ask about a video" tab): what bounds its cost. Frames are sampled at 2 a second, as
+    # Qwen2.5-Omni was trained; the defaults (30 s, 64 frames of at most 640x360) come to about 9,400
+    # visual and 750 audio tokens, which fit a 24 GB GPU beside the 3B thinker (bench/RESULTS.md).
+    max_video_seconds: float = field(default=30.0, metadata={"env": "MMDEMO_MAX_VIDEO_SECONDS"})
+    max_video_frames: int = field(default=64, metadata={"env": "MMDEMO_MAX_VIDEO_FRAMES", "min": 2})
+    max_video_pixels: int = field(default=640 * 360, metadata={"env": "MMDEMO_MAX_VIDEO_PIXELS"})
+    # A video file is bounded by this and, like every upload, by --max-file-mb (raise both for longer clips).
+    max_video_mb: int = field(default=20, metadata={"env": "MMDEMO_MAX_VIDEO_MB"})
     max_prompt_chars: int = field(default=2000, metadata={"env": "MMDEMO_MAX_PROMPT_CHARS"})
     max_file_mb: int = field(default=20, metadata={"env": "MMDEMO_MAX_FILE_MB"})
     # Everything the app writes (uploads, `data:` images, drawn images), oldest out first.
@@ -79,4 +88,4 @@ class Settings:
 
     def use_single_checkpoint(self, model_id: str) -> None:
         """Serve every tab from one checkpoint (e.g. Janus-Pro for image-only use)."""
-        self.caption_model = self.vqa_model = self.audio_model = self.image_model = model_id
+        self.caption_model = self.vqa_model = self.audio_model = self.image_model = self.video_model = model_id

@@ -105,7 +105,10 @@ def build_omni(out: Path) -> Path:
         audio_bos_token="<|audio_bos|>", audio_eos_token="<|audio_eos|>")
     processor = Qwen2_5OmniProcessor(
         image_processor=Qwen2VLImageProcessor(**OMNI_IMAGE),
-        video_processor=Qwen2VLVideoProcessor(),
+        # The hub repo has no video_preprocessor_config.json: transformers builds the video processor from
+        # preprocessor_config.json, as here. Frames are sized at call time by Qwen2_5OmniProcessor.videos_kwargs
+        # (128 to 768 x 28² pixels) and read at 2 per second (pipelines/video_input.py), in both.
+        video_processor=Qwen2VLVideoProcessor(**OMNI_IMAGE),
         feature_extractor=WhisperFeatureExtractor(**OMNI_AUDIO),
         tokenizer=tokenizer, chat_template=OMNI_CHAT_TEMPLATE)
     ids = tokenizer.convert_tokens_to_ids

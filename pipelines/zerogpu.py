@@ -42,6 +42,8 @@ TEXT_BASE_S = 10  # image/audio encoding, prompt, first token
 TEXT_PER_TOKEN_S = 0.06
 IMAGE_BASE_S = 10
 IMAGE_PER_IMAGE_S = 20  # 576 image tokens with classifier-free guidance, then decoding
+VIDEO_PER_FRAME_S = 0.3  # vision encoding of one frame at the default --max-video-pixels, and its share of the prompt
+VIDEO_PER_AUDIO_S = 0.05  # a second of soundtrack: Whisper encoding and 25 audio tokens
 MAX_S = 180
 
 
@@ -57,6 +59,12 @@ SPEECH_PER_SECOND_S = 1.0
 
 def speech_seconds(max_seconds: float) -> int:
     return min(MAX_S, round(SPEECH_BASE_S + SPEECH_PER_SECOND_S * max_seconds))
+
+
+def video_seconds(frames: int, audio_seconds: float, max_new_tokens: int) -> int:
+    """Sized by the frames and the sound the model reads first, then the answer."""
+    return min(MAX_S, round(text_seconds(max_new_tokens) + VIDEO_PER_FRAME_S * frames
+                            + VIDEO_PER_AUDIO_S * audio_seconds))
 
 
 def image_seconds(num_images: int) -> int:

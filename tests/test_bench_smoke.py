@@ -25,3 +25,12 @@ def test_soak_runs_and_reports_memory_and_cache():
                           timeout=400)
     assert "| 28 | 0 |" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "(met); 0 of 28 requests failed" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_explain_bench_runs_and_prints_its_tables():
+    """bench/explain.py end to end with tiny counts: both tables print."""
+    proc = subprocess.run([sys.executable, "-m", "bench.explain", "--repeats", "1", "--tokens", "2"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "### Answer latency with the explain feature unused" in proc.stdout
+    assert "### One attention map" in proc.stdout and "| audio 30 s (audio Q&A) |" in proc.stdout

@@ -26,7 +26,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 WAIT_MS = 90_000  # first request loads the tiny weights; generous for a slow CI machine
 WIDE, NARROW = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 TAB_BUTTON = {"tab_caption": "#caption-run", "tab_vqa": "#vqa-run", "tab_image": "#image-run",
-              "tab_audio": "#audio-run", "tab_status": "#status-refresh"}  # rendered once the tab is open
+              "tab_audio": "#audio-run", "tab_video": "#video-run",
+              "tab_status": "#status-refresh"}  # rendered once the tab is open
 
 
 def _unavailable(reason: str):
@@ -166,9 +167,10 @@ def test_create_image_tab(open_page):
     tab(page, "tab_image")
     page.fill("#image-prompt textarea", "A red house on a quiet street, watercolor")
     page.click("#image-run")
-    image = page.wait_for_selector("#image-gallery img")
+    page.wait_for_selector("#image-gallery img")  # (a preview first: the drawing fills in row by row)
     wait_done(page, "image-gallery")
-    assert page.evaluate("img => img.complete && img.naturalWidth > 0", image)  # the PNG really loaded
+    image = page.wait_for_selector("#image-gallery img")  # the final image
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image)  # the PNG really loaded
     shot(page, "create_image")
 
 

@@ -193,7 +193,7 @@ def test_one_language_switch_changes_the_whole_page(open_page):
 
 
 def test_every_tab_one_tap_away_at_390px(open_page):
-    """Finding 7: at 390 px all five tabs show in the tab bar (none behind a "more" menu)."""
+    """Finding 7: at 390 px every tab shows in the tab bar (none behind a "more" menu)."""
     page = open_page(viewport=NARROW)
     for key in TAB_BUTTON:
         button = page.get_by_role("tab", name=EN[key], exact=True)

@@ -97,6 +97,18 @@ def test_audio_tool_hears_the_clip_sent(mcp_app):
     assert abs(seconds - soundfile.info(str(ASSETS / "speech_en.wav")).duration) < 0.05
 
 
+def test_video_tool_sees_and_hears_the_video_sent(mcp_app):
+    pipes, url = mcp_app
+    video = data_uri(ASSETS / "street_en.mp4", "video/mp4")
+    with Recorder(pipes.video.model) as seen:
+        result = call(url, "video_qa", {"video": video, "question": "What happens?", "history": [], "sound": True})
+    assert not result.isError, texts(result)
+    assert "What happens?" in texts(result)[0] and "assistant" in texts(result)[0]
+    (prompt,) = seen.prompts
+    assert prompt.images and prompt.images[0].grid[0] > 1, "the frames reached the model"
+    assert prompt.audio_frames, "the sound track reached the model"
+
+
 def test_text_to_image_tool_draws_the_images_asked_for(mcp_app):
     _, url = mcp_app
     # As the schema says: the size is one of the whole numbers listed (it once said "a string, one of [256, ...]").

@@ -143,10 +143,10 @@ def test_clear_input_errors(pipes, call, key):
 
 def test_janus_can_serve_image_tabs_alone(tiny_settings):
     janus = tiny_settings().image_model
-    pipes = Pipelines(tiny_settings(caption_model=janus, vqa_model=janus, audio_model=janus))
+    pipes = Pipelines(tiny_settings(caption_model=janus, vqa_model=janus, audio_model=janus, video_model=janus))
     assert list(pipes.caption(str(ASSETS / "street.png")))[-1]
     assert pipes.caption.model is pipes.image.model
-    assert not pipes.audio_available()
+    assert not pipes.audio_available() and not pipes.video_available()
 
 
 def test_tiny_build_command_writes_loadable_checkpoints(tmp_path):

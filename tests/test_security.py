@@ -59,15 +59,24 @@ def run_fn(app: str, fn_index: int, data: list, language: str = "en") -> dict:
     raise AssertionError("no answer")
 
 
-def file_taking_events(demo) -> dict[int, list]:
-    """Every event (tabs, Enter in a text box, example runs) with an image or audio input, and a request body
-    for it with the file slot left as None."""
+def file_inputs() -> tuple:
     import gradio as gr
 
-    fill = {gr.Textbox: "what is this?", gr.Radio: "en", gr.Chatbot: []}
+    return (gr.Image, gr.Audio, gr.Video)
+
+
+FILE_INPUTS = file_inputs()
+
+
+def file_taking_events(demo) -> dict[int, list]:
+    """Every event (tabs, Enter in a text box, example runs) with an image, audio or video input, and a request
+    body for it with the file slot left as None."""
+    import gradio as gr
+
+    fill = {gr.Textbox: "what is this?", gr.Radio: "en", gr.Chatbot: [], gr.Checkbox: True}
     events = {}
     for index, fn in demo.fns.items():
-        if fn.fn is None or not any(isinstance(b, (gr.Image, gr.Audio)) for b in fn.inputs):
+        if fn.fn is None or not any(isinstance(b, FILE_INPUTS) for b in fn.inputs):
             continue
         events[index] = [next((v for cls, v in fill.items() if isinstance(b, cls)), None) for b in fn.inputs]
     return events
@@ -76,7 +85,7 @@ def file_taking_events(demo) -> dict[int, list]:
 def with_file(demo, index: int, body: list, entry) -> list:
     import gradio as gr
 
-    return [entry if isinstance(b, (gr.Image, gr.Audio)) else v for b, v in zip(demo.fns[index].inputs, body)]
+    return [entry if isinstance(b, FILE_INPUTS) else v for b, v in zip(demo.fns[index].inputs, body)]
 
 
 # --- 1. no file read that the client names --------------------------------------------------------
@@ -112,7 +121,9 @@ def test_naming_a_server_file_reads_nothing_on_any_endpoint(served, private_file
             entry = {"path": path, **({"meta": {"_type": "gradio.FileData"}} if meta else {})}
             msg = run_fn(app, index, with_file(demo, index, body, entry))
             answers[(demo.fns[index].name, name)] = (msg["success"], msg["output"].get("error"))
-    assert len(file_taking_events(demo)) >= 7  # caption, vqa (+Enter), audio (+Enter), their example runs
+    # caption, vqa (+Enter), audio (+Enter), video (+Enter), their example runs
+    assert len(file_taking_events(demo)) >= 10
+    assert any(any(isinstance(b, FILE_INPUTS[2]) for b in demo.fns[i].inputs) for i in file_taking_events(demo))  # video
     assert set(answers.values()) == {(False, NOT_UPLOADED)}, answers
 
 
@@ -230,6 +241,8 @@ def test_status_shows_no_filesystem_paths(app, tiny_dir):
     ("caption", [5, "en"], "en", "The image must be a file uploaded to this app"),
     ("caption", ["hello", "en"], "zh-CN", "图片必须是上传到本应用的文件"),
     ("audio_qa", [5, "what?"], "en", "The audio must be a file uploaded to this app"),
+    ("video_qa", [5, "what?", [], True], "en", "The video must be a file uploaded to this app"),
+    ("video_qa", ["hello", "what?", [], True], "zh-CN", "视频必须是上传到本应用的文件"),
     ("vqa", [None, "what?", "not a list"], "en", "The history must be a list of messages"),
     ("vqa", [None, "what?", [{"role": "wizard", "content": "hi"}]], "zh-CN", "对话历史必须是消息列表"),
     ("caption", [{"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.FileData"}}, "en"], "en",

@@ -99,7 +99,8 @@ from pipelines.settings import Settings
 from pipelines.tasks import Pipelines
 from components.status import collect
 omni, janus = (str(p) for p in tiny.build(sys.argv[1]).values())
-pipes = Pipelines(Settings(caption_model=omni, vqa_model=omni, audio_model=omni, image_model=janus, max_new_tokens=8))
+pipes = Pipelines(Settings(caption_model=omni, vqa_model=omni, audio_model=omni, video_model=omni, image_model=janus,
+                           max_new_tokens=8))
 pipes.check(load=True)  # at start-up, as on a Space: in the server process, outside any GPU function
 print(json.dumps({
     "spaces": zerogpu.spaces is not None,
@@ -117,8 +118,8 @@ def test_zerogpu_wraps_every_model_call_with_a_sized_duration(tiny_dir):
     # What a ZeroGPU Space sets; the device API is only called when a request runs.
     env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9/"}
     got = run_python(PROBE, tiny_dir, env=env)
-    assert got["spaces"] and got["wrapped"] == [True] * 4
-    assert got["generators"] == [True] * 4, "streaming needs generator functions under spaces.GPU"
+    assert got["spaces"] and got["wrapped"] == [True] * 5
+    assert got["generators"] == [True] * 5, "streaming needs generator functions under spaces.GPU"
     short, long = got["text_seconds"]
     assert 0 < short < long <= 180
     one, four = got["image_seconds"]
@@ -156,6 +157,7 @@ def test_model_calls_take_and_give_only_what_pickles(tiny_settings, pipes):
     assert list(p.caption(str(ASSETS / "street.png"), "en"))[-1]
     assert list(p.vqa(str(ASSETS / "chart.png"), "And the lowest?", [("Which bar?", "the red one")]))[-1]
     assert list(p.audio(load_audio(str(ASSETS / "speech_en.wav"), 30), "What is said?"))[-1]
+    assert list(p.video(p.video.load(str(ASSETS / "street_en.mp4")), "What happens?", [("Where?", "a street")]))[-1]
     steps = []
     images, seed = p.image("a red house", 3, 2, 256, 5.0, on_step=lambda i, n: steps.append(i),
                            stop=threading.Event())

@@ -16,15 +16,16 @@ from ..settings import Settings
 from .audio import AudioQAPipeline
 from .base import Pipeline
 from .caption import CAPTION_PROMPTS, CaptionPipeline
-from .image import Drawn, TextToImagePipeline
+from .image import Drawn, Preview, TextToImagePipeline
+from .video import VideoQAPipeline
 from .vqa import VQAPipeline
 
-__all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "Drawn", "Pipeline", "Pipelines",
-           "TextToImagePipeline", "VQAPipeline"]
+__all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "Drawn", "Pipeline", "Pipelines", "Preview",
+           "TextToImagePipeline", "VQAPipeline", "VideoQAPipeline"]
 
 
 class Pipelines:
-    """The four task pipelines over one registry: the app's single entry point to models."""
+    """The task pipelines over one registry: the app's single entry point to models."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None):
         self.settings = settings
@@ -35,10 +36,11 @@ class Pipelines:
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
         self.image = TextToImagePipeline(self.registry, settings.image_model, settings)
+        self.video = VideoQAPipeline(self.registry, settings.video_model, settings)
         self.device_warnings: list = []  # device.DeviceWarning: set at start-up (app.py), shown on the page
 
     def all(self) -> list[Pipeline]:
-        return [self.caption, self.vqa, self.audio, self.image]
+        return [self.caption, self.vqa, self.audio, self.image, self.video]
 
     def model_ids(self) -> list[str]:
         return list(dict.fromkeys(p.model_id for p in self.all()))
@@ -76,3 +78,7 @@ class Pipelines:
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""
         return "audio" in self.registry.family_of(self.audio.model_id).modalities
+
+    def video_available(self) -> bool:
+        """False where the video model does not take video (e.g. Janus for every tab): the video tab is then left out."""
+        return "video" in self.registry.family_of(self.video.model_id).modalities

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -46,6 +47,14 @@ class _ConditionalOnly(LogitsProcessor):
         return scores[: input_ids.shape[0]] if scores.shape[0] == 2 * input_ids.shape[0] else scores
 
 
+class Preview(NamedTuple):
+    """A drawing so far: the rows of image tokens drawn yet, decoded (the rest cropped off)."""
+
+    images: list[Image.Image]
+    rows: int
+    total_rows: int
+
+
 class Drawn(NamedTuple):
     """The end of a drawing: the images and the seed that made them."""
 
@@ -59,6 +68,7 @@ class TextToImagePipeline(Pipeline):
     task = "image"
     needs = "draw"
     sizes = (256, 384, 512, 768, 1024)
+    previews = 6  # pictures while drawing (every few rows of tokens), before the final one
     guidance_range = (1.0, 10.0)
 
     def __call__(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
@@ -69,6 +79,8 @@ class TextToImagePipeline(Pipeline):
             for item in items:
                 if isinstance(item, Drawn):
                     return item.images, item.seed
+                if isinstance(item, Preview):
+                    continue
                 if stop is not None and stop.is_set():
                     raise Cancelled()
                 if on_step:
@@ -76,8 +88,8 @@ class TextToImagePipeline(Pipeline):
         raise Cancelled()  # the drawing ended without images: it was stopped
 
     def stream(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
-               guidance: float = 5.0) -> Iterator[tuple[int, int] | Drawn]:
-        """Yield (step, total) once per image token, then Drawn(images, seed).
+               guidance: float = 5.0) -> Iterator[tuple[int, int] | Preview | Drawn]:
+        """Yield (step, total) once per image token, a Preview every few rows, then Drawn(images, seed).
 
         Closing the iterator (Stop, a client gone) ends the drawing at the next image token.
         """
@@ -86,6 +98,11 @@ class TextToImagePipeline(Pipeline):
         self.model  # noqa: B018 - load it, and refuse a checkpoint that cannot draw, before any GPU time
         with contextlib.closing(self.generate(prompt, seed, num_images, guidance)) as steps:
             for item in steps:
+                if isinstance(item, Preview):
+                    height = max(1, round(size * item.rows / item.total_rows))
+                    yield item._replace(images=[im.resize((size, size), Image.Resampling.LANCZOS).crop(
+                        (0, 0, size, height)) for im in item.images])
+                    continue
                 if not isinstance(item, list):
                     yield item
                     continue
@@ -94,12 +111,19 @@ class TextToImagePipeline(Pipeline):
                 yield Drawn(item, seed)
 
     def generate(self, prompt: str, seed: int, num_images: int,
-                 guidance: float) -> Iterator[tuple[int, int] | list[Image.Image]]:
-        """The GPU part: yields (step, total) once per image token, then the images."""
+                 guidance: float) -> Iterator[tuple[int, int] | Preview | list[Image.Image]]:
+        """The GPU part: yields (step, total) once per image token, a Preview every few rows, then the images."""
         loaded = self.model
         processor, model = loaded.processor, loaded.model
 
+        def pictures(tokens) -> list[Image.Image]:
+            pixels = model.decode_image_tokens(tokens)
+            pixels = processor.postprocess(list(pixels.float()), return_tensors="pt")["pixel_values"]
+            return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+
         def draw(emit, stop: threading.Event) -> list[Image.Image]:
+            hook = model.model.generation_embeddings.register_forward_pre_hook(
+                self._watch(pictures, num_images, emit, threading.current_thread()))
             try:
                 inputs = processor(text=self.prompt_text(prompt), generation_mode="image",
                                    return_tensors="pt").to(loaded.device)
@@ -115,15 +139,37 @@ class TextToImagePipeline(Pipeline):
                         logits_processor=LogitsProcessorList(processors))
                     if stop.is_set():  # stopped after the last token: skip decoding too
                         raise Cancelled()
-                    pixels = model.decode_image_tokens(tokens)
-                pixels = processor.postprocess(list(pixels.float()), return_tensors="pt")["pixel_values"]
+                    return pictures(tokens)
             except Cancelled:
                 raise
             except Exception as exc:  # noqa: BLE001
                 raise as_model_error(exc) from exc
-            return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+            finally:
+                hook.remove()
 
         yield from in_background(draw, name="text-to-image")
+
+    def _watch(self, pictures, num_images: int, emit, thread: threading.Thread):
+        """A hook on Janus's image-token embedding, which each drawn token passes through on its way
+        to the next step (in raster order): every few finished rows, the tokens so far are decoded,
+        the rows not drawn yet padded, and the drawn rows emitted as a Preview. Only this drawing's
+        thread is watched (the model is shared)."""
+        total = self.model.model.model.vision_model.config.num_image_tokens
+        side = math.isqrt(total)
+        every = max(1, math.ceil(side / self.previews))
+        drawn: list[torch.Tensor] = []
+
+        def seen(module, args):
+            if threading.current_thread() is not thread:
+                return
+            drawn.append(args[0].reshape(-1)[:num_images])  # the batch is doubled for guidance
+            rows = len(drawn) // side
+            if len(drawn) % side == 0 and rows % every == 0 and rows < side:
+                tokens = torch.stack(drawn, dim=1)
+                tokens = torch.nn.functional.pad(tokens, (0, total - tokens.shape[1]))
+                emit(Preview(pictures(tokens), rows, side))
+
+        return seen
 
     def prompt_text(self, prompt: str) -> str:
         """The prompt rendered by the checkpoint's chat template (the processor then adds BOS and

@@ -51,16 +51,18 @@ class VQAPipeline(Pipeline):
                  history: list[tuple[str, str]] | None = None) -> list[dict]:
         """The chat the model gets: the kept turns, the images in the first of them, then the question."""
         imgs = imgs if isinstance(imgs, list) else [imgs]
+        return self._chat([{"type": "image", "image": img} for img in imgs], question, history)
+
+    def _chat(self, media: list[dict], question: str, history: list[tuple[str, str]] | None) -> list[dict]:
+        """The kept turns with `media` (content parts) in the first of them, as the model was trained, then the question."""
         turns = self.kept_turns(history)
-        # The image rides in the first user turn of the kept window, as the model was trained.
         previous: list[dict] = []
         for q, a in turns:
             previous.append({"role": "user", "content": [{"type": "text", "text": q}]})
             previous.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
-        image_parts = [{"type": "image", "image": img} for img in imgs]
         if previous:
-            previous[0]["content"][:0] = image_parts
+            previous[0]["content"][:0] = media
             content = [{"type": "text", "text": question}]
         else:
-            content = [*image_parts, {"type": "text", "text": question}]
+            content = [*media, {"type": "text", "text": question}]
         return self._messages(content, previous)

@@ -1,0 +1,291 @@
+"""How the model saw and heard: token budgets, and attention computed on request.
+
+Token budget: what each input became in tokens (an image's grid, an audio clip's seconds), the
+context used of the model's maximum, tokens generated and time per token, read from the exact
+processor output an answer used (generation.Usage).
+
+Attention: one extra forward pass over the finished conversation (the same preprocessed prompt,
+then the answer's own token ids) with the eager attention implementation, the only one that
+returns weights. The model answers with its fast implementation; eager is set for this pass only
+and switched back. A hook per decoder layer keeps only the answer's rows of each layer's
+weights, reduced over heads at once, so memory stays at one layer's weights, not all of them.
+
+Token positions map to image cells through the model's own grid (`image_grid_thw`, the vision
+config's spatial merge size) and to audio time through its audio token rate
+(`position_id_per_seconds` of the thinker config), never through constants.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .errors import InputError
+from .generation import Usage, prepared
+from .registry import LoadedModel
+
+HEADS = ("mean", "max")
+
+
+@dataclass
+class Segment:
+    """One image, video or audio clip in the token sequence: positions [start, stop)."""
+
+    kind: str  # "image", "video" or "audio"
+    start: int
+    stop: int
+    grid: tuple[int, int, int] | None = None  # (frames, rows, columns) of tokens, after the merge
+    seconds_per_token: float | None = None  # audio
+
+    @property
+    def tokens(self) -> int:
+        return self.stop - self.start
+
+
+def _config(loaded: LoadedModel):
+    return loaded.generator.config
+
+
+def _token_id(loaded: LoadedModel, name: str) -> int | None:
+    token = getattr(loaded.processor, f"{name}_token", None)
+    return loaded.tokenizer.convert_tokens_to_ids(token) if token else None
+
+
+def merge_size(config) -> int:
+    """Patches per token side: the vision config's spatial merge (2 on Qwen2.5-Omni), 1 where none."""
+    vision = getattr(config, "vision_config", None)
+    return int(getattr(vision, "spatial_merge_size", 1) or 1)
+
+
+def audio_rate(config) -> float | None:
+    """Audio tokens per second: the rate the model's positions give audio (25 on Qwen2.5-Omni)."""
+    rate = getattr(config, "position_id_per_seconds", None)
+    return float(rate) if rate else None
+
+
+def _runs(ids: list[int], token: int | None) -> list[tuple[int, int]]:
+    """[start, stop) of each run of `token` in `ids`."""
+    runs, start = [], None
+    for i, t in enumerate([*ids, None]):
+        if t == token and token is not None:
+            start = i if start is None else start
+        elif start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def segments(loaded: LoadedModel, inputs: dict) -> list[Segment]:
+    """Where each image, video and audio clip sits in `inputs["input_ids"]`, with its grid or rate."""
+    ids = inputs["input_ids"][0].tolist()
+    config = _config(loaded)
+    merge = merge_size(config)
+    found: list[Segment] = []
+    for kind in ("image", "video"):
+        grids = inputs.get(f"{kind}_grid_thw")
+        grids = [tuple(int(x) for x in g) for g in grids.tolist()] if grids is not None else []
+        positions = [i for a, b in _runs(ids, _token_id(loaded, kind)) for i in range(a, b)]
+        at = 0
+        for n, (t, h, w) in enumerate(grids):  # images may sit side by side: split by each one's size
+            size = t * h * w // merge ** 2
+            if kind == "image":  # an image's temporal patch is one frame
+                grid = (1, h // merge, w // merge)
+            else:
+                grid = (t, h // merge, w // merge)
+            found.append(Segment(kind, positions[at], positions[at] + size, grid))
+            at += size
+        if not grids:  # a fixed-size image (Janus: 576 tokens, 24 x 24)
+            for a, b in _runs(ids, _token_id(loaded, kind)):
+                side = math.isqrt(b - a)
+                found.append(Segment(kind, a, b, (1, side, (b - a) // max(side, 1))))
+    rate = audio_rate(config)
+    for a, b in _runs(ids, _token_id(loaded, "audio")):
+        found.append(Segment("audio", a, b, seconds_per_token=1 / rate if rate else None))
+    return sorted(found, key=lambda s: s.start)
+
+
+# -- mapping: one row of attention (over the sequence) -> image cells / audio time ---------------
+
+def image_cells(weights: torch.Tensor, segment: Segment) -> np.ndarray:
+    """Attention over the sequence -> (frames, rows, columns) over an image's or video's tokens,
+    which the processor lays out frame by frame, row by row."""
+    return weights[segment.start:segment.stop].float().cpu().numpy().reshape(segment.grid)
+
+
+def audio_times(weights: torch.Tensor, segment: Segment) -> tuple[np.ndarray, np.ndarray]:
+    """Attention over the sequence -> (start second of each audio token, its weight)."""
+    values = weights[segment.start:segment.stop].float().cpu().numpy()
+    step = segment.seconds_per_token or 0.0
+    return np.arange(len(values)) * step, values
+
+
+# -- the extra forward pass --------------------------------------------------------------------
+
+def _attention_modules(model) -> list[torch.nn.Module]:
+    """The decoder's self-attention modules, in layer order (not the vision or audio encoders')."""
+    pattern = re.compile(r"(?:^|\.)language_model\.(?:model\.)?layers\.(\d+)\.self_attn$")
+    found = [(int(m.group(1)), module) for name, module in model.named_modules() if (m := pattern.search(name))]
+    return [module for _, module in sorted(found, key=lambda x: x[0])]
+
+
+def layer_count(loaded: LoadedModel) -> int:
+    return len(_attention_modules(loaded.generator))
+
+
+def default_layers(loaded: LoadedModel) -> tuple[int, int]:
+    """The later half of the decoder: where answers attend to what they describe (early layers
+    mostly attend to nearby text and the first tokens)."""
+    n = layer_count(loaded)
+    return n // 2, n - 1
+
+
+def check_view(loaded: LoadedModel, layers, heads: str) -> tuple[int, int]:
+    n = layer_count(loaded)
+    try:
+        first, last = (int(x) for x in layers)
+    except (TypeError, ValueError):
+        raise InputError("bad_layers", last=n - 1) from None
+    if not 0 <= first <= last < n:
+        raise InputError("bad_layers", last=n - 1)
+    if heads not in HEADS:
+        raise InputError("bad_heads", choices=", ".join(HEADS))
+    return first, last
+
+
+def conversation(loaded: LoadedModel, messages: list[dict], answer_ids: list[int]) -> tuple[dict, dict]:
+    """The finished conversation as model inputs: the prompt exactly as the answer got it (the same
+    processing), then the answer's own token ids. Returns (conversation, the prompt's inputs)."""
+    inputs = prepared(loaded, messages)
+    answer = torch.tensor([answer_ids], dtype=inputs["input_ids"].dtype, device=inputs["input_ids"].device)
+    full = dict(inputs)
+    full["input_ids"] = torch.cat([inputs["input_ids"], answer], dim=-1)
+    if "attention_mask" in full:
+        full["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones_like(answer)], dim=-1)
+    return full, inputs
+
+
+def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list[int],
+                     layers: tuple[int, int], heads: str = "mean") -> tuple[torch.Tensor, dict]:
+    """Rows of attention, one per answer token, over the whole sequence (prompt then answer):
+    averaged over the layers in `layers` (inclusive), heads reduced by `heads` ("mean" or "max").
+    Returns (rows [answer tokens, sequence] float32 on the CPU, the prompt's processor output)."""
+    full, inputs = conversation(loaded, messages, answer_ids)
+    prompt = inputs["input_ids"].shape[-1]
+    model = loaded.generator
+    modules = _attention_modules(model)
+    first, last = layers
+    total: list[torch.Tensor] = []
+
+    def keep(module, args, output):
+        weights = output[1]
+        if weights is not None and first <= modules.index(module) <= last:
+            rows = weights[0, :, prompt - 1:-1, :].float()  # the step that wrote each answer token
+            rows = rows.mean(0) if heads == "mean" else rows.amax(0)
+            total.append(rows.cpu())
+        return output[0], None  # the layer's weights go now, not at the end of the pass
+
+    # Only the decoder's attention turns eager (the one whose weights are read): the vision and audio
+    # encoders keep their fast kernels (an image of 4,000 patches costs seconds in eager).
+    text = getattr(model.config, "text_config", None)
+    previous = (text or model.config)._attn_implementation
+    switch = (lambda impl: {"text_config": impl}) if text is not None else (lambda impl: impl)
+    hooks = [m.register_forward_hook(keep) for m in modules]
+    try:
+        model.set_attn_implementation(switch("eager"))
+        with torch.inference_mode():
+            # No output_attentions: eager returns each layer's weights to the hooks anyway, and asking
+            # would also keep every layer's full weights for the output.
+            model(**full, use_cache=False)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.set_attn_implementation(switch(previous))
+    rows = torch.stack(total).mean(0)
+    return rows, inputs
+
+
+# -- token budget ------------------------------------------------------------------------------
+
+def budget(loaded: LoadedModel, usage: Usage) -> dict:
+    """What each input became in tokens, the context used of the model's maximum, tokens generated
+    and time per token; from the processor output the answer used (counts, not estimates)."""
+    inputs = usage.inputs
+    prompt = int(inputs["input_ids"].shape[-1])
+    parts = []
+    for seg in segments(loaded, inputs):
+        part = {"kind": seg.kind, "tokens": seg.tokens}
+        if seg.grid:
+            merge = merge_size(_config(loaded))
+            part["grid"] = list(seg.grid)  # tokens: frames x rows x columns
+            part["patches"] = [seg.grid[0], seg.grid[1] * merge, seg.grid[2] * merge]
+        if seg.seconds_per_token:
+            part["seconds"] = round(seg.tokens * seg.seconds_per_token, 2)
+            part["tokens_per_second"] = round(1 / seg.seconds_per_token, 2)
+        parts.append(part)
+    media = sum(p["tokens"] for p in parts)
+    parts.append({"kind": "text", "tokens": prompt - media})
+    generated = len(usage.tokens)
+    timed = usage.first_token is not None and usage.ended is not None and generated > 1
+    per_token = (usage.ended - usage.first_token) / (generated - 1) if timed else None
+    text_config = getattr(_config(loaded), "text_config", _config(loaded))
+    context_max = getattr(text_config, "max_position_embeddings", None)
+    return {
+        "inputs": parts,
+        "prompt_tokens": prompt,
+        "generated_tokens": generated,
+        "context_used": prompt + generated,
+        "context_max": context_max,
+        "seconds_per_token": round(per_token, 4) if per_token is not None else None,
+        "seconds_total": round(usage.ended - usage.started, 3) if usage.ended else None,
+    }
+
+
+# -- pictures ----------------------------------------------------------------------------------
+
+def _colours(values: np.ndarray) -> np.ndarray:
+    """0..1 -> RGB, dark blue through red to yellow (a heat scale readable on photos)."""
+    v = np.clip(values, 0, 1)[..., None]
+    stops = np.array([[20, 20, 120], [200, 30, 40], [255, 230, 60]], dtype=np.float32)
+    low = stops[0] + (stops[1] - stops[0]) * np.clip(v * 2, 0, 1)
+    high = stops[1] + (stops[2] - stops[1]) * np.clip(v * 2 - 1, 0, 1)
+    return np.where(v < 0.5, low, high).astype(np.uint8)
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    top = float(values.max()) if values.size else 0.0
+    return values / top if top > 0 else values
+
+
+def image_overlay(image: Image.Image, cells: np.ndarray, alpha: float = 0.55) -> Image.Image:
+    """The (rows, columns) cell weights as a heat map over the image (scaled to it, cells kept sharp)."""
+    image = image.convert("RGB")
+    heat = Image.fromarray(_colours(_unit(cells))).resize(image.size, Image.Resampling.NEAREST)
+    return Image.blend(image, heat, alpha)
+
+
+def audio_overlay(samples: np.ndarray, starts: np.ndarray, weights: np.ndarray, seconds: float,
+                  size: tuple[int, int] = (800, 200)) -> Image.Image:
+    """The clip's waveform over a heat strip: each audio token's weight across its moment."""
+    width, height = size
+    canvas = Image.new("RGB", size, (250, 250, 250))
+    draw = ImageDraw.Draw(canvas)
+    seconds = max(seconds, 1e-6)
+    colours = _colours(_unit(weights))
+    step = starts[1] - starts[0] if len(starts) > 1 else seconds
+    for start, colour in zip(starts, colours):
+        x0, x1 = int(start / seconds * width), int((start + step) / seconds * width)
+        draw.rectangle([x0, 0, max(x0, x1 - 1), height], fill=tuple(int(c) for c in colour))
+    if len(samples):
+        columns = np.array_split(np.asarray(samples, dtype=np.float32), width)
+        scale = float(np.abs(samples).max()) or 1.0
+        for x, col in enumerate(columns):
+            if len(col):
+                top, bottom = float(col.max()) / scale, float(col.min()) / scale
+                draw.line([x, height / 2 - top * height / 2.2, x, height / 2 - bottom * height / 2.2],
+                          fill=(30, 30, 30))
+    return canvas

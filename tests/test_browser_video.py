@@ -1,0 +1,45 @@
+"""The video tab in a real browser: upload and ask, the webcam source offered, an example click runs.
+
+Same browser, app (`app.py --tiny` in a subprocess) and helpers as test_browser.py; lean on purpose.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from components.i18n import EN
+from tests.test_browser import browser, open_page, tab, tiny_app, upload  # noqa: F401 - fixtures
+
+LONG_MS = 120_000  # a tiny model answering on a shared 2-core CI machine
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dir):
+    with tiny_app(tiny_dir, max_new_tokens=8, log_name="app-video.log") as url:
+        yield url
+
+
+def answered(page) -> list[str]:
+    page.wait_for_selector("#video-chat [data-testid=bot]", timeout=LONG_MS)
+    page.wait_for_selector("#video-run:not([disabled])", timeout=LONG_MS)
+    return page.locator("#video-chat [data-testid=bot]").all_inner_texts()
+
+
+def test_upload_ask_and_the_webcam_is_offered(open_page):
+    page = open_page()
+    tab(page, "tab_video")
+    assert page.locator("#video-input [aria-label='Capture from camera']").count() == 1, "no webcam source"
+    assert page.locator("#video-sound input[type=checkbox]").is_checked()  # the sound is heard by default
+    upload(page, "video-input", "street_en.mp4", "video")
+    page.fill("#video-question textarea", "What happens?")
+    page.click("#video-run")
+    assert len(answered(page)) == 1
+    assert page.locator("#video-chat [data-testid=user]").all_inner_texts() == ["What happens?"]
+
+
+def test_example_click_fills_the_video_and_runs(open_page):
+    page = open_page()
+    tab(page, "tab_video")
+    page.get_by_text(EN["example_video_en"], exact=True).click()
+    page.wait_for_selector("#video-input video", state="attached", timeout=LONG_MS)
+    assert len(answered(page)) == 1

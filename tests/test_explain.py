@@ -1,0 +1,196 @@
+"""How the model saw, heard and drew (issue 17): attention mapping, token budgets, previews.
+
+The mapping is checked on constructed attention (a known peak lands on a known cell / second);
+the rest end to end on the miniature: the real pipelines, the real server, the processor's own
+counts as the reference.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from components.explain import budget_markdown
+from pipelines import explain
+from pipelines.inputs import Audio
+from pipelines.tasks import Drawn, Preview
+from tests.conftest import ASSETS, launch
+
+# -- mapping, on constructed tensors -------------------------------------------------------------
+
+
+def test_peak_lands_on_its_image_cell():
+    """Tokens are laid out frame by frame, row by row: position start + f*rows*cols + r*cols + c."""
+    seg = explain.Segment("video", start=7, stop=7 + 2 * 3 * 5, grid=(2, 3, 5))
+    weights = torch.full((50,), 0.001)
+    weights[7 + 1 * 15 + 2 * 5 + 4] = 0.9  # frame 1, row 2, column 4
+    cells = explain.image_cells(weights, seg)
+    assert cells.shape == (2, 3, 5)
+    assert np.unravel_index(cells.argmax(), cells.shape) == (1, 2, 4)
+
+
+def test_peak_lands_on_its_second():
+    rate = explain.audio_rate(SimpleNamespace(position_id_per_seconds=25))
+    seg = explain.Segment("audio", start=10, stop=10 + 100, seconds_per_token=1 / rate)
+    weights = torch.zeros(120)
+    weights[10 + 50] = 1.0  # the 51st audio token: 2.0 s into the clip at 25 tokens/s
+    starts, values = explain.audio_times(weights, seg)
+    assert len(starts) == 100 and starts[values.argmax()] == pytest.approx(2.0)
+
+
+def test_rate_and_merge_come_from_the_config():
+    assert explain.audio_rate(SimpleNamespace(position_id_per_seconds=50)) == 50
+    assert explain.audio_rate(SimpleNamespace()) is None
+    assert explain.merge_size(SimpleNamespace(vision_config=SimpleNamespace(spatial_merge_size=3))) == 3
+    assert explain.merge_size(SimpleNamespace()) == 1
+
+
+def test_segments_split_side_by_side_images_by_their_grids(pipes):
+    """Two images, the processor's grids (t, h, w in patches), a 2x2 merge: each gets its own tokens."""
+    loaded = pipes.vqa.model
+    image, audio = (loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{k}_token"))
+                    for k in ("image", "audio"))
+    x = loaded.tokenizer("x", add_special_tokens=False).input_ids[0]  # plain text between them
+    ids = [x, x] + [image] * 6 + [x] + [image] * 4 + [x] + [audio] * 5 + [x]
+    grids = torch.tensor([[1, 4, 6], [1, 4, 4]])
+    found = explain.segments(loaded, {"input_ids": torch.tensor([ids]), "image_grid_thw": grids})
+    assert [(s.kind, s.start, s.stop, s.grid) for s in found[:2]] == [("image", 2, 8, (1, 2, 3)),
+                                                                        ("image", 9, 13, (1, 2, 2))]
+    rate = loaded.generator.config.position_id_per_seconds
+    assert (found[2].kind, found[2].tokens, found[2].seconds_per_token) == ("audio", 5, 1 / rate)
+
+
+# -- end to end on the miniature -----------------------------------------------------------------
+
+
+def last(stream):
+    answer = None
+    for answer in stream:  # noqa: B007
+        pass
+    return answer
+
+
+def processor_counts(loaded, messages):
+    """The processor's own view of a chat: its token ids and image grids."""
+    inputs = loaded.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                  return_dict=True, return_tensors="pt")
+    ids = inputs["input_ids"][0]
+    count = {k: int((ids == loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{k}_token"))).sum())
+             for k in ("image", "audio")}
+    return inputs, count
+
+
+@pytest.mark.parametrize("size", [(80, 60), (300, 200), (200, 500)])
+def test_image_heatmap_has_the_models_grid_and_budget_the_processors_counts(pipes, size):
+    image = Image.new("RGB", size, (200, 40, 40))
+    answer = last(pipes.caption(image, "en", max_new_tokens=3))
+    loaded, usage = pipes.caption.model, answer.usage
+    inputs, count = processor_counts(loaded, usage.messages)
+    t, h, w = inputs["image_grid_thw"][0].tolist()
+    merge = loaded.generator.config.vision_config.spatial_merge_size
+
+    budget = explain.budget(loaded, usage)
+    image_part = budget["inputs"][0]
+    assert image_part["kind"] == "image" and image_part["tokens"] == count["image"] == t * h * w // merge ** 2
+    assert image_part["patches"] == [t, h, w]
+    assert budget["prompt_tokens"] == inputs["input_ids"].shape[-1]
+    assert sum(p["tokens"] for p in budget["inputs"]) == budget["prompt_tokens"]
+    assert budget["generated_tokens"] == len(usage.tokens) and budget["context_used"] == \
+        budget["prompt_tokens"] + budget["generated_tokens"]
+    assert budget["context_max"] == loaded.generator.config.text_config.max_position_embeddings
+
+    rows, used = explain.answer_attention(loaded, usage.messages, usage.tokens, explain.default_layers(loaded))
+    assert torch.equal(used["input_ids"], inputs["input_ids"])  # the exact prompt the answer used
+    assert rows.shape == (len(usage.tokens), inputs["input_ids"].shape[-1] + len(usage.tokens))
+    assert torch.allclose(rows.sum(-1), torch.ones(len(usage.tokens)), atol=1e-3)  # each row is a distribution
+    seg = explain.segments(loaded, used)[0]
+    assert explain.image_cells(rows[0], seg).shape == (1, h // merge, w // merge)
+    config = loaded.generator.config  # answering speed untouched afterwards: the fast kernels are back
+    assert config.text_config._attn_implementation == config.vision_config._attn_implementation != "eager"
+
+
+@pytest.mark.parametrize("seconds", [1.0, 3.0])
+def test_audio_heat_spans_the_clip_and_budget_the_processors_counts(pipes, seconds):
+    rate = 16000
+    samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    answer = last(pipes.audio(Audio(samples, seconds), "what is it?", max_new_tokens=3))
+    loaded, usage = pipes.audio.model, answer.usage
+    inputs, count = processor_counts(loaded, usage.messages)
+    budget = explain.budget(loaded, usage)
+    audio_part = budget["inputs"][0]
+    assert audio_part["kind"] == "audio" and audio_part["tokens"] == count["audio"]
+    tokens_per_second = loaded.generator.config.position_id_per_seconds
+    assert audio_part["tokens_per_second"] == tokens_per_second
+    assert audio_part["seconds"] == pytest.approx(seconds, abs=1.5 / tokens_per_second)
+
+    rows, used = explain.answer_attention(loaded, usage.messages, usage.tokens, (0, 0), "max")
+    starts, values = explain.audio_times(rows[0], explain.segments(loaded, used)[0])
+    assert len(values) == count["audio"] and starts[-1] < seconds <= starts[-1] + 2 / tokens_per_second
+
+
+def test_previews_fill_in_row_by_row_before_the_final_image(pipes):
+    items = list(pipes.image.stream("a red house", seed=5, num_images=2, size=256))
+    previews = [i for i in items if isinstance(i, Preview)]
+    assert isinstance(items[-1], Drawn) and not any(isinstance(i, Drawn) for i in items[:-1])
+    side = previews[0].total_rows
+    assert [p.rows for p in previews] == sorted({p.rows for p in previews}) and previews[-1].rows < side
+    for p in previews:  # both images, 256 wide, as tall as the rows drawn so far
+        assert [im.size for im in p.images] == [(256, round(256 * p.rows / side))] * 2
+    # Watching changes nothing: the same seed draws the same picture.
+    again, _ = pipes.image("a red house", seed=5, num_images=2, size=256)
+    assert [np.asarray(a).tolist() for a in again] == [np.asarray(b).tolist() for b in items[-1].images]
+
+
+# -- the API -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api(pipes):
+    demo, url = launch(pipes)
+    yield url
+    demo.close()
+
+
+def test_api_budget_and_attention_for_the_sessions_last_answer(api):
+    client = Client(api, analytics_enabled=False, verbose=False)
+    with pytest.raises(Exception, match="Nothing to explain yet"):
+        client.predict("caption", api_name="/token_budget")
+    description = client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
+    assert isinstance(description, str)  # the caption endpoint's output is unchanged
+    budget = client.predict("caption", api_name="/token_budget")
+    grid = budget["inputs"][0]["grid"]
+    assert budget["generated_tokens"] >= 1 and budget["context_used"] > budget["prompt_tokens"]
+
+    heatmaps, raw = client.predict("caption", 0, 0, 0, 1, "max", api_name="/attention")
+    assert len(heatmaps) == 1 and Image.open(heatmaps[0]["image"]).size == Image.open(ASSETS / "street.png").size
+    assert np.array(raw["inputs"][0]["weights"]).shape == tuple(grid)
+    with pytest.raises(Exception, match="Layers go from 0 to 1"):
+        client.predict("caption", 0, 0, 0, 7, "mean", api_name="/attention")
+    other = Client(api, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN"})
+    with pytest.raises(Exception, match="还没有可解释的内容"):  # another session has its own answers; in Chinese
+        other.predict("caption", api_name="/token_budget")
+
+
+def test_budget_table_in_both_languages():
+    budget = {"inputs": [{"kind": "image", "tokens": 187, "grid": [1, 11, 17], "patches": [1, 22, 34]},
+                         {"kind": "audio", "tokens": 116, "seconds": 4.64, "tokens_per_second": 25.0},
+                         {"kind": "text", "tokens": 180}],
+              "prompt_tokens": 483, "generated_tokens": 8, "context_used": 491, "context_max": 32768,
+              "seconds_per_token": 0.004}
+    en, zh = (budget_markdown(budget, lang) for lang in ("en", "zh"))
+    assert "11×17 tokens (22×34 patches) | 187" in en and "4.64 s at 25 tokens/s | 116" in en
+    assert "491 of 32,768" in en and "8 tokens, 4.0 ms per token" in en
+    assert "11×17 个令牌" in zh and "4.64 秒" in zh and "已用上下文：491 / 32,768" in zh
+
+
+def test_api_drawing_streams_previews_before_the_images(api):
+    client = Client(api, analytics_enabled=False, verbose=False)
+    job = client.submit("a red house", 3, 1, 256, 5, api_name="/text_to_image")
+    job.result()
+    heights = [Image.open(out[0][0]["image"]).size[1] for out in job.outputs() if isinstance(out[0], list)]
+    assert len(heights) >= 2 and heights == sorted(heights) and heights[-1] == 256 > heights[0]
