@@ -1,7 +1,9 @@
 """Ask-about-a-video tab: upload or record a video, ask about it (and its sound), follow up; answers stream.
 
-The conversation works as the image chat's does (the video rides in the first kept turn); the sound
-switch decides whether the model hears the soundtrack. The page and the API share one handler.
+The conversation works as the image chat's does (components/vqa.py): sending moves the question into
+the conversation and empties the box at once, so whatever is typed while an answer streams stays, and
+a question sent meanwhile waits its turn. The video rides in the first kept turn; the sound switch
+decides whether the model hears the soundtrack; "Speak the answer" reads each answer aloud.
 """
 
 import gradio as gr
@@ -10,7 +12,8 @@ from pipelines.inputs import check_text
 
 from .common import RunControls, SafeVideo, add_examples, model_event, user_errors, warn
 from .i18n import t
-from .vqa import ROLES, shown, to_pairs, user
+from .speech import SpeakControls
+from .vqa import ROLES, answer_waiting, send_question, shown, to_pairs, user
 
 
 def render(pipes, ui) -> None:
@@ -29,8 +32,46 @@ def render(pipes, ui) -> None:
                 question = gr.Textbox(label=t("question"), placeholder=t("video_question_placeholder"), lines=1,
                                       max_lines=6, max_length=limit, elem_id="video-question")
                 with gr.Row():
-                    controls = RunControls("ask", "busy_answer", "video")
+                    # Ask stays live while an answer streams: the next question waits its turn.
+                    controls = RunControls("ask", "busy_answer", "video", keep_run=True)
                     clear = gr.Button(t("clear"), elem_id="video-clear")
+                voice = SpeakControls(pipes.video, "video")
+        waiting = gr.State([])  # questions sent, not answered yet (see components/vqa.py)
+
+        def load(video, sound, request):
+            """The clip within the limits, with a notice when it was trimmed or has no sound to hear."""
+            clip = pipes.video.load(video, bool(sound))
+            if clip.trimmed:
+                warn("video_trimmed", request, seconds=clip.original_seconds, used=clip.seconds,
+                     frames=len(clip.frames))
+            if sound and not clip.has_soundtrack:
+                warn("video_no_sound", request)
+            return clip
+
+        @user_errors
+        def send(question, chat, waiting, request: gr.Request):
+            return send_question(question, chat, waiting, limit)
+
+        @user_errors
+        def answer(video, sound, chat, waiting, speak, voice_name, request: gr.Request):
+            """Answer the waiting questions in turn; the video is decoded once, for the first of them."""
+            clip = []
+
+            def messages_for(question, pairs):
+                if not clip:
+                    clip.append(load(video, sound, request))
+                return pipes.video.messages(clip[0], question, pairs)
+
+            yield from answer_waiting(pipes.video, messages_for, chat, waiting, limit, voice, speak, voice_name,
+                                      request)
+
+        def asked(question, video, history, sound, request):
+            """The API's request: question checked first (a missing one is said before seconds of decoding)."""
+            question = check_text(question, "question", limit)
+            clip = load(video, sound, request)
+            turns = pipes.video.kept_turns(to_pairs(shown(history, limit)))
+            history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
+            return pipes.video.messages(clip, question, turns), history + [user(question)]
 
         @user_errors
         def video_qa(video, question, history, sound=True, request: gr.Request = None):
@@ -45,35 +86,70 @@ def render(pipes, ui) -> None:
             Returns:
                 the conversation with the new question and its answer, and an empty question box.
             """
-            # The question first: a missing one is said at once, not after seconds of decoding.
-            question = check_text(question, "question", limit)
-            clip = pipes.video.load(video, bool(sound))
-            turns = pipes.video.kept_turns(to_pairs(shown(history, limit)))
-            stream = pipes.video(clip, question, turns)
-            if clip.trimmed:
-                warn("video_trimmed", request, seconds=clip.original_seconds, used=clip.seconds,
-                     frames=len(clip.frames))
-            if sound and not clip.has_soundtrack:
-                warn("video_no_sound", request)
-            history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            history += [user(question), {"role": "assistant", "content": ""}]
+            messages, history = asked(question, video, history, sound, request)
+            history.append({"role": "assistant", "content": ""})
             yield history, ""
-            for text in stream:
+            for text in pipes.video.answer(messages):
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""
+
+        @user_errors
+        def video_qa_spoken(video, question, history, voice_name, sound=True, request: gr.Request = None):
+            """Answer a question about a video and say the answer aloud; pass the conversation back for follow-ups.
+
+            Args:
+                video: the video (an mp4, webm, mov... file path or URL).
+                question: what to ask about it.
+                history: the conversation so far as returned by the last call ([] to start).
+                voice_name: the voice, "Chelsie" or "Ethan".
+                sound: True to let the model hear the sound track, False for the pictures only.
+            Returns:
+                the conversation, an empty question box, and the spoken answer's 24 kHz wav (None until ready).
+            """
+            messages, history = asked(question, video, history, sound, request)
+            history.append({"role": "assistant", "content": ""})
+            text = ""
+            for text in pipes.video.answer(messages):
+                history[-1] = {"role": "assistant", "content": text}
+                yield history, "", None
+            for wav in voice.spoken(messages, text, True, voice_name, request):
+                yield history, "", wav
+
+        queue = model_event(ui, pipes.video)
+
+        def ask_chain(*triggers):
+            """send (quick, no queue) -> answer (model queue), as in the image chat."""
+            args = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question], queue=False,
+                        api_visibility="private")
+            sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
+            return controls.around(sent.success, dict(fn=answer, inputs=[video, sound, chat, waiting, *voice.inputs],
+                                                      outputs=[chat, voice.player], api_visibility="private",
+                                                      trigger_mode="always_last", **queue))
+
+        event = ask_chain(controls.run.click, question.submit)
+        # The API keeps its one-call shape; its hidden buttons are never pressed from the page.
+        api = gr.Button(t("ask"), visible=False)
+        api_event = api.click(video_qa, [video, question, chat, sound], [chat, question], api_name="video_qa",
+                              **queue)
+        spoken_api = gr.Button(t("ask"), visible=False)
+        api_spoken = spoken_api.click(video_qa_spoken, [video, question, chat, voice.voice, sound],
+                                      [chat, question, voice.player], api_name="video_qa_spoken", **queue)
 
         def video_new(video, question, request: gr.Request):
             yield from video_qa(video, question, [], True, request)
 
-        queue = model_event(ui, pipes.video)
-        args = dict(fn=video_qa, inputs=[video, question, chat, sound], outputs=[chat, question], **queue)
-        event = controls.around(controls.run.click, dict(**args, api_name="video_qa"))
-        submit = controls.around(question.submit, dict(**args, api_visibility="private"))
         examples = add_examples(ui, [[ui.asset("street_en.mp4"), "What happens in the video, and what is said?"],
                                      [ui.asset("street_zh.mp4"), "视频里发生了什么？说话人说了什么？"]],
                                 [video, question], [chat, question], video_new,
-                                ["example_video_en", "example_video_zh"], pipes.video, controls)
-        answers = [event, submit, *examples]
-        clear.click(lambda: ([], ""), None, [chat, question], cancels=answers, api_visibility="private", queue=False)
+                                ["example_video_en", "example_video_zh"], pipes.video,
+                                chain=lambda loaded: ask_chain(loaded.then))
+        answers = [event, api_event, api_spoken, *examples]
+
+        def new_conversation(waiting):
+            waiting.clear()
+            return [], "", None
+
+        clear.click(new_conversation, waiting, [chat, question, voice.player], cancels=answers,
+                    api_visibility="private", queue=False)
         video.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new video, new talk
         controls.stop_cancels(answers)

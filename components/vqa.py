@@ -74,6 +74,41 @@ def user(text: str) -> dict:
     return {"role": "user", "content": text}
 
 
+def send_question(question, chat, waiting: list, limit: int) -> tuple[list, str]:
+    """Move the question into the conversation and empty the box (before any model work)."""
+    question = check_text(question, "question", limit)
+    if len(waiting) >= MAX_WAITING:
+        raise InputError("too_many_waiting", limit=MAX_WAITING)
+    waiting.append(question)
+    return [*shown(chat, limit), user(question)], ""
+
+
+def answer_waiting(pipeline, messages_for, chat, waiting: list, limit: int, voice, speak, voice_name, request):
+    """Answer the waiting questions in turn, streaming into the conversation, then speaking each answer
+    if asked. `messages_for(question, earlier pairs)` is the checked request for the model. Yields
+    (conversation, spoken answer) updates; the chat tabs (image, video) share it."""
+    done = answered(shown(chat, limit))
+    if not waiting:  # a later trigger whose question an earlier run already answered
+        yield gr.skip(), gr.skip()
+        return
+    try:
+        while waiting:
+            turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
+            messages = messages_for(waiting[0], to_pairs(done))
+            text, player = "", None  # a new answer clears the last one's speech
+            for text in pipeline.answer(messages):
+                turn[1] = {"role": "assistant", "content": text}
+                yield done + turn + [user(q) for q in waiting[1:]], player
+                player = gr.skip()
+            for wav in voice.spoken(messages, text, speak, voice_name, request):
+                yield gr.skip(), wav
+            done += turn
+            waiting.pop(0)
+    except BaseException:  # an error or Stop: the questions behind it are not asked
+        waiting.clear()
+        raise
+
+
 def render(pipes, ui) -> None:
     limit = ui.settings.max_prompt_chars
     with gr.Tab(t("tab_vqa"), id="vqa"):
@@ -103,38 +138,15 @@ def render(pipes, ui) -> None:
 
         @user_errors
         def send(question, chat, waiting, request: gr.Request):
-            """Move the question into the conversation and empty the box (before any model work)."""
-            question = check_text(question, "question", limit)
-            if len(waiting) >= MAX_WAITING:
-                raise InputError("too_many_waiting", limit=MAX_WAITING)
-            waiting.append(question)
-            return [*shown(chat, limit), user(question)], ""
+            return send_question(question, chat, waiting, limit)
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)
         def answer(image, more, chat, waiting, speak, voice_name, request: gr.Request):
             """Answer the waiting questions in turn, streaming into the conversation (then speaking each)."""
             images = [image, *(more or [])] if more else image
-            done = answered(shown(chat, limit))
-            if not waiting:  # a later trigger whose question an earlier run already answered
-                yield gr.skip(), gr.skip()
-                return
-            try:
-                while waiting:
-                    turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
-                    messages = pipes.vqa.request(images, waiting[0], to_pairs(done))
-                    text, player = "", None  # a new answer clears the last one's speech
-                    for text in pipes.vqa.answer(messages):
-                        turn[1] = {"role": "assistant", "content": text}
-                        yield done + turn + [user(q) for q in waiting[1:]], player
-                        player = gr.skip()
-                    for wav in voice.spoken(messages, text, speak, voice_name, request):
-                        yield gr.skip(), wav
-                    done += turn
-                    waiting.pop(0)
-            except BaseException:  # an error or Stop: the questions behind it are not asked
-                waiting.clear()
-                raise
+            yield from answer_waiting(pipes.vqa, lambda q, pairs: pipes.vqa.request(images, q, pairs),
+                                      chat, waiting, limit, voice, speak, voice_name, request)
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)

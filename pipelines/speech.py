@@ -152,7 +152,8 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
     audio_lengths = feature_mask.sum(1) if feature_mask is not None else None
     media = {k: inputs[k] for k in ("image_grid_thw", "video_grid_thw", "video_second_per_grid") if k in inputs}
     positions, _ = thinker.model.get_rope_index(
-        ids, media.get("image_grid_thw"), media.get("video_grid_thw"), mask, False, audio_lengths,
+        ids, media.get("image_grid_thw"), media.get("video_grid_thw"), mask, bool(inputs.get("use_audio_in_video")),
+        audio_lengths,
         media.get("video_second_per_grid"))
     extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
     out = thinker(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True,
@@ -180,7 +181,9 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
                                      dim=1),
         attention_mask=torch.cat([inputs["attention_mask"], torch.ones((1, 2), dtype=mask.dtype,
                                                                         device=mask.device)], dim=1),
-        audio_feature_lengths=audio_lengths, **media)
+        audio_feature_lengths=audio_lengths, **media,
+        # a video's sound interleaved with its frames: the talker's positions follow it too, as in generate()
+        **({"use_audio_in_video": True} if inputs.get("use_audio_in_video") else {}))
 
 
 def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str, max_seconds: float,

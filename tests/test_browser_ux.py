@@ -96,6 +96,26 @@ def test_question_sent_while_one_waits_gets_its_turn(open_page, server):
     shot(page, "vqa_two_questions")
 
 
+def test_video_chat_keeps_what_is_typed_while_its_question_waits(open_page, server):
+    """The video tab's chat works as the image chat's: the box empties when the question is sent (not
+    with the answer), and what is typed next survives the answer's updates (before: every update
+    emptied the box, so a follow-up typed while the answer streamed was lost)."""
+    page = open_page()
+    with model_busy(server):
+        tab(page, "tab_video")
+        upload(page, "video-input", "street_en.mp4", "video")
+        page.fill("#video-question textarea", "What happens?")
+        page.click("#video-run")
+        page.wait_for_function("document.querySelector('#video-question textarea').value === ''", timeout=SHORT_MS)
+        assert page.locator("#video-chat [data-testid=user]").all_inner_texts() == ["What happens?"]
+        assert not page.locator("#video-chat [data-testid=bot]").count(), "the answer had started"
+        page.fill("#video-question textarea", "and then?")
+    page.wait_for_selector("#video-chat [data-testid=bot]")
+    wait_done(page, "video-chat")
+    assert page.locator("#video-chat [data-testid=bot]").all_inner_texts()[-1].strip()
+    assert page.locator("#video-question textarea").input_value() == "and then?"
+
+
 def test_audio_question_is_checked_before_the_audio(open_page, tmp_path):
     """Finding 2: no question is said at once, before the clip is decoded (a clip that is not
     audio would otherwise be the first complaint)."""

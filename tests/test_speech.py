@@ -84,6 +84,18 @@ def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(pipes,
     assert entry["loaded"] and entry["mb"] == round(spoken.bytes / 2**20, 1) and entry["voices"] == ["Chelsie", "Ethan"]
 
 
+def test_a_video_answer_is_spoken_too(client):
+    """The video tab speaks as the others do; with the soundtrack on, the talker is told the sound is
+    interleaved with the frames (use_audio_in_video), as the checkpoint's own generate() tells it."""
+    from gradio_client import handle_file
+
+    chat, box, wav = client.predict(handle_file(str(ASSETS / "street_en.mp4")), "What is said?", [],
+                                    "Chelsie", True, api_name="/video_qa_spoken")
+    assert [m["role"] for m in chat] == ["user", "assistant"] and chat[-1]["content"] and box == ""
+    with wave.open(wav) as w:
+        assert (w.getframerate(), w.getnchannels()) == (speech.SAMPLE_RATE, 1) and w.getnframes() > 0
+
+
 def test_length_grows_with_the_text_and_the_voice_changes_the_sound(pipes):
     vqa = pipes.vqa
     messages = vqa.request(str(ASSETS / "street.png"), "What colour is the house?")
