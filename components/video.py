@@ -8,6 +8,7 @@ import gradio as gr
 
 from pipelines.inputs import check_text
 
+from .explain import ExplainView, explained
 from .common import RunControls, SafeVideo, add_examples, model_event, user_errors, warn
 from .i18n import t
 from .vqa import ROLES, shown, to_pairs, user
@@ -31,8 +32,10 @@ def render(pipes, ui) -> None:
                 with gr.Row():
                     controls = RunControls("ask", "busy_answer", "video")
                     clear = gr.Button(t("clear"), elem_id="video-clear")
+                view = ExplainView("video", pipes.video, ui, controls)
 
         @user_errors
+        @explained("video", lambda: pipes.video)
         def video_qa(video, question, history, sound=True, request: gr.Request = None):
             """Answer a question about a video, hearing its sound track unless `sound` is False; pass the
             returned conversation back for follow-ups. Longer videos are trimmed (a notice says so).
@@ -77,3 +80,4 @@ def render(pipes, ui) -> None:
         clear.click(lambda: ([], ""), None, [chat, question], cancels=answers, api_visibility="private", queue=False)
         video.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new video, new talk
         controls.stop_cancels(answers)
+        view.after(*answers)
