@@ -84,8 +84,6 @@ def test_video_heard_with_its_sound_maps_interleaved_tokens_to_frame_cell_and_se
            + [tok["audio"]] * chunk + [tok["audio"]] * 20 + [tok["audio_eos"], tok["vision_eos"], x, tok["audio_bos"]]
            + [tok["audio"]] * 7 + [tok["audio_eos"], x])
     found = explain.segments(loaded, {"input_ids": torch.tensor([ids]), "video_grid_thw": torch.tensor([[4, 4, 6]])})
-    assert [(s.kind, s.tokens, s.in_video) for s in found] == [("video", 4 * per_patch, False),
-                                                               ("audio", audio_tokens, True), ("audio", 7, False)]
     second_frames = 3 + 2 * per_patch + chunk  # where the second chunk's frames begin
     weights = torch.full((len(ids),), 0.001)
     weights[second_frames + 1 * per_patch + 1 * 3 + 2] = 0.9  # patch 3 (frames 6-7), row 1, column 2
@@ -94,6 +92,8 @@ def test_video_heard_with_its_sound_maps_interleaved_tokens_to_frame_cell_and_se
     assert cells.shape == (4, 2, 3) and np.unravel_index(cells.argmax(), cells.shape) == (3, 1, 2)
     starts, values = explain.audio_times(weights, found[1])
     assert len(values) == audio_tokens and starts[values.argmax()] == pytest.approx((chunk + 10) / rate)
+    assert [(s.kind, s.tokens, s.in_video) for s in found] == [("video", 4 * per_patch, False),
+                                                               ("audio", audio_tokens, True), ("audio", 7, False)]
     sheet = explain.frames_overlay(np.zeros((8, 48, 64, 3), np.uint8), cells, fps=2.0, columns=4)
     assert sheet.size == (4 * 64, 2 * 48)  # every sampled frame, under its patch's cells
 
