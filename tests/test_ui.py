@@ -101,11 +101,11 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
     """(test_load.py checks that they all share the model queue.)"""
     runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue}
     # 4 API endpoints, the chat's answer (Ask or Enter), its retry and edit, 2 Enter keys, 4 example clicks;
-    # issue 17: the attention pass of 3 tabs (a word clicked, heads, first and last layer: 4 each), /attention,
+    # issue 17: the attention pass of 4 tabs (caption, image chat, audio, video; a word clicked, heads, first and last layer: 4 each), /attention,
     # and "Describe this drawing" (the Caption tab's run)
     # (the video tab, merged from main, adds 3 runs: main's own count here still said 13)
     # issue 16: the two spoken endpoints (/audio_qa_spoken is the page's run; /audio_qa a hidden button now)
-    assert len(runs) == 13 + 3 + 3 * 4 + 1 + 1 + 2
+    assert len(runs) == 13 + 3 + 4 * 4 + 1 + 1 + 2
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
     # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
     flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}
