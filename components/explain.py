@@ -20,18 +20,38 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 import numpy as np
+import torch
 
 from pipelines import explain
 from pipelines.errors import InputError
 from pipelines.generation import Answer
 from pipelines.messages import message
+from pipelines.video_input import Video
 
 from .common import lang_of, model_event, user_errors
 from .i18n import t
 
 log = logging.getLogger(__name__)
-TASKS = ("caption", "vqa", "audio")
+TASKS = ("caption", "vqa", "audio", "video")
 KEPT = 32  # answers remembered server-wide (sessions x tabs); each holds its chat's images or clip
+# ... and at most this many bytes of their media in all (a video at the default limits is ~46 MB of
+# frames and sound: 32 of them would hold 1.5 GB); the oldest answers go first, the newest always stays.
+KEPT_MEDIA_BYTES = 256 * 2**20
+
+
+def media_bytes(messages: list[dict]) -> int:
+    """What a kept chat's images, clips and videos weigh in memory."""
+    total = 0
+    for turn in messages:
+        for part in turn["content"] if isinstance(turn["content"], list) else []:
+            media = part.get(part.get("type"))
+            if isinstance(media, Video):
+                total += media.frames.nbytes + (media.audio.nbytes if media.audio is not None else 0)
+            elif isinstance(media, np.ndarray):
+                total += media.nbytes
+            elif hasattr(media, "size") and hasattr(media, "getbands"):  # a PIL image
+                total += media.size[0] * media.size[1] * len(media.getbands())
+    return total
 
 
 @dataclass
@@ -43,6 +63,7 @@ class Record:
     tokens: list[int]
     budget: dict
     rows: dict = field(default_factory=dict)  # (first, last, heads) -> attention rows, computed once
+    media: int = 0  # bytes of the chat's images, clips and videos (media_bytes)
     _pieces: list | None = None
 
     def pieces(self, tokenizer) -> list[tuple[str, int, int]]:
@@ -112,7 +133,7 @@ def explained(task: str, pipeline_of):
             pipeline = pipeline_of()
             try:
                 rec = Record(pipeline.model_id, usage.messages, list(usage.tokens),
-                             explain.budget(pipeline.model, usage))
+                             explain.budget(pipeline.model, usage), media=media_bytes(usage.messages))
             except Exception:  # noqa: BLE001 - the answer is out: a view that cannot follow must not fail it
                 log.exception("could not keep the answer's record for the explain view")
                 return
@@ -124,7 +145,8 @@ def explained(task: str, pipeline_of):
             with _lock:
                 RECORDS[key] = rec
                 RECORDS.move_to_end(key)
-                while len(RECORDS) > KEPT:
+                while len(RECORDS) > 1 and (len(RECORDS) > KEPT
+                                            or sum(r.media for r in RECORDS.values()) > KEPT_MEDIA_BYTES):
                     RECORDS.popitem(last=False)
         return run
     return wrap
@@ -189,24 +211,32 @@ def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int
         rec.rows = {(first, last, heads): (rows, explain.segments(loaded, inputs))}  # one view kept
     rows, segments = rec.rows[(first, last, heads)]
     weights = rows[pieces[start][1]:pieces[end][2]].mean(0)
-    media = [p for turn in rec.messages for p in turn["content"] if p.get("type") in ("image", "audio", "video")]
+    media = [p for turn in rec.messages if not isinstance(turn["content"], str) for p in turn["content"]
+             if p.get("type") in ("image", "audio", "video")]
     pictures, raw = [], []
-    for seg, part in zip(segments, media):
+    parts, part = iter(media), None
+    for seg in segments:  # in sequence order, as the parts are in the chat; a video's sound follows its frames
+        if not seg.in_video:
+            part = next(parts, None)
+        if part is None:
+            break
         if seg.kind == "audio":
             starts, values = explain.audio_times(weights, seg)
-            samples = np.asarray(part["audio"])
+            samples = np.asarray(part["video"].audio if seg.in_video else part["audio"])
             rate = loaded.processor.feature_extractor.sampling_rate
             pictures.append(explain.audio_overlay(samples, starts, values, len(samples) / rate))
-            raw.append({"kind": "audio", "seconds_per_token": seg.seconds_per_token,
+            raw.append({"kind": "audio", "seconds_per_token": seg.seconds_per_token, "in_video": seg.in_video,
                         "weights": [round(float(v), 6) for v in values]})
         else:
             cells = explain.image_cells(weights, seg)
             if seg.kind == "image":
                 pictures.append(explain.image_overlay(part["image"], cells[0]))
+            elif isinstance(part.get("video"), Video):
+                pictures.append(explain.frames_overlay(part["video"].frames, cells, part["video"].fps))
             raw.append({"kind": seg.kind, "grid": list(seg.grid),
                         "weights": np.round(cells.astype(np.float64), 6).tolist()})
     text = "".join(p[0] for p in pieces[start:end + 1])
-    on_media = sum(float(weights[s.start:s.stop].sum()) for s in segments)
+    on_media = sum(float(weights[torch.as_tensor(s.index)].sum()) for s in segments)
     return pictures, {"text": text, "pieces": [start, end], "tokens": [pieces[start][1], pieces[end][2]],
                       "layers": [first, last], "heads": heads, "share_on_inputs": round(on_media, 6),
                       "inputs": raw}
@@ -294,7 +324,7 @@ class ExplainView:
 
 def render_api(pipes, ui, controls) -> None:
     """`/token_budget` and `/attention`: the same views for API callers (about their session's last answer)."""
-    pipelines = {"caption": pipes.caption, "vqa": pipes.vqa, "audio": pipes.audio}
+    pipelines = {"caption": pipes.caption, "vqa": pipes.vqa, "audio": pipes.audio, "video": pipes.video}
 
     def task_pipeline(task):
         if task not in pipelines:
@@ -306,7 +336,7 @@ def render_api(pipes, ui, controls) -> None:
         """The token budget of this session's last answer on a task.
 
         Args:
-            task: "caption", "vqa" or "audio".
+            task: "caption", "vqa", "audio" or "video".
         Returns:
             tokens per input (image grid, audio seconds), text tokens, context used and its maximum,
             tokens generated, seconds per token.
@@ -320,7 +350,7 @@ def render_api(pipes, ui, controls) -> None:
         """What words of this session's last answer on a task attended to, in each image or audio clip.
 
         Args:
-            task: "caption", "vqa" or "audio".
+            task: "caption", "vqa", "audio" or "video".
             start: the first word (piece) of the answer, from 0.
             end: the last word (piece), inclusive.
             first_layer: the first decoder layer averaged (from 0); -1: the later half of the layers.

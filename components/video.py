@@ -10,6 +10,7 @@ import gradio as gr
 
 from pipelines.inputs import check_text
 
+from .explain import ExplainView, explained
 from .common import RunControls, SafeVideo, add_examples, model_event, user_errors, warn
 from .i18n import t
 from .speech import SpeakControls
@@ -36,6 +37,7 @@ def render(pipes, ui) -> None:
                     controls = RunControls("ask", "busy_answer", "video", keep_run=True)
                     clear = gr.Button(t("clear"), elem_id="video-clear")
                 voice = SpeakControls(pipes.video, "video")
+                view = ExplainView("video", pipes.video, ui, controls)
         waiting = gr.State([])  # questions sent, not answered yet (see components/vqa.py)
 
         def load(video, sound, request):
@@ -53,6 +55,7 @@ def render(pipes, ui) -> None:
             return send_question(question, chat, waiting, limit)
 
         @user_errors
+        @explained("video", lambda: pipes.video)
         def answer(video, sound, chat, waiting, speak, voice_name, request: gr.Request):
             """Answer the waiting questions in turn; the video is decoded once, for the first of them."""
             clip = []
@@ -74,6 +77,7 @@ def render(pipes, ui) -> None:
             return pipes.video.messages(clip, question, turns), history + [user(question)]
 
         @user_errors
+        @explained("video", lambda: pipes.video)
         def video_qa(video, question, history, sound=True, request: gr.Request = None):
             """Answer a question about a video, hearing its sound track unless `sound` is False; pass the
             returned conversation back for follow-ups. Longer videos are trimmed (a notice says so).
@@ -94,6 +98,7 @@ def render(pipes, ui) -> None:
                 yield history, ""
 
         @user_errors
+        @explained("video", lambda: pipes.video)
         def video_qa_spoken(video, question, history, voice_name, sound=True, request: gr.Request = None):
             """Answer a question about a video and say the answer aloud; pass the conversation back for follow-ups.
 
@@ -153,3 +158,4 @@ def render(pipes, ui) -> None:
                     api_visibility="private", queue=False)
         video.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new video, new talk
         controls.stop_cancels(answers)
+        view.after(*answers)

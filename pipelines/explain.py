@@ -34,17 +34,33 @@ HEADS = ("mean", "max")
 
 @dataclass
 class Segment:
-    """One image, video or audio clip in the token sequence: positions [start, stop)."""
+    """One image, video or audio clip in the token sequence: its token positions, in order.
+
+    Most inputs sit in one run [start, stop). A video heard with its sound does not: the processor
+    interleaves its frames' tokens and its soundtrack's tokens in chunks of `seconds_per_chunk`
+    (2 s), so such a video and its sound each carry their own `positions` (`in_video` marks the sound).
+    """
 
     kind: str  # "image", "video" or "audio"
     start: int
-    stop: int
-    grid: tuple[int, int, int] | None = None  # (frames, rows, columns) of tokens, after the merge
+    stop: int  # one past the last position
+    grid: tuple[int, int, int] | None = None  # (temporal patches, rows, columns) of tokens, after the merge
     seconds_per_token: float | None = None  # audio
+    positions: np.ndarray | None = None  # where not one run: each token's position, in order
+    in_video: bool = False  # the soundtrack of the video segment before it
+
+    @property
+    def index(self) -> np.ndarray:
+        return self.positions if self.positions is not None else np.arange(self.start, self.stop)
 
     @property
     def tokens(self) -> int:
-        return self.stop - self.start
+        return len(self.index)
+
+    @classmethod
+    def at(cls, kind: str, positions, **kw) -> "Segment":
+        positions = np.asarray(positions, dtype=np.int64)
+        return cls(kind, int(positions[0]), int(positions[-1]) + 1, positions=positions, **kw)
 
 
 def _config(loaded: LoadedModel):
@@ -82,30 +98,50 @@ def _runs(ids: list[int], token: int | None) -> list[tuple[int, int]]:
 
 def segments(loaded: LoadedModel, inputs: dict) -> list[Segment]:
     """Where each image, video and audio clip sits in `inputs["input_ids"]`, with its grid or rate."""
-    ids = inputs["input_ids"][0].tolist()
-    config = _config(loaded)
-    merge = merge_size(config)
+    return layout(inputs["input_ids"][0].tolist(), {k: _token_id(loaded, k) for k in ("image", "video", "audio")},
+                  {k: inputs.get(f"{k}_grid_thw") for k in ("image", "video")}, merge_size(_config(loaded)),
+                  audio_rate(_config(loaded)))
+
+
+def layout(ids: list[int], token: dict, grids: dict, merge: int, rate: float | None) -> list[Segment]:
+    """segments() on plain ids: `token` is each kind's placeholder id, `grids` the processor's
+    (t, h, w) per image and video (in patches), `merge` patches per token side, `rate` audio tokens a second.
+
+    A video's tokens are its grid's count of video tokens, taken in order (a video heard with its sound
+    has them in chunks, its sound's tokens between); its sound is the audio tokens in the same unbroken
+    stretch of video and audio tokens (the processor brackets that stretch, and every lone clip, apart).
+    """
+    ids_arr = np.asarray(ids)
     found: list[Segment] = []
+    seconds = 1 / rate if rate else None
+    claimed = np.zeros(len(ids), dtype=bool)  # audio tokens that are a video's sound
     for kind in ("image", "video"):
-        grids = inputs.get(f"{kind}_grid_thw")
-        grids = [tuple(int(x) for x in g) for g in grids.tolist()] if grids is not None else []
-        positions = [i for a, b in _runs(ids, _token_id(loaded, kind)) for i in range(a, b)]
+        g = grids.get(kind)
+        g = [tuple(int(x) for x in row) for row in g.tolist()] if g is not None else []
+        positions = np.flatnonzero(ids_arr == token[kind]) if token[kind] is not None else np.zeros(0, int)
         at = 0
-        for n, (t, h, w) in enumerate(grids):  # images may sit side by side: split by each one's size
+        for t, h, w in g:  # images may sit side by side: split by each one's size
             size = t * h * w // merge ** 2
-            if kind == "image":  # an image's temporal patch is one frame
-                grid = (1, h // merge, w // merge)
-            else:
-                grid = (t, h // merge, w // merge)
-            found.append(Segment(kind, positions[at], positions[at] + size, grid))
+            grid = (1 if kind == "image" else t, h // merge, w // merge)  # an image's temporal patch is one frame
+            own = positions[at:at + size]
             at += size
-        if not grids:  # a fixed-size image (Janus: 576 tokens, 24 x 24)
-            for a, b in _runs(ids, _token_id(loaded, kind)):
+            found.append(Segment.at(kind, own, grid=grid))
+            if kind == "video" and token["audio"] is not None:
+                end = int(own[0])
+                while end < len(ids) and ids[end] in (token["video"], token["audio"]):
+                    end += 1
+                sound = np.arange(int(own[0]), end)
+                sound = sound[ids_arr[sound] == token["audio"]]
+                if len(sound):
+                    claimed[sound] = True
+                    found.append(Segment.at("audio", sound, seconds_per_token=seconds, in_video=True))
+        if not g:  # a fixed-size image (Janus: 576 tokens, 24 x 24)
+            for a, b in _runs(ids, token[kind]):
                 side = math.isqrt(b - a)
                 found.append(Segment(kind, a, b, (1, side, (b - a) // max(side, 1))))
-    rate = audio_rate(config)
-    for a, b in _runs(ids, _token_id(loaded, "audio")):
-        found.append(Segment("audio", a, b, seconds_per_token=1 / rate if rate else None))
+    for a, b in _runs(ids, token["audio"]):
+        if not claimed[a]:
+            found.append(Segment("audio", a, b, seconds_per_token=seconds))
     return sorted(found, key=lambda s: s.start)
 
 
@@ -114,12 +150,12 @@ def segments(loaded: LoadedModel, inputs: dict) -> list[Segment]:
 def image_cells(weights: torch.Tensor, segment: Segment) -> np.ndarray:
     """Attention over the sequence -> (frames, rows, columns) over an image's or video's tokens,
     which the processor lays out frame by frame, row by row."""
-    return weights[segment.start:segment.stop].float().cpu().numpy().reshape(segment.grid)
+    return weights[torch.as_tensor(segment.index)].float().cpu().numpy().reshape(segment.grid)
 
 
 def audio_times(weights: torch.Tensor, segment: Segment) -> tuple[np.ndarray, np.ndarray]:
     """Attention over the sequence -> (start second of each audio token, its weight)."""
-    values = weights[segment.start:segment.stop].float().cpu().numpy()
+    values = weights[torch.as_tensor(segment.index)].float().cpu().numpy()
     step = segment.seconds_per_token or 0.0
     return np.arange(len(values)) * step, values
 
@@ -219,6 +255,8 @@ def budget(loaded: LoadedModel, usage: Usage) -> dict:
     parts = []
     for seg in segments(loaded, inputs):
         part = {"kind": seg.kind, "tokens": seg.tokens}
+        if seg.in_video:
+            part["in_video"] = True  # the soundtrack of the video before it
         if seg.grid:
             merge = merge_size(_config(loaded))
             part["grid"] = list(seg.grid)  # tokens: frames x rows x columns
@@ -261,11 +299,34 @@ def _unit(values: np.ndarray) -> np.ndarray:
     return values / top if top > 0 else values
 
 
-def image_overlay(image: Image.Image, cells: np.ndarray, alpha: float = 0.55) -> Image.Image:
-    """The (rows, columns) cell weights as a heat map over the image (scaled to it, cells kept sharp)."""
+def image_overlay(image: Image.Image, cells: np.ndarray, alpha: float = 0.55, top: float | None = None) -> Image.Image:
+    """The (rows, columns) cell weights as a heat map over the image (scaled to it, cells kept sharp);
+    `top` is the weight drawn hottest (the cells' own maximum unless given, e.g. a whole video's)."""
     image = image.convert("RGB")
-    heat = Image.fromarray(_colours(_unit(cells))).resize(image.size, Image.Resampling.NEAREST)
+    scaled = _unit(cells) if top is None else (cells / top if top > 0 else cells)
+    heat = Image.fromarray(_colours(scaled)).resize(image.size, Image.Resampling.NEAREST)
     return Image.blend(image, heat, alpha)
+
+
+def frames_overlay(frames: np.ndarray, cells: np.ndarray, fps: float, columns: int = 4,
+                   tile_width: int = 240) -> Image.Image:
+    """Every sampled frame (T, H, W, 3) under its heat map, as one sheet in time order, labelled with its
+    second. `cells` is (temporal patches, rows, columns): a patch covers T / patches frames (2 on
+    Qwen2.5-Omni), which share its cells. One scale for the whole video, so frames compare."""
+    patches = cells.shape[0]
+    per_patch = max(1, math.ceil(len(frames) / patches))
+    top = float(cells.max()) if cells.size else 0.0
+    h, w = frames.shape[1:3]
+    tile = (min(tile_width, w), max(1, round(h * min(tile_width, w) / w)))
+    columns = max(1, min(columns, len(frames)))
+    sheet = Image.new("RGB", (tile[0] * columns, tile[1] * math.ceil(len(frames) / columns)), (250, 250, 250))
+    draw = ImageDraw.Draw(sheet)
+    for i, frame in enumerate(frames):
+        shown = image_overlay(Image.fromarray(frame), cells[min(i // per_patch, patches - 1)], top=top)
+        x, y = (i % columns) * tile[0], (i // columns) * tile[1]
+        sheet.paste(shown.resize(tile), (x, y))
+        draw.text((x + 4, y + 2), f"{i / fps:.1f}s", fill=(255, 255, 255))
+    return sheet
 
 
 def audio_overlay(samples: np.ndarray, starts: np.ndarray, weights: np.ndarray, seconds: float,

@@ -7,6 +7,7 @@ counts as the reference.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -63,6 +64,38 @@ def test_segments_split_side_by_side_images_by_their_grids(pipes):
                                                                         ("image", 9, 13, (1, 2, 2))]
     rate = loaded.generator.config.position_id_per_seconds
     assert (found[2].kind, found[2].tokens, found[2].seconds_per_token) == ("audio", 5, 1 / rate)
+
+
+def test_video_heard_with_its_sound_maps_interleaved_tokens_to_frame_cell_and_second(pipes):
+    """With its sound on, Qwen2.5-Omni lays a video out in 2 s chunks, frames then sound each chunk
+    (processing_qwen2_5_omni.replace_video_with_audio_token): a peak in the second chunk's frames lands on
+    its own temporal patch and cell, a peak in the second chunk's sound on its own second, and a lone
+    clip after it stays a clip of its own."""
+    loaded = pipes.video.model
+    tok = {k: loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{k}_token"))
+           for k in ("video", "audio", "audio_bos", "audio_eos", "vision_bos", "vision_eos")}
+    x = loaded.tokenizer("x", add_special_tokens=False).input_ids[0]
+    rate = loaded.generator.config.position_id_per_seconds  # 25 audio tokens a second; patches of 1 s
+    per_patch = 2 * 3  # grid (4 patches, 4 x 6 patches) merged 2x2: 2 x 3 tokens a patch
+    chunk = int(2 * rate)  # audio tokens in one 2 s chunk; 2 temporal patches of frames
+    audio_tokens = 2 * chunk + 20  # 4.8 s of sound, a chunk longer than the frames
+    video = [tok["video"]] * (2 * per_patch)
+    ids = ([x, tok["vision_bos"], tok["audio_bos"]] + video + [tok["audio"]] * chunk + video
+           + [tok["audio"]] * chunk + [tok["audio"]] * 20 + [tok["audio_eos"], tok["vision_eos"], x, tok["audio_bos"]]
+           + [tok["audio"]] * 7 + [tok["audio_eos"], x])
+    found = explain.segments(loaded, {"input_ids": torch.tensor([ids]), "video_grid_thw": torch.tensor([[4, 4, 6]])})
+    second_frames = 3 + 2 * per_patch + chunk  # where the second chunk's frames begin
+    weights = torch.full((len(ids),), 0.001)
+    weights[second_frames + 1 * per_patch + 1 * 3 + 2] = 0.9  # patch 3 (frames 6-7), row 1, column 2
+    weights[second_frames + 2 * per_patch + 10] = 0.8  # sound token chunk + 10: (50 + 10) / 25 = 2.4 s
+    cells = explain.image_cells(weights, found[0])
+    assert cells.shape == (4, 2, 3) and np.unravel_index(cells.argmax(), cells.shape) == (3, 1, 2)
+    starts, values = explain.audio_times(weights, found[1])
+    assert len(values) == audio_tokens and starts[values.argmax()] == pytest.approx((chunk + 10) / rate)
+    assert [(s.kind, s.tokens, s.in_video) for s in found] == [("video", 4 * per_patch, False),
+                                                               ("audio", audio_tokens, True), ("audio", 7, False)]
+    sheet = explain.frames_overlay(np.zeros((8, 48, 64, 3), np.uint8), cells, fps=2.0, columns=4)
+    assert sheet.size == (4 * 64, 2 * 48)  # every sampled frame, under its patch's cells
 
 
 # -- end to end on the miniature -----------------------------------------------------------------
@@ -176,6 +209,45 @@ def test_api_budget_and_attention_for_the_sessions_last_answer(api):
         other.predict("caption", api_name="/token_budget")
 
 
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory):
+    """3 s, 64x48, with a tone: 6 frames (3 temporal patches), 75 sound tokens in two chunks."""
+    from assets.make_assets import write_video
+
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    frames = [np.full((48, 64, 3), 8 * i, np.uint8) for i in range(30)]
+    t = np.arange(3 * 16_000) / 16_000
+    write_video(path, frames, 10, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    return path
+
+
+@pytest.mark.parametrize("sound", [True, False])
+def test_api_video_attention_has_the_models_grid_and_its_sound_only_when_heard(api, pipes, short_clip, sound):
+    from pipelines.video_input import model_inputs
+
+    client = Client(api, analytics_enabled=False, verbose=False)
+    client.predict(handle_file(str(short_clip)), "What?", [], sound, api_name="/video_qa")
+    clip = pipes.video.load(str(short_clip), sound)
+    inputs, _ = model_inputs(pipes.video.model.processor, pipes.video.messages(clip, "?"), clip)
+    t, h, w = inputs["video_grid_thw"][0].tolist()
+    merge = pipes.video.model.generator.config.vision_config.spatial_merge_size
+    ids = inputs["input_ids"][0]
+
+    budget = client.predict("video", api_name="/token_budget")
+    assert sum(p["tokens"] for p in budget["inputs"]) == budget["prompt_tokens"]  # no token counted twice
+    heatmaps, raw = client.predict("video", 0, 0, -1, -1, "mean", api_name="/attention")
+    kinds = [part["kind"] for part in raw["inputs"]]
+    assert kinds == (["video", "audio"] if sound else ["video"]) and len(heatmaps) == len(kinds)
+    assert np.array(raw["inputs"][0]["weights"]).shape == (t, h // merge, w // merge)
+    rows = math.ceil(len(clip.frames) / 4)  # the sheet: every sampled frame, 4 a row
+    assert Image.open(heatmaps[0]["image"]).size == (4 * clip.frames.shape[2], rows * clip.frames.shape[1])
+    if sound:
+        audio_id = pipes.video.model.tokenizer.convert_tokens_to_ids(pipes.video.model.processor.audio_token)
+        heard = raw["inputs"][1]
+        assert heard["in_video"] and len(heard["weights"]) == int((ids == audio_id).sum()) > 0
+        assert len(heard["weights"]) * heard["seconds_per_token"] == pytest.approx(3.0, abs=0.1)
+
+
 def test_budget_table_in_both_languages():
     budget = {"inputs": [{"kind": "image", "tokens": 187, "grid": [1, 11, 17], "patches": [1, 22, 34]},
                          {"kind": "audio", "tokens": 116, "seconds": 4.64, "tokens_per_second": 25.0},
@@ -194,3 +266,26 @@ def test_api_drawing_streams_previews_before_the_images(api):
     job.result()
     heights = [Image.open(out[0][0]["image"]).size[1] for out in job.outputs() if isinstance(out[0], list)]
     assert len(heights) >= 2 and heights == sorted(heights) and heights[-1] == 256 > heights[0]
+
+
+def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, monkeypatch):
+    """Each kept answer holds its chat's media (a video at the default limits: ~46 MB): past
+    KEPT_MEDIA_BYTES the oldest answers are forgotten, so 32 kept videos cannot hold 1.5 GB; the newest stays."""
+    from components import explain as view
+    from pipelines.video_input import load_video
+
+    clip = load_video(str(short_clip))
+    assert view.media_bytes([{"role": "user", "content": [{"type": "video", "video": clip},
+                                                          {"type": "text", "text": "?"}]}]) \
+        == clip.frames.nbytes + clip.audio.nbytes
+    assert view.media_bytes([{"role": "user", "content": [{"type": "image", "image": Image.new("RGB", (20, 10))}]}]) \
+        == 600
+    monkeypatch.setattr(view, "KEPT_MEDIA_BYTES", clip.frames.nbytes + clip.audio.nbytes + 1)
+    first, second = (Client(api, analytics_enabled=False, verbose=False) for _ in range(2))
+    first.predict(handle_file(str(short_clip)), "What?", [], True, api_name="/video_qa")
+    assert isinstance(first.predict("video", api_name="/token_budget"), dict)
+    second.predict(handle_file(str(short_clip)), "And?", [], True, api_name="/video_qa")
+    assert isinstance(second.predict("video", api_name="/token_budget"), dict)  # the newest stays
+    with pytest.raises(Exception, match="Nothing to explain yet"):  # the oldest went, over the budget
+        first.predict("video", api_name="/token_budget")
+    assert sum(r.media for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES

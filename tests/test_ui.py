@@ -100,12 +100,13 @@ def test_warnings_and_progress_follow_the_callers_language(app_url, lang, header
 def test_stop_cancels_every_model_run_example_clicks_too(demo):
     """(test_load.py checks that they all share the model queue.)"""
     runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue}
-    # 4 API endpoints, the chat's answer (Ask or Enter), its retry and edit, 2 Enter keys, 4 example clicks;
-    # issue 17: the attention pass of 3 tabs (a word clicked, heads, first and last layer: 4 each), /attention,
-    # and "Describe this drawing" (the Caption tab's run)
-    # (the video tab, merged from main, adds 3 runs: main's own count here still said 13)
-    # issue 16: the two spoken endpoints (/audio_qa_spoken is the page's run; /audio_qa a hidden button now)
-    assert len(runs) == 13 + 3 + 3 * 4 + 1 + 1 + 2
+    # Per tab. Caption: its run and Enter. Image chat: the answer (after Ask/Enter, an example, a retry,
+    # an edit), /vqa, /vqa_spoken. Drawing: its run and Enter, the default drawing, "Describe this drawing"
+    # (a caption run). Audio: /audio_qa_spoken (the page's run) and Enter, /audio_qa and its example.
+    # Video: the answer (after Ask/Enter, an example), /video_qa, /video_qa_spoken. The attention pass on
+    # caption, image chat, audio and video (a word clicked, heads, first and last layer: 4 each), and /attention.
+    show = 4
+    assert len(runs) == (2 + show) + (4 + 2 + show) + 4 + (4 + show) + (2 + 2 + show) + 1
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
     # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
     flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}
