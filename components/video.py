@@ -10,11 +10,10 @@ import gradio as gr
 
 from pipelines.inputs import check_text
 
-from .explain import ExplainView, explained
-from .common import RunControls, SafeVideo, add_examples, model_event, user_errors, warn
+from .common import SafeVideo, add_examples, model_event, user_errors, warn
+from .explain import explained
 from .i18n import t
-from .speech import SpeakControls
-from .vqa import ROLES, answer_waiting, send_question, shown, to_pairs, user
+from .vqa import ROLES, answer_then_speak, answer_waiting, chat_column, send_question, shown, to_pairs, user
 
 
 def render(pipes, ui) -> None:
@@ -27,17 +26,8 @@ def render(pipes, ui) -> None:
                                   elem_id="video-input")
                 sound = gr.Checkbox(value=True, label=t("video_sound"), elem_id="video-sound")
             with gr.Column():
-                chat = gr.Chatbot(label=t("conversation"), height=360, buttons=["copy", "copy_all"],
-                                  elem_id="video-chat")
-                # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
-                question = gr.Textbox(label=t("question"), placeholder=t("video_question_placeholder"), lines=1,
-                                      max_lines=6, max_length=limit, elem_id="video-question")
-                with gr.Row():
-                    # Ask stays live while an answer streams: the next question waits its turn.
-                    controls = RunControls("ask", "busy_answer", "video", keep_run=True)
-                    clear = gr.Button(t("clear"), elem_id="video-clear")
-                voice = SpeakControls(pipes.video, "video")
-                view = ExplainView("video", pipes.video, ui, controls)
+                chat, question, controls, clear, voice, view = chat_column(
+                    "video", pipes.video, ui, "video_question_placeholder")
         waiting = gr.State([])  # questions sent, not answered yet (see components/vqa.py)
 
         def load(video, sound, request):
@@ -112,13 +102,7 @@ def render(pipes, ui) -> None:
                 the conversation, an empty question box, and the spoken answer's 24 kHz wav (None until ready).
             """
             messages, history = asked(question, video, history, sound, request)
-            history.append({"role": "assistant", "content": ""})
-            text = ""
-            for text in pipes.video.answer(messages):
-                history[-1] = {"role": "assistant", "content": text}
-                yield history, "", None
-            for wav in voice.spoken(messages, text, True, voice_name, request):
-                yield history, "", wav
+            yield from answer_then_speak(pipes.video, messages, history, voice, voice_name, request)
 
         queue = model_event(ui, pipes.video)
 

@@ -83,6 +83,35 @@ def send_question(question, chat, waiting: list, limit: int) -> tuple[list, str]
     return [*shown(chat, limit), user(question)], ""
 
 
+def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> tuple:
+    """A chat tab's right column (image chat, video): the conversation, the question box, Ask/Stop and
+    Clear, Speak the answer, Show attention. Returns (chat, question, controls, clear, voice, view)."""
+    chat = gr.Chatbot(label=t("conversation"), height=360, editable=editable, buttons=["copy", "copy_all"],
+                      elem_id=f"{prefix}-chat")
+    # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
+    question = gr.Textbox(label=t("question"), placeholder=t(placeholder), lines=1, max_lines=6,
+                          max_length=ui.settings.max_prompt_chars, elem_id=f"{prefix}-question")
+    with gr.Row():
+        # Ask stays live while an answer streams: the next question waits its turn.
+        controls = RunControls("ask", "busy_answer", prefix, keep_run=True)
+        clear = gr.Button(t("clear"), elem_id=f"{prefix}-clear")
+    voice = SpeakControls(pipeline, prefix)
+    view = ExplainView(prefix, pipeline, ui, controls)
+    return chat, question, controls, clear, voice, view
+
+
+def answer_then_speak(pipeline, messages, history: list, voice, voice_name, request):
+    """The spoken API endpoints: the answer streams into `history` (which ends with the question), then
+    its speech follows. Yields (conversation, empty question box, wav or None)."""
+    history = [*history, {"role": "assistant", "content": ""}]
+    text = ""
+    for text in pipeline.answer(messages):
+        history[-1] = {"role": "assistant", "content": text}
+        yield history, "", None
+    for wav in voice.spoken(messages, text, True, voice_name, request):
+        yield history, "", wav
+
+
 def answer_waiting(pipeline, messages_for, chat, waiting: list, limit: int, voice, speak, voice_name, request):
     """Answer the waiting questions in turn, streaming into the conversation, then speaking each answer
     if asked. `messages_for(question, earlier pairs)` is the checked request for the model. Yields
@@ -121,17 +150,8 @@ def render(pipes, ui) -> None:
                                height=170, elem_id="vqa-more-images")
             with gr.Column():
                 # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
-                chat = gr.Chatbot(label=t("conversation"), height=360, editable="user", buttons=["copy", "copy_all"],
-                                  elem_id="vqa-chat")
-                # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
-                question = gr.Textbox(label=t("question"), placeholder=t("question_placeholder"), lines=1,
-                                      max_lines=6, max_length=limit, elem_id="vqa-question")
-                with gr.Row():
-                    # Ask stays live while an answer streams: the next question waits its turn.
-                    controls = RunControls("ask", "busy_answer", "vqa", keep_run=True)
-                    clear = gr.Button(t("clear"), elem_id="vqa-clear")
-                voice = SpeakControls(pipes.vqa, "vqa")
-                view = ExplainView("vqa", pipes.vqa, ui, controls)
+                chat, question, controls, clear, voice, view = chat_column(
+                    "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
         # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
         # the session, so the running answer sees questions added while it streams.
         waiting = gr.State([])
@@ -206,13 +226,8 @@ def render(pipes, ui) -> None:
             turns = pipes.vqa.kept_turns(to_pairs(history))
             messages = pipes.vqa.request(images, question, turns)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            history += [user(question.strip()), {"role": "assistant", "content": ""}]
-            text = ""
-            for text in pipes.vqa.answer(messages):
-                history[-1] = {"role": "assistant", "content": text}
-                yield history, "", None
-            for wav in voice.spoken(messages, text, True, voice_name, request):
-                yield history, "", wav
+            yield from answer_then_speak(pipes.vqa, messages, [*history, user(question.strip())], voice, voice_name,
+                                         request)
 
         spoken_api = gr.Button(t("ask"), visible=False)
         api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more],
