@@ -6,6 +6,7 @@ import binascii
 import contextlib
 import functools
 import inspect
+import json
 import logging
 import os
 from pathlib import Path
@@ -222,6 +223,26 @@ class SafeVideo(gr.Video):
         if payload is not None and payload.path:
             uploaded_file(str(payload.path))
         return super().preprocess(payload)
+
+
+class Switch(gr.Checkbox):
+    """gr.Checkbox that takes only true or false (or nothing: off) from an API caller. Gradio passes any
+    JSON on, and the string "false" is true in Python: it switched speech on for a curl user."""
+
+    is_template = True  # rendered by the stock Checkbox front-end
+
+    def preprocess(self, payload):
+        if payload is None:
+            return False
+        if not isinstance(payload, bool):
+            raise InputError("bad_switch", value=shown_value(payload))
+        return payload
+
+
+def shown_value(value, limit: int = 40) -> str:
+    """A value a caller sent (JSON), short enough to quote back in a message: a megabyte is not echoed."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def save_data_url(url: str, cache_dir: str, max_bytes: float | None = None) -> str:

@@ -16,14 +16,27 @@ import numpy as np
 from gradio import processing_utils
 
 from pipelines import speech
-from pipelines.errors import UserFacingError
+from pipelines.errors import InputError, UserFacingError
 
-from .common import lang_of, warn
+from .common import Switch, lang_of, shown_value, warn
 from .i18n import t
 
 log = logging.getLogger(__name__)
 
 VOICES = ("Chelsie", "Ethan")  # the voices in Qwen2.5-Omni's spk_dict.pt (and in the miniature's)
+
+
+class VoiceChoice(gr.Dropdown):
+    """The voice: one of VOICES, or nothing (the first). Anything else an API caller sends is refused
+    before any model work, in the caller's language and without echoing it whole (Gradio's own check
+    answers in English with the value, a megabyte if sent, and lets a list through)."""
+
+    is_template = True  # rendered by the stock Dropdown front-end
+
+    def preprocess(self, payload):
+        if payload is None or (isinstance(payload, str) and payload in VOICES):
+            return payload
+        raise InputError("no_such_voice", voice=shown_value(payload), voices=", ".join(VOICES))
 
 
 class SpeakControls:
@@ -38,9 +51,9 @@ class SpeakControls:
         # Off here (e.g. --backend openai: the engine answers in text only): shown greyed, saying why.
         info = None if can else t("speech_text_only")
         with gr.Row(equal_height=True):
-            self.speak = gr.Checkbox(label=t("speak_answer"), value=False, interactive=can, info=info,
-                                     elem_id=f"{prefix}-speak")
-            self.voice = gr.Dropdown(list(VOICES), value=VOICES[0], label=t("voice_choice"), interactive=can,
+            self.speak = Switch(label=t("speak_answer"), value=False, interactive=can, info=info,
+                                elem_id=f"{prefix}-speak")
+            self.voice = VoiceChoice(list(VOICES), value=VOICES[0], label=t("voice_choice"), interactive=can,
                                      elem_id=f"{prefix}-voice")
         self.player = gr.Audio(label=t("spoken_answer"), type="filepath", interactive=False,
                                buttons=["download"], elem_id=f"{prefix}-spoken")

@@ -10,7 +10,7 @@ import gradio as gr
 
 from pipelines.inputs import check_text
 
-from .common import SafeVideo, add_examples, model_event, user_errors, warn
+from .common import SafeVideo, Switch, add_examples, model_event, user_errors, warn
 from .explain import explained
 from .i18n import t
 from .vqa import ROLES, answer_then_speak, answer_waiting, chat_column, send_question, shown, to_pairs, user
@@ -24,7 +24,7 @@ def render(pipes, ui) -> None:
             with gr.Column():
                 video = SafeVideo(sources=["upload", "webcam"], include_audio=True, label=t("video_input"),
                                   elem_id="video-input")
-                sound = gr.Checkbox(value=True, label=t("video_sound"), elem_id="video-sound")
+                sound = Switch(value=True, label=t("video_sound"), elem_id="video-sound")
             with gr.Column():
                 chat, question, controls, clear, voice, view = chat_column(
                     "video", pipes.video, ui, "video_question_placeholder")

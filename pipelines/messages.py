@@ -90,6 +90,7 @@ MESSAGES = {
         "bad_history_value": "The history must be a list of messages ({{\"role\": \"user\" or \"assistant\", "
                              "\"content\": ...}}) as the last answer returned it, or [] to start.",
         "bad_value": "A value sent does not have the type this endpoint expects (see \"Use via API\" on the page).",
+        "bad_switch": "An on/off option (speak, sound) takes true or false, not {value}.",
         "no_such_endpoint": "This app has no such endpoint (api_name or fn_index); see \"Use via API\" on the page.",
         "upload_needs_name": "Every uploaded file needs a file name.",
         "link_failed": "The link could not be fetched: only public http(s) addresses that answer are accepted.",
@@ -200,6 +201,7 @@ MESSAGES = {
         "bad_history_value": "对话历史必须是消息列表（{{\"role\": \"user\" 或 \"assistant\", \"content\": ...}}），"
                              "即上次返回的对话；新对话用 []。",
         "bad_value": "发送的某个值类型不符合此接口的要求（见页面上的“通过 API 使用”）。",
+        "bad_switch": "开关选项（speak、sound）只能是 true 或 false，不能是 {value}。",
         "no_such_endpoint": "本应用没有这个接口（api_name 或 fn_index）；见页面上的“通过 API 使用”。",
         "upload_needs_name": "每个上传的文件都需要文件名。",
         "link_failed": "无法获取该链接：只接受可以访问的公开 http(s) 地址。",

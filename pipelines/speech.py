@@ -193,7 +193,7 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
     Stops within one talker step when `stop` is set or the iterator is closed. The last item, after the
     pieces, is a `Said` (duration, whether the limit cut it). Errors come out as clear ModelErrors.
     """
-    if voice not in speech.voices:
+    if not isinstance(voice, str) or voice not in speech.voices:
         raise ModelError("no_such_voice", voice=voice, voices=", ".join(speech.voices))
     talker = speech.talker
     max_codes = max(1, int(max_seconds * speech.codes_per_second))

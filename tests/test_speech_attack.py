@@ -1,0 +1,89 @@
+"""Spoken answers under attack (issue 16): what a hostile or careless API caller sends as the voice and the
+speech switch, through plain HTTP as curl sends it. One app for the module; most refusals come before any
+model work, so the module stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.conftest import ASSETS, launch
+
+
+@pytest.fixture(scope="module")
+def app(tiny_settings):
+    from pipelines.tasks import Pipelines
+
+    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=8)))
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def files(app) -> dict:
+    """The assets uploaded once, as an API caller sends them (FileData with its meta)."""
+    uploaded = {}
+    for key, name in (("audio", "speech_en.wav"), ("image", "street.png"), ("video", "street_en.mp4")):
+        with open(ASSETS / name, "rb") as f:
+            path = httpx.post(f"{app}gradio_api/upload", files={"files": (name, f)}, timeout=60).json()[0]
+        uploaded[key] = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    return uploaded
+
+
+def call(app: str, api: str, data: list, language: str = "en") -> tuple[str, object]:
+    """One call through Gradio's plain HTTP API: (last event name, its data)."""
+    headers = {"Accept-Language": language}
+    event = httpx.post(f"{app}gradio_api/call/{api}", content=json.dumps({"data": data}),
+                       headers={**headers, "content-type": "application/json"}, timeout=60).json()["event_id"]
+    lines = httpx.get(f"{app}gradio_api/call/{api}/{event}", headers=headers, timeout=300).text.splitlines()
+    name = [line for line in lines if line.startswith("event:")][-1].split(": ", 1)[1]
+    data = [line for line in lines if line.startswith("data:")][-1].split(": ", 1)[1]
+    return name, json.loads(data)
+
+
+def spoken_calls(files, *, voice="Chelsie", speak=True) -> list[tuple[str, list]]:
+    """The three spoken endpoints with the same voice (and, where there is one, speech switch)."""
+    return [("audio_qa_spoken", [files["audio"], "What is said?", speak, voice]),
+            ("vqa_spoken", [files["image"], "What is this?", [], voice, None]),
+            ("video_qa_spoken", [files["video"], "What is said?", [], voice, True])]
+
+
+HOSTILE_VOICES = ["Nobody", "chelsie", "../../spk_dict.pt", 5, True, ["Chelsie"], {"name": "Chelsie"},
+                  "x" * 1_000_000]
+
+
+@pytest.mark.parametrize("voice", HOSTILE_VOICES, ids=["unknown", "case", "path", "number", "bool", "list",
+                                                       "dict", "1MB"])
+def test_a_voice_that_is_not_offered_is_refused_clearly(app, files, voice):
+    """Before any model work, in the caller's language, naming the voices there are (not Gradio's raw
+    English "not in the list of choices", and not a text answer whose speech then fails on a TypeError);
+    a megabyte of voice name is not echoed back."""
+    for api, data in spoken_calls(files, voice=voice):
+        for language, words in (("en", "choose one of: Chelsie, Ethan"), ("zh-CN", "可选：Chelsie, Ethan")):
+            name, error = call(app, api, data, language)
+            assert name == "error", (api, language, error)
+            assert words in error["error"] and "list of choices" not in error["error"], (api, error)
+            assert len(error["error"]) < 300
+
+
+@pytest.mark.parametrize("switch", ["false", "yes", 0, 1, [], {"on": True}], ids=str)
+def test_speech_and_sound_switches_take_true_or_false_only(app, files, switch):
+    """The string "false" is true in Python: it switched speech on (and its GPU time) for a curl user.
+    A switch takes a JSON boolean; anything else is refused before model work, in the caller's language."""
+    calls = [("audio_qa_spoken", [files["audio"], "What is said?", switch, "Chelsie"]),
+             ("video_qa_spoken", [files["video"], "What is said?", [], "Chelsie", switch]),
+             ("video_qa", [files["video"], "What is said?", [], switch])]
+    for api, data in calls:
+        for language, words in (("en", "true or false"), ("zh-CN", "true 或 false")):
+            name, error = call(app, api, data, language)
+            assert name == "error" and words in error["error"], (api, language, error)
+
+
+def test_speech_off_and_a_left_out_switch_answer_in_text_only(app, files):
+    """false, or null (a caller that leaves the switch out), is text only: no speech is made."""
+    for switch in (False, None):
+        name, (text, wav) = call(app, "audio_qa_spoken", [files["audio"], "What is said?", switch, None])
+        assert name == "complete" and isinstance(text, str) and text and wav is None
