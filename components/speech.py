@@ -77,7 +77,7 @@ class SpeakControls:
                     pieces.append(item)
                     yield gr.skip()
         except UserFacingError as exc:
-            warn("speech_failed", request, reason=exc.message(lang_of(request)).rstrip("."))
+            warn("speech_failed", request, reason=exc.message(lang_of(request)).rstrip(".。"))
             yield None
             return
         except Exception as exc:  # noqa: BLE001 - the text answer must survive whatever speech does

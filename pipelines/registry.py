@@ -212,7 +212,11 @@ class ModelRegistry:
         start = time.perf_counter()
         try:
             cls = getattr(transformers, family.model_class)
-            model = cls.from_pretrained(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs).eval()
+            load = cls.from_pretrained
+            if family.speaks:  # Omni's own loader refuses a checkpoint without spk_dict.pt, which only speech
+                # reads (speech.load_speech, with its own clear message): without it the text answers still work.
+                load = functools.partial(transformers.PreTrainedModel.from_pretrained.__func__, cls)
+            model = load(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs).eval()
             processor = transformers.AutoProcessor.from_pretrained(model_id)
         except Exception as exc:  # noqa: BLE001
             raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc

@@ -87,3 +87,42 @@ def test_speech_off_and_a_left_out_switch_answer_in_text_only(app, files):
     for switch in (False, None):
         name, (text, wav) = call(app, "audio_qa_spoken", [files["audio"], "What is said?", switch, None])
         assert name == "complete" and isinstance(text, str) and text and wav is None
+
+
+def notices(job) -> list[tuple[str, str]]:
+    found = []
+    while not job.communicator.updates.empty():
+        update = job.communicator.updates.get_nowait()
+        if getattr(update, "log", None):
+            found.append(update.log)
+    return found
+
+
+def test_without_a_voices_file_the_text_stands_with_a_clear_notice_in_each_language(tiny_dir, tiny_settings,
+                                                                                   tmp_path):
+    """spk_dict.pt gone from the checkpoint: each spoken endpoint still answers in text, returns no wav, and
+    says why in the caller's language (a sentence, not a sentence inside a sentence with its full stop)."""
+    import shutil
+
+    from gradio_client import Client, handle_file
+
+    from pipelines.tasks import Pipelines
+
+    folder = shutil.copytree(tiny_dir / "qwen2_5_omni", tmp_path / "omni")
+    (folder / "spk_dict.pt").unlink()
+    pipes = Pipelines(tiny_settings(audio_model=str(folder), vqa_model=str(folder), video_model=str(folder),
+                                    caption_model=str(folder), max_new_tokens=4))
+    demo, url = launch(pipes)
+    try:
+        for language, said in (("en", "The answer could not be spoken (The checkpoint "),
+                               ("zh-CN", "回答无法朗读（模型 ")):
+            client = Client(url, headers={"Accept-Language": language}, analytics_enabled=False, verbose=False)
+            job = client.submit(handle_file(str(ASSETS / "speech_en.wav")), "What is said?", True, "Ethan",
+                                api_name="/audio_qa_spoken")
+            text, wav = job.result(timeout=300)
+            assert text and wav is None
+            (notice,) = [log for log, level in notices(job) if level == "warning"]
+            assert notice.startswith(said) and "spk_dict.pt" in notice, notice
+            assert ".)" not in notice and "。）" not in notice, notice
+    finally:
+        demo.close()
