@@ -83,4 +83,7 @@ def render(pipes, ui) -> None:
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)
         controls.stop_cancels([event, submit, api, *examples])
+        # Clear mid-answer ends it (and its speech) too: else the answer streams back into the cleared tab.
+        clear.click(controls.ended, None, [controls.run, controls.stop], cancels=[event, submit, *examples],
+                    queue=False, api_visibility="private")
         view.after(event, submit, *examples)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ASSETS, launch
+from tests.test_browser import NARROW, browser, open_page, tab, upload  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,12 @@ def app(tiny_settings):
     demo, url = launch(Pipelines(tiny_settings(max_new_tokens=8)))
     yield url
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    """The page the browser tests open (test_browser's open_page): this module's app."""
+    return app
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +133,28 @@ def test_without_a_voices_file_the_text_stands_with_a_clear_notice_in_each_langu
             assert ".)" not in notice and "。）" not in notice, notice
     finally:
         demo.close()
+
+
+def test_clear_during_speech_ends_the_answer_and_its_speech(open_page):
+    """Audio tab, 中文 at 390 px, speech on: Clear while the answer is being spoken empties the answer and the
+    player for good (the run is cancelled: neither the text nor the wav comes back), and Ask works again."""
+    from components.i18n import ZH
+
+    page = open_page(locale="zh-CN", viewport=NARROW)
+    tab(page, "tab_audio", ZH)
+    upload(page, "audio-input", "speech_en.wav", "audio")
+    page.fill("#audio-question textarea", "说了什么？")
+    page.check("#audio-speak input[type=checkbox]")
+    page.click("#audio-run")
+    page.wait_for_function("document.querySelector('#audio-output textarea').value.length > 0")
+    page.click("#audio-clear")
+    page.wait_for_selector("#audio-run:not([disabled])")
+    page.wait_for_timeout(8000)  # longer than the tiny model takes to say its 8 tokens
+    assert page.locator("#audio-output textarea").input_value() == ""
+    assert page.locator("#audio-spoken audio[src]").count() == 0
+    assert page.locator("#audio-stop").is_disabled()
+    upload(page, "audio-input", "speech_en.wav", "audio")
+    page.fill("#audio-question textarea", "说了什么？")
+    page.click("#audio-run")
+    page.wait_for_selector("#audio-spoken audio[src]", state="attached")
+    assert page.locator("#audio-output textarea").input_value()
