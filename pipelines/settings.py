@@ -83,6 +83,9 @@ class Settings:
                 if not value >= least:  # also catches NaN
                     raise ValueError(f"--{f.name.replace('_', '-')} ({f.metadata['env']}) must be at least "
                                      f"{least}, not {value}")
+                if value == float("inf"):  # "no limit" is not one: e.g. the spoken length's codes overflow
+                    raise ValueError(f"--{f.name.replace('_', '-')} ({f.metadata['env']}) must be a finite number, "
+                                     f"not {value}")
         if self.max_cache_mb < self.max_file_mb:
             raise ValueError(f"--max-cache-mb ({self.max_cache_mb}) must be at least --max-file-mb ({self.max_file_mb})")
 

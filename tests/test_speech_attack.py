@@ -158,3 +158,17 @@ def test_clear_during_speech_ends_the_answer_and_its_speech(open_page):
     page.click("#audio-run")
     page.wait_for_selector("#audio-spoken audio[src]", state="attached")
     assert page.locator("#audio-output textarea").input_value()
+
+
+@pytest.mark.parametrize("argv, env", [(["--max-speech-seconds", "inf"], {}), ([], {"MMDEMO_MAX_SPEECH_SECONDS": "inf"})],
+                         ids=["flag", "env"])
+def test_an_endless_speech_limit_is_refused_at_startup(monkeypatch, argv, env):
+    """"inf" was taken, then every spoken answer failed (OverflowError): a limit must be a finite number
+    (app.main prints this message and exits 2, as for any limit out of range)."""
+    from app import parse_args, settings_from
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError) as err:
+        settings_from(parse_args(argv))
+    assert str(err.value) == "--max-speech-seconds (MMDEMO_MAX_SPEECH_SECONDS) must be a finite number, not inf"
