@@ -172,3 +172,17 @@ def test_an_endless_speech_limit_is_refused_at_startup(monkeypatch, argv, env):
     with pytest.raises(ValueError) as err:
         settings_from(parse_args(argv))
     assert str(err.value) == "--max-speech-seconds (MMDEMO_MAX_SPEECH_SECONDS) must be a finite number, not inf"
+
+
+def test_voice_at_startup_loads_the_speech_of_every_tab_that_speaks(tiny_dir, tiny_settings, tmp_path):
+    """--voice (Pipelines.load_speech) with the video tab on a checkpoint of its own: its talker loads at start-up
+    too, not on the first spoken video answer."""
+    import shutil
+
+    from pipelines.tasks import Pipelines
+
+    video = str(shutil.copytree(tiny_dir / "qwen2_5_omni", tmp_path / "omni_video"))
+    pipes = Pipelines(tiny_settings(video_model=video))
+    pipes.load_speech()
+    for model_id in (pipes.audio.model_id, pipes.vqa.model_id, video):
+        assert pipes.registry.speech_loaded(model_id) is not None, model_id

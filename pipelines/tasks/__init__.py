@@ -72,7 +72,7 @@ class Pipelines:
 
     def load_speech(self) -> None:
         """Load the talker and token2wav now (--voice) for every task that can speak."""
-        for model_id in dict.fromkeys(p.model_id for p in (self.vqa, self.audio) if p.speaks):
+        for model_id in dict.fromkeys(p.model_id for p in (self.vqa, self.audio, self.video) if p.speaks):
             self.registry.speech(model_id)
 
     def audio_available(self) -> bool:
