@@ -6,6 +6,7 @@ kept apart from the session's `pipes`, so its first spoken answer is this module
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -176,6 +177,81 @@ def test_openai_backend_is_text_only(tiny_settings):
 
     remote = Pipelines(tiny_settings(backend="openai", endpoint="http://127.0.0.1:9/v1"))
     assert not remote.audio.speaks and not remote.vqa.speaks
+
+
+# Qwen2.5-Omni-3B: the thinker's text embedding has 151936 rows (config.json), its tokenizer names ids up to
+# 151664 (added_tokens.json), and the talker's tts_text_pad/start/end ids are 151859-151861.
+REAL_NAMED, REAL_ROWS, REAL_TTS = 151665, 151936, (151859, 151860, 151861)
+TTS_KEYS = ("tts_text_pad_token_id", "tts_text_start_token_id", "tts_text_end_token_id")
+
+
+def read_talker_ids(folder) -> tuple[dict, dict]:
+    """(tts ids, each voice's text start token) as the checkpoint's config.json and spk_dict.pt give them."""
+    talker = json.loads((folder / "config.json").read_text())["talker_config"]
+    voices = torch.load(folder / "spk_dict.pt", weights_only=True)
+    return {k: talker[k] for k in TTS_KEYS}, {name: v["bos_token"] for name, v in voices.items()}
+
+
+def test_the_talkers_text_ids_are_spare_rows_of_the_thinker(pipes, tiny_dir):
+    """As in the real checkpoint, the ids the talker reads are rows of the thinker's embedding that no token
+    names: as many rows past the tokenizer as the real one has, each id at its real offset past the tokenizer.
+    The thinker can write such an id too (the real one as well): it streams as no text, but counts as a token."""
+    from pipelines.generation import TokenStreamer
+
+    loaded = pipes.vqa.model
+    tok, named = loaded.tokenizer, len(loaded.tokenizer)
+    rows = loaded.model.thinker.get_input_embeddings().num_embeddings
+    assert rows - named == REAL_ROWS - REAL_NAMED
+    tts, voices = read_talker_ids(tiny_dir / "qwen2_5_omni")
+    assert [tts[k] - named for k in TTS_KEYS] == [i - REAL_NAMED for i in REAL_TTS]
+    spare = [*tts.values(), *voices.values()]
+    assert len(set(spare)) == len(spare) and all(named <= i < rows for i in spare), (named, rows, tts, voices)
+    assert tok.convert_ids_to_tokens(spare) == [None] * len(spare)  # the tokenizer names none of them
+    assert tok.decode(spare, skip_special_tokens=False) == ""
+
+    hello = tok("hello", add_special_tokens=False)["input_ids"]
+    stream = TokenStreamer(tok)
+    for token in [hello[0], spare[0], *hello[1:], spare[-1]]:
+        stream.add([token])
+    stream.end()
+    assert "".join(stream.chunks(0)) == "hello" and len(stream.tokens) == len(hello) + 2
+
+
+def test_the_talker_reads_the_voices_start_token_and_the_tts_ids(pipes, tiny_dir, monkeypatch):
+    """What reaches the real talker in a spoken answer (its first step, seen by a hook on the loaded talker):
+    the chosen voice's start token among its text ids and, as the thinker's embeddings, that token before
+    the answer and the tts end and pad tokens after it; all spare rows, as in the real checkpoint."""
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "What?")
+    *_, answer = vqa.answer(messages, 4)
+    monkeypatch.setattr(vqa.settings, "max_speech_seconds", 0.1)  # the first step is what is looked at
+    talker = pipes.registry.speech(vqa.model_id).talker
+    embed = vqa.model.model.thinker.get_input_embeddings().weight
+    named = len(vqa.model.tokenizer)
+    seen = []
+
+    def look(module, args, kwargs):
+        if kwargs.get("inputs_embeds") is not None:  # the first step; later ones pass codec ids only
+            seen.append((kwargs["input_text_ids"].clone(), kwargs["inputs_embeds"].clone(),
+                         kwargs["thinker_reply_part"].clone()))
+
+    def row_of(vector) -> list[int]:
+        return (embed == vector).all(1).nonzero().flatten().tolist()
+
+    handle = talker.register_forward_pre_hook(look, with_kwargs=True)
+    try:
+        for voice in ("Chelsie", "Ethan"):
+            list(vqa.say(messages, answer, voice))
+    finally:
+        handle.remove()
+    tts, voices = read_talker_ids(tiny_dir / "qwen2_5_omni")
+    assert len(seen) == 2 and voices["Chelsie"] != voices["Ethan"]
+    for (text_ids, embeds, reply), voice in zip(seen, ("Chelsie", "Ethan")):
+        bos = voices[voice]
+        assert text_ids[0, -2].item() == bos and row_of(embeds[0, -2]) == [bos]
+        assert [row_of(reply[0, -2]), row_of(reply[0, -1])] == [[tts["tts_text_end_token_id"]],
+                                                                [tts["tts_text_pad_token_id"]]]
+        assert min(bos, tts["tts_text_end_token_id"], tts["tts_text_pad_token_id"]) >= named
 
 
 @pytest.mark.parametrize("viewport", [NARROW, WIDE], ids=["390", "1280"])
