@@ -6,7 +6,8 @@ Everything a request passes through besides the weights is the real checkpoint's
 settings, chat template, special tokens, system-prompt behaviour, generation config (values and
 sources: the constants below; tests/test_prompts.py renders every task's prompt against the real
 one). Only the model dims shrink (so the vocabulary is a ~320-token BPE trained here in a second,
-with the real special tokens; the Omni thinker's embedding has as many rows past it as the real one) and Janus reads and draws 16 tokens per image instead of 576 (see build_janus).
+with the real special tokens, and as many spare embedding rows past it as the real Omni thinker has)
+and Janus reads and draws 16 tokens per image instead of 576 (see build_janus).
 Outputs are gibberish by design.
 
     python -m pipelines.tiny build DIR     # writes DIR/qwen2_5_omni and DIR/janus
@@ -162,7 +163,7 @@ TINY_TOKEN2WAV = dict(
 # The real thinker's text embedding has rows that no token names: Qwen2.5-Omni-3B's config.json gives the
 # thinker's text vocab_size 151936 (the 7B's, transformers' default: 152064), while its tokenizer's ids end at
 # 151664 (added_tokens.json: `<|file_sep|>`), so 151665 ids are named and 271 rows are spare. The talker reads
-# some of them as text ids, which the thinker never writes and a user cannot type: tts_text_pad/start/end,
+# some of them as text ids that no text maps to (a user cannot type them): tts_text_pad/start/end,
 # 151859-151861 (Qwen2_5OmniTalkerConfig's defaults; no public copy of the real config.json could be read
 # here), and each voice's text start token (`bos_token` in spk_dict.pt). The miniature's thinker has as many
 # spare rows past its own tokenizer, and each of these ids sits at its real offset past the tokenizer.
@@ -205,7 +206,8 @@ def _add_spare_rows(thinker, spare: int) -> None:
     thinker.resize_token_embeddings(named + spare, mean_resizing=False)  # also sets the text config's vocab_size
     embed, head = thinker.get_input_embeddings().weight, thinker.get_output_embeddings().weight
     with torch.no_grad():
-        embed[named:] = torch.randn(spare, embed.shape[1], generator=torch.Generator().manual_seed(3)) * embed[:named].std()
+        noise = torch.randn(spare, embed.shape[1], generator=torch.Generator().manual_seed(3))
+        embed[named:] = noise * embed[:named].std()
         head[named:] = head[:named].mean(0)
 
 
