@@ -17,6 +17,7 @@ Outputs are gibberish by design.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -360,13 +361,19 @@ def build(root: Path = DEFAULT_DIR) -> dict[str, Path]:
     hf_logging.set_verbosity_error()  # the unused talker's default ids outside the tiny vocabulary are expected
     hf_logging.disable_progress_bar()
     paths = {}
+    # A folder built by another version of this file is built again: `--tiny` after an update must not
+    # run on a miniature without the parts the code now expects (a stale one had no voices, say).
+    stamp = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     for name, builder in ((OMNI_DIR, build_omni), (JANUS_DIR, build_janus)):
         path = Path(root) / name
-        if not (path / "config.json").exists():
+        built = path / ".built-by"
+        if not (built.exists() and built.read_text() == stamp):
             tmp = Path(root) / f".{name}.partial"
             shutil.rmtree(tmp, ignore_errors=True)
             builder(tmp)
-            tmp.rename(path)  # atomic: a half-built folder never looks finished
+            (tmp / ".built-by").write_text(stamp)
+            shutil.rmtree(path, ignore_errors=True)
+            tmp.rename(path)  # a half-built folder never looks finished
         paths[name] = path
     return paths
 
