@@ -68,11 +68,13 @@ class SpeakControls:
         return [self.player, self.wav]
 
     @staticmethod
-    def cleared() -> tuple:
+    def cleared(player: bool = True) -> tuple:
         """(player, wav) for a new answer or a cleared tab: nothing to play or download. The player's is
         an update, not a value: a value would open its stream with no sound in it, and the page's
-        stream player gives up on a stream that stays empty while the text is written."""
-        return gr.update(value=None), gr.update(value=None, visible=False)
+        stream player gives up on a stream that stays empty while the text is written. `player=False`
+        (a later answer of the same run, whose speech follows the earlier one's in the same stream):
+        the player keeps playing, only the earlier wav goes."""
+        return gr.update(value=None) if player else gr.skip(), gr.update(value=None, visible=False)
 
     def spoken(self, messages: list[dict], answer: str, speak: bool, voice: str,
                request: gr.Request | None) -> Iterator[tuple]:

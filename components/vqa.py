@@ -120,11 +120,13 @@ def answer_waiting(pipeline, messages_for, chat, waiting: list, limit: int, voic
     if not waiting:  # a later trigger whose question an earlier run already answered
         yield gr.skip(), gr.skip(), gr.skip()
         return
+    first = True
     try:
         while waiting:
             turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
             messages = messages_for(waiting[0], to_pairs(done))
-            text, spoken = "", voice.cleared()  # a new answer clears the last one's speech
+            # A new answer clears the last one's speech; in the same run, its speech plays on after it.
+            text, spoken, first = "", voice.cleared(player=first), False
             for text in pipeline.answer(messages):
                 turn[1] = {"role": "assistant", "content": text}
                 yield done + turn + [user(q) for q in waiting[1:]], *spoken

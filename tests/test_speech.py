@@ -214,6 +214,28 @@ def test_the_page_gets_each_piece_of_speech_as_it_is_made_then_the_exact_wav(pip
     assert player == download["value"] and player.endswith(".wav")
 
 
+def test_questions_answered_in_one_run_speak_one_after_the_other_in_one_stream(pipes):
+    """Two questions waiting (the second sent while the first was answered): the first answer clears the
+    player, the second's speech follows the first's in the same stream (clearing the player then would
+    cut the first answer off mid-word), and the download button holds each answer's wav in turn."""
+    import gradio as gr
+
+    from components.speech import SpeakControls
+    from components.vqa import answer_waiting, user
+
+    vqa = pipes.vqa
+    with gr.Blocks():
+        voice = SpeakControls(vqa, "t2")
+    waiting = ["Which bar is tallest?", "And the lowest?"]
+    updates = list(answer_waiting(vqa, lambda q, pairs: vqa.request(str(ASSETS / "chart.png"), q, pairs),
+                                  [user(q) for q in waiting], waiting, 500, voice, True, "Chelsie", None))
+    players = [player for _, player, _ in updates]
+    assert players.count(gr.update(value=None)) == 1 and players[0] == gr.update(value=None)
+    wavs = [wav["value"] for _, _, wav in updates if isinstance(wav, dict) and wav.get("value")]
+    assert len(wavs) == 2 and all(w.endswith("spoken-answer.wav") for w in wavs)
+    assert sum(isinstance(p, bytes) for p in players) >= 2 and waiting == []
+
+
 @pytest.mark.parametrize("viewport", [NARROW, WIDE], ids=["390", "1280"])
 def test_browser_streams_the_spoken_answer_and_offers_its_wav(open_page, viewport):
     """Speak the answer on: the player shows, plays a stream (Gradio's HLS pieces into a MediaSource),
