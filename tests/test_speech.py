@@ -6,6 +6,7 @@ kept apart from the session's `pipes`, so its first spoken answer is this module
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import threading
@@ -179,6 +180,63 @@ def test_openai_backend_is_text_only(tiny_settings):
     assert not remote.audio.speaks and not remote.vqa.speaks
 
 
+def test_the_page_gets_each_piece_of_speech_as_it_is_made_then_the_exact_wav(pipes):
+    """The page's player is Gradio's streaming audio and gets every piece as a 24 kHz wav the moment
+    token2wav has made it; the wav to download, last, is those same samples. Without ffmpeg (which
+    Gradio's stream encoder needs) the player gets that whole wav at the end instead."""
+    import gradio as gr
+
+    from components.speech import SpeakControls
+
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    *_, answer = vqa.answer(messages, 48)
+    with gr.Blocks():
+        voice = SpeakControls(vqa, "t")
+    assert voice.streams and voice.player.streaming  # ffmpeg is installed here (README, .ci/run)
+    torch.manual_seed(0)
+    *pieces, (player, download) = voice.spoken(messages, answer * 2, True, "Chelsie", None)
+    assert len(pieces) >= 2  # ~100 codes: a first piece of 24, then the rest
+    samples = []
+    for piece, wav in pieces:
+        assert wav == gr.skip()
+        with wave.open(io.BytesIO(piece)) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (speech.SAMPLE_RATE, 1, 2)
+            samples.append(np.frombuffer(w.readframes(w.getnframes()), "<i2"))
+    assert samples[0].size == speech.FIRST_PIECE_CODES * 480
+    assert player == gr.skip() and download["visible"] and download["value"].endswith("spoken-answer.wav")
+    with wave.open(download["value"]) as w:
+        np.testing.assert_array_equal(np.frombuffer(w.readframes(w.getnframes()), "<i2"), np.concatenate(samples))
+
+    voice.streams = False  # a machine without ffmpeg: one whole wav, to the player and to download
+    torch.manual_seed(0)
+    *pieces, (player, download) = voice.spoken(messages, answer, True, "Chelsie", None)
+    assert all(piece == (gr.skip(), gr.skip()) for piece in pieces)
+    assert player == download["value"] and player.endswith(".wav")
+
+
+def test_questions_answered_in_one_run_speak_one_after_the_other_in_one_stream(pipes):
+    """Two questions waiting (the second sent while the first was answered): the first answer clears the
+    player, the second's speech follows the first's in the same stream (clearing the player then would
+    cut the first answer off mid-word), and the download button holds each answer's wav in turn."""
+    import gradio as gr
+
+    from components.speech import SpeakControls
+    from components.vqa import answer_waiting, user
+
+    vqa = pipes.vqa
+    with gr.Blocks():
+        voice = SpeakControls(vqa, "t2")
+    waiting = ["Which bar is tallest?", "And the lowest?"]
+    updates = list(answer_waiting(vqa, lambda q, pairs: vqa.request(str(ASSETS / "chart.png"), q, pairs),
+                                  [user(q) for q in waiting], waiting, 500, voice, True, "Chelsie", None))
+    players = [player for _, player, _ in updates]
+    assert players.count(gr.update(value=None)) == 1 and players[0] == gr.update(value=None)
+    wavs = [wav["value"] for _, _, wav in updates if isinstance(wav, dict) and wav.get("value")]
+    assert len(wavs) == 2 and all(w.endswith("spoken-answer.wav") for w in wavs)
+    assert sum(isinstance(p, bytes) for p in players) >= 2 and waiting == []
+
+
 # Qwen2.5-Omni-3B: the thinker's text embedding has 151936 rows (config.json), its tokenizer names ids up to
 # 151664 (added_tokens.json), and the talker's tts_text_pad/start/end ids are 151859-151861.
 REAL_NAMED, REAL_ROWS, REAL_TTS = 151665, 151936, (151859, 151860, 151861)
@@ -255,21 +313,31 @@ def test_the_talker_reads_the_voices_start_token_and_the_tts_ids(pipes, tiny_dir
 
 
 @pytest.mark.parametrize("viewport", [NARROW, WIDE], ids=["390", "1280"])
-def test_browser_plays_the_spoken_answer(open_page, viewport):
+def test_browser_streams_the_spoken_answer_and_offers_its_wav(open_page, viewport):
+    """Speak the answer on: the player shows, plays a stream (Gradio's HLS pieces into a MediaSource),
+    and the wav's download button appears with the exact wav; nothing of it spills off a phone."""
     page = open_page(viewport=viewport)
     page.set_default_timeout(300_000)
+    segments = []
+    page.on("response", lambda r: segments.append(r.url) if "/stream/" in r.url and r.url.endswith(".aac") else None)
     tab(page, "tab_audio")
+    assert not page.locator("#audio-spoken").is_visible()  # speech off: no empty player in the way
     upload(page, "audio-input", "speech_en.wav", "audio")
     page.fill("#audio-question textarea", "What is said?")
     page.check("#audio-speak input[type=checkbox]")
+    page.wait_for_selector("#audio-spoken", state="visible")
     page.click("#audio-run")
     assert wait_text(page, "audio-output").strip()
-    # The player holds it (Gradio's waveform player loads the file into an audio element's blob source)...
-    page.wait_for_selector("#audio-spoken audio[src]", state="attached")
-    page.wait_for_selector("#audio-spoken [data-testid^=waveform]")
-    # ...and offers the wav itself for download.
-    assert page.locator("#audio-spoken a[download]").first.get_attribute("href").endswith("spoken-answer.wav")
+    page.wait_for_selector("#audio-spoken audio[src^='blob:']", state="attached")
+    page.wait_for_function("document.querySelector('#audio-spoken audio').currentTime > 0")  # it plays
+    assert segments, "the player fetched no piece of the stream"
+    with page.expect_download() as download:
+        page.click("#audio-spoken-wav")
+    assert download.value.suggested_filename == "spoken-answer.wav"
+    with wave.open(str(download.value.path())) as w:
+        assert w.getframerate() == speech.SAMPLE_RATE and w.getnframes() > 0
     width = viewport["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "page scrolls sideways"
-    box = page.locator("#audio-spoken").bounding_box()
-    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
+    for part in ("#audio-spoken", "#audio-spoken-wav"):
+        box = page.locator(part).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
