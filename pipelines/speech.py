@@ -145,7 +145,13 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
     thinker, talker = loaded.model.thinker, speech.talker
     inputs = model_inputs(loaded, messages)
     prompt = inputs["input_ids"]
-    reply = loaded.tokenizer(answer, add_special_tokens=False, return_tensors="pt")["input_ids"].to(prompt.device)
+    # The thinker's own tokens, as generate() hands them over (its end token left out, as there):
+    # decoded text tokenized again can differ (a token that is half a character comes back as three).
+    # A plain str (the answer as ZeroGPU's worker gets it) is tokenized again.
+    usage = getattr(answer, "usage", None)
+    said_ids = list(usage.tokens) if usage is not None and usage.tokens else \
+        loaded.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    reply = torch.tensor([said_ids], dtype=prompt.dtype, device=prompt.device)
     ids = torch.cat([prompt, reply], dim=1)
     mask = torch.cat([inputs["attention_mask"], torch.ones_like(reply)], dim=1)
     feature_mask = inputs.get("feature_attention_mask")

@@ -278,10 +278,14 @@ def test_the_talkers_text_ids_are_spare_rows_of_the_thinker(pipes, tiny_dir):
 def test_the_talker_reads_the_voices_start_token_and_the_tts_ids(pipes, tiny_dir, monkeypatch):
     """What reaches the real talker in a spoken answer (its first step, seen by a hook on the loaded talker):
     the chosen voice's start token among its text ids and, as the thinker's embeddings, that token before
-    the answer and the tts end and pad tokens after it; all spare rows, as in the real checkpoint."""
+    the answer and the tts end and pad tokens after it; all spare rows, as in the real checkpoint. The
+    answer comes as the thinker's own tokens, as generate() hands them over, not its text tokenized again
+    (the miniature writes tokens that are parts of characters: tokenized again, they would be more)."""
     vqa = pipes.vqa
     messages = vqa.request(str(ASSETS / "street.png"), "What?")
     *_, answer = vqa.answer(messages, 4)
+    written = answer.usage.tokens
+    assert vqa.model.tokenizer(answer, add_special_tokens=False)["input_ids"] != written  # this case tells
     monkeypatch.setattr(vqa.settings, "max_speech_seconds", 0.1)  # the first step is what is looked at
     talker = pipes.registry.speech(vqa.model_id).talker
     embed = vqa.model.model.thinker.get_input_embeddings().weight
@@ -307,6 +311,7 @@ def test_the_talker_reads_the_voices_start_token_and_the_tts_ids(pipes, tiny_dir
     for (text_ids, embeds, reply), voice in zip(seen, ("Chelsie", "Ethan")):
         bos = voices[voice]
         assert text_ids[0, -2].item() == bos and row_of(embeds[0, -2]) == [bos]
+        assert text_ids[0, -1].item() == written[0] and reply.shape[1] == len(written) - 1 + 2
         assert [row_of(reply[0, -2]), row_of(reply[0, -1])] == [[tts["tts_text_end_token_id"]],
                                                                 [tts["tts_text_pad_token_id"]]]
         assert min(bos, tts["tts_text_end_token_id"], tts["tts_text_pad_token_id"]) >= named
