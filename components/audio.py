@@ -27,7 +27,8 @@ def render(pipes, ui) -> None:
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
                 voice = SpeakControls(pipes.audio, "audio")
                 view = ExplainView("audio", pipes.audio, ui, controls)
-        clear.add([audio, question, out, voice.player])
+        clear.add([audio, question, out])
+        clear.click(voice.cleared, None, voice.outputs, queue=False, api_visibility="private")
 
         @user_errors
         @explained("audio", lambda: pipes.audio)
@@ -48,6 +49,30 @@ def render(pipes, ui) -> None:
                 warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
             yield from stream
 
+        def answer_and_speak(audio, question, speak, voice_name, request, page: bool):
+            """The answer streams, then (if `speak`) its speech follows. Yields (text, player, wav) for
+            the page, (text, wav file) for the API."""
+            question = check_text(question, "question", settings.max_prompt_chars)
+            clip = load_audio(audio, settings.max_audio_seconds)
+            messages = pipes.audio.messages(clip, question)
+            stream = pipes.audio.answer(messages)
+            if clip.trimmed:
+                warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
+            # The page's player and wav are cleared once, at the start; the API says None until the wav.
+            text, spoken = "", voice.cleared() if page else (None,)
+            for text in stream:
+                yield text, *spoken
+                spoken = (gr.skip(), gr.skip()) if page else spoken
+            args = (messages, text, speak, voice_name, request)
+            for spoken in voice.spoken(*args) if page else ((wav,) for wav in voice.spoken_file(*args)):
+                yield text, *spoken
+
+        @user_errors
+        @explained("audio", lambda: pipes.audio)
+        def audio_qa_page(audio, question, speak, voice_name, request: gr.Request):
+            """The page's Ask: the answer, then its speech played piece by piece and its wav."""
+            yield from answer_and_speak(audio, question, speak, voice_name, request, page=True)
+
         @user_errors
         @explained("audio", lambda: pipes.audio)
         def audio_qa_spoken(audio, question, speak, voice_name, request: gr.Request):
@@ -61,28 +86,21 @@ def render(pipes, ui) -> None:
             Returns:
                 the answer, growing as it is written, and the spoken answer's wav (None until it is ready).
             """
-            question = check_text(question, "question", settings.max_prompt_chars)
-            clip = load_audio(audio, settings.max_audio_seconds)
-            messages = pipes.audio.messages(clip, question)
-            stream = pipes.audio.answer(messages)
-            if clip.trimmed:
-                warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
-            text = ""
-            for text in stream:
-                yield text, None
-            for wav in voice.spoken(messages, text, speak, voice_name, request):
-                yield text, wav
+            yield from answer_and_speak(audio, question, speak, voice_name, request, page=False)
 
         queue = model_event(ui, pipes.audio)
-        args = dict(fn=audio_qa_spoken, inputs=[audio, question, *voice.inputs], outputs=[out, voice.player], **queue)
-        event = controls.around(controls.run.click, dict(**args, api_name="audio_qa_spoken"))
-        submit = controls.around(question.submit, dict(**args, api_visibility="private"))
-        # The text-only API keeps its one-output shape; it is never triggered from the page.
+        page = dict(fn=audio_qa_page, inputs=[audio, question, *voice.inputs], outputs=[out, *voice.outputs],
+                    api_visibility="private", **queue)
+        event = controls.around(controls.run.click, page)
+        submit = controls.around(question.submit, page)
+        # The API's two shapes, never triggered from the page: text only, and text then the wav.
         api = gr.Button(t("ask"), visible=False).click(audio_qa, [audio, question], out, api_name="audio_qa", **queue)
+        api_spoken = gr.Button(t("ask"), visible=False).click(
+            audio_qa_spoken, [audio, question, *voice.inputs], [out, voice.wav], api_name="audio_qa_spoken", **queue)
         examples = add_examples(ui, [[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)
-        controls.stop_cancels([event, submit, api, *examples])
+        controls.stop_cancels([event, submit, api, api_spoken, *examples])
         # Clear mid-answer ends it (and its speech) too: else the answer streams back into the cleared tab.
         clear.click(controls.ended, None, [controls.run, controls.stop], cancels=[event, submit, *examples],
                     queue=False, api_visibility="private")

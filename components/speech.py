@@ -1,9 +1,15 @@
-""""Speak the answer": a toggle, a voice and a player, for any tab that answers in text.
+""""Speak the answer": a toggle, a voice, a player that plays the speech as it is made, and its wav.
 
 A tab builds `SpeakControls(pipeline, prefix)` under its answer, adds `controls.inputs` to its event's
-inputs and `controls.player` to its outputs, streams the text as before, then yields from
+inputs and `controls.outputs` (player, wav) to its outputs, streams the text as before, then yields from
 `controls.spoken(messages, answer, speak, voice, request)`. The text is never held back for speech,
 and a failure of speech (out of memory, no voices file) leaves it in place, with a notice.
+
+The player is Gradio's streaming audio: each piece of speech goes to the page as soon as token2wav
+has made it (Gradio encodes the pieces with ffmpeg and the page plays them as one stream), so the
+first sound does not wait for the whole answer to be spoken. The exact 24 kHz wav follows, to
+download, once all is said; the API endpoints return that wav. Without ffmpeg on the machine the
+player gets the whole wav at the end instead.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ class VoiceChoice(gr.Dropdown):
 
 
 class SpeakControls:
-    """The toggle (off by default), the voice and the player with its download button."""
+    """The toggle (off by default) and the voice; under them, while the toggle is on, the player, and
+    the wav's download button once there is a wav."""
 
     def __init__(self, pipeline, prefix: str):
         self.pipeline = pipeline
@@ -55,17 +62,54 @@ class SpeakControls:
                                 elem_id=f"{prefix}-speak")
             self.voice = VoiceChoice(list(VOICES), value=VOICES[0], label=t("voice_choice"), interactive=can,
                                      elem_id=f"{prefix}-voice")
-        self.player = gr.Audio(label=t("spoken_answer"), type="filepath", interactive=False,
-                               buttons=["download"], elem_id=f"{prefix}-spoken")
+        # Gradio's streaming audio encodes with ffmpeg; without it, one whole wav at the end.
+        self.streams = processing_utils.ffmpeg_installed()
+        # No download on the player: its stream is Gradio's re-encoding; the wav button has the original.
+        self.player = gr.Audio(label=t("spoken_answer"), streaming=self.streams, autoplay=True, type="filepath",
+                               interactive=False, buttons=[], visible=False, elem_id=f"{prefix}-spoken")
+        self.wav = gr.DownloadButton(t("download_wav"), visible=False, size="sm", elem_id=f"{prefix}-spoken-wav")
+        self.speak.change(lambda on: (gr.update(visible=on), gr.update(visible=False)), self.speak,
+                          self.outputs, queue=False, api_visibility="private")
 
     @property
     def inputs(self) -> list:
         return [self.speak, self.voice]
 
+    @property
+    def outputs(self) -> list:
+        """The page's: the player, and the wav's download button."""
+        return [self.player, self.wav]
+
+    @staticmethod
+    def cleared(player: bool = True) -> tuple:
+        """(player, wav) for a new answer or a cleared tab: nothing to play or download. The player's is
+        an update, not a value: a value would open its stream with no sound in it, and the page's
+        stream player gives up on a stream that stays empty while the text is written. `player=False`
+        (a later answer of the same run, whose speech follows the earlier one's in the same stream):
+        the player keeps playing, only the earlier wav goes."""
+        return gr.update(value=None) if player else gr.skip(), gr.update(value=None, visible=False)
+
     def spoken(self, messages: list[dict], answer: str, speak: bool, voice: str,
-               request: gr.Request | None) -> Iterator[str | None]:
-        """gr.skip() after each piece of speech (Stop can end it there), then the wav file, or None
-        (speech off, nothing to say, or speech failed: then a notice says why and the text stands)."""
+               request: gr.Request | None) -> Iterator[tuple]:
+        """The page's (player, wav button) updates: each piece of speech to the player as it comes
+        (Stop can end it between pieces), then the wav to download. Nothing when speech is off or there
+        is nothing to say; when speech fails, a notice says why and the text stands."""
+        for item in self.said(messages, answer, speak, voice, request):
+            if isinstance(item, bytes):  # a piece
+                yield (item if self.streams else gr.skip()), gr.skip()
+            else:  # the whole wav's file, or None
+                whole = item if not self.streams else gr.skip()
+                yield whole, gr.update(value=item, visible=item is not None)
+
+    def spoken_file(self, messages: list[dict], answer: str, speak: bool, voice: str,
+                    request: gr.Request | None) -> Iterator[str | None]:
+        """The API's: gr.skip() after each piece (Stop can end it there), then the wav's file or None."""
+        for item in self.said(messages, answer, speak, voice, request):
+            yield gr.skip() if isinstance(item, bytes) else item
+
+    def said(self, messages, answer, speak, voice, request) -> Iterator[bytes | str | None]:
+        """Each piece of speech as wav bytes, as it is made; last, the whole answer's wav file (or None:
+        speech off, nothing to say, or speech failed)."""
         if not speak or not answer.strip():
             return
         pieces, said = [], None
@@ -75,7 +119,7 @@ class SpeakControls:
                     said = item
                 else:
                     pieces.append(item)
-                    yield gr.skip()
+                    yield speech.to_wav(item)
         except UserFacingError as exc:
             warn("speech_failed", request, reason=exc.message(lang_of(request)).rstrip(".。"))
             yield None

@@ -112,7 +112,7 @@ def render(pipes, ui) -> None:
                         api_visibility="private")
             sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
             return controls.around(sent.success, dict(fn=answer, inputs=[video, sound, chat, waiting, *voice.inputs],
-                                                      outputs=[chat, voice.player], api_visibility="private",
+                                                      outputs=[chat, *voice.outputs], api_visibility="private",
                                                       trigger_mode="always_last", **queue))
 
         event = ask_chain(controls.run.click, question.submit)
@@ -122,7 +122,7 @@ def render(pipes, ui) -> None:
                               **queue)
         spoken_api = gr.Button(t("ask"), visible=False)
         api_spoken = spoken_api.click(video_qa_spoken, [video, question, chat, voice.voice, sound],
-                                      [chat, question, voice.player], api_name="video_qa_spoken", **queue)
+                                      [chat, question, voice.wav], api_name="video_qa_spoken", **queue)
 
         def video_new(video, question, request: gr.Request):
             yield from video_qa(video, question, [], True, request)
@@ -136,9 +136,9 @@ def render(pipes, ui) -> None:
 
         def new_conversation(waiting):
             waiting.clear()
-            return [], "", None
+            return [], "", *voice.cleared()
 
-        clear.click(new_conversation, waiting, [chat, question, voice.player], cancels=answers,
+        clear.click(new_conversation, waiting, [chat, question, *voice.outputs], cancels=answers,
                     api_visibility="private", queue=False)
         video.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new video, new talk
         controls.stop_cancels(answers)

@@ -108,29 +108,31 @@ def answer_then_speak(pipeline, messages, history: list, voice, voice_name, requ
     for text in pipeline.answer(messages):
         history[-1] = {"role": "assistant", "content": text}
         yield history, "", None
-    for wav in voice.spoken(messages, text, True, voice_name, request):
+    for wav in voice.spoken_file(messages, text, True, voice_name, request):
         yield history, "", wav
 
 
 def answer_waiting(pipeline, messages_for, chat, waiting: list, limit: int, voice, speak, voice_name, request):
     """Answer the waiting questions in turn, streaming into the conversation, then speaking each answer
     if asked. `messages_for(question, earlier pairs)` is the checked request for the model. Yields
-    (conversation, spoken answer) updates; the chat tabs (image, video) share it."""
+    (conversation, player, wav) updates; the chat tabs (image, video) share it."""
     done = answered(shown(chat, limit))
     if not waiting:  # a later trigger whose question an earlier run already answered
-        yield gr.skip(), gr.skip()
+        yield gr.skip(), gr.skip(), gr.skip()
         return
+    first = True
     try:
         while waiting:
             turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
             messages = messages_for(waiting[0], to_pairs(done))
-            text, player = "", None  # a new answer clears the last one's speech
+            # A new answer clears the last one's speech; in the same run, its speech plays on after it.
+            text, spoken, first = "", voice.cleared(player=first), False
             for text in pipeline.answer(messages):
                 turn[1] = {"role": "assistant", "content": text}
-                yield done + turn + [user(q) for q in waiting[1:]], player
-                player = gr.skip()
-            for wav in voice.spoken(messages, text, speak, voice_name, request):
-                yield gr.skip(), wav
+                yield done + turn + [user(q) for q in waiting[1:]], *spoken
+                spoken = gr.skip(), gr.skip()
+            for spoken in voice.spoken(messages, text, speak, voice_name, request):
+                yield gr.skip(), *spoken
             done += turn
             waiting.pop(0)
     except BaseException:  # an error or Stop: the questions behind it are not asked
@@ -200,7 +202,7 @@ def render(pipes, ui) -> None:
                         api_visibility="private")
             sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
             return controls.around(sent.success, dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs],
-                                                      outputs=[chat, voice.player], api_visibility="private",
+                                                      outputs=[chat, *voice.outputs], api_visibility="private",
                                                       trigger_mode="always_last", **queue))
 
         event = ask_chain(controls.run.click, question.submit)
@@ -231,11 +233,11 @@ def render(pipes, ui) -> None:
 
         spoken_api = gr.Button(t("ask"), visible=False)
         api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more],
-                                      [chat, question, voice.player], api_name="vqa_spoken", **queue)
+                                      [chat, question, voice.wav], api_name="vqa_spoken", **queue)
 
         def new_conversation(waiting):
             waiting.clear()
-            return [], ""
+            return [], "", *voice.cleared()
 
         def vqa_new(image, question, request: gr.Request):
             yield from vqa(image, question, [], request)
@@ -278,12 +280,12 @@ def render(pipes, ui) -> None:
         for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
             again = listener(fn, [chat, waiting], chat, queue=False, cancels=answers, api_visibility="private")
             answers.append(controls.around(again.success, dict(
-                fn=answer, inputs=[image, more, chat, waiting, *voice.inputs], outputs=[chat, voice.player],
+                fn=answer, inputs=[image, more, chat, waiting, *voice.inputs], outputs=[chat, *voice.outputs],
                 api_visibility="private", trigger_mode="always_last", **queue)))
         chat.undo(undo, [chat, waiting], [chat, question], queue=False, cancels=answers, api_visibility="private")
 
-        clear.click(new_conversation, waiting, [chat, question], cancels=answers, api_visibility="private",
-                    queue=False).then(lambda: None, None, voice.player, queue=False, api_visibility="private")
+        clear.click(new_conversation, waiting, [chat, question, *voice.outputs], cancels=answers,
+                    api_visibility="private", queue=False)
         for picture in (image, more):  # new images, new talk
             picture.change(lambda: [], None, chat, api_visibility="private", queue=False)
         controls.stop_cancels(answers)

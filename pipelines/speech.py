@@ -140,12 +140,17 @@ class _Stop(StoppingCriteria):
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voice: str) -> dict:
-    """What generate() hands the talker, built from the prompt and the answer's text (see module doc)."""
+def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voice: str,
+                  tokens: list[int] | None = None) -> dict:
+    """What generate() hands the talker, built from the prompt and the answer (see module doc)."""
     thinker, talker = loaded.model.thinker, speech.talker
     inputs = model_inputs(loaded, messages)
     prompt = inputs["input_ids"]
-    reply = loaded.tokenizer(answer, add_special_tokens=False, return_tensors="pt")["input_ids"].to(prompt.device)
+    # The thinker's own `tokens`, as generate() hands them over (its end token left out, as there):
+    # decoded text tokenized again can differ (a token that is half a character comes back as three).
+    # Without them (an answer from elsewhere), the text is tokenized.
+    said_ids = tokens or loaded.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    reply = torch.tensor([said_ids], dtype=prompt.dtype, device=prompt.device)
     ids = torch.cat([prompt, reply], dim=1)
     mask = torch.cat([inputs["attention_mask"], torch.ones_like(reply)], dim=1)
     feature_mask = inputs.get("feature_attention_mask")
@@ -187,8 +192,9 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
 
 
 def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str, max_seconds: float,
-           stop: threading.Event | None = None) -> Iterator[np.ndarray]:
-    """Speak `answer` (the thinker's answer to `messages`): float32 pieces of samples at SAMPLE_RATE.
+           stop: threading.Event | None = None, tokens: list[int] | None = None) -> Iterator[np.ndarray]:
+    """Speak `answer` (the thinker's answer to `messages`, written as `tokens` where known): float32
+    pieces of samples at SAMPLE_RATE.
 
     Stops within one talker step when `stop` is set or the iterator is closed. The last item, after the
     pieces, is a `Said` (duration, whether the limit cut it). Errors come out as clear ModelErrors.
@@ -200,7 +206,7 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
     ends = [talker.codec_pad_token, talker.codec_eos_token]  # the real generate()'s talker_eos_token_id
     with speech.lock, torch.inference_mode():
         try:
-            kwargs = talker_inputs(speech, loaded, messages, answer, voice)
+            kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens)
         except UserFacingError:
             raise
         except Exception as exc:  # noqa: BLE001

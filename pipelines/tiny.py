@@ -6,7 +6,8 @@ Everything a request passes through besides the weights is the real checkpoint's
 settings, chat template, special tokens, system-prompt behaviour, generation config (values and
 sources: the constants below; tests/test_prompts.py renders every task's prompt against the real
 one). Only the model dims shrink (so the vocabulary is a ~320-token BPE trained here in a second,
-with the real special tokens) and Janus reads and draws 16 tokens per image instead of 576 (see build_janus).
+with the real special tokens, and as many spare embedding rows past it as the real Omni thinker has)
+and Janus reads and draws 16 tokens per image instead of 576 (see build_janus).
 Outputs are gibberish by design.
 
     python -m pipelines.tiny build DIR     # writes DIR/qwen2_5_omni and DIR/janus
@@ -16,6 +17,7 @@ Outputs are gibberish by design.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -119,6 +121,7 @@ def build_omni(out: Path) -> Path:
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=32,
                            fullatt_block_indexes=[1]),
+        # vocab_size: the ids the tokenizer names; the real count of spare rows follows once built (_add_spare_rows)
         text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32768,
                          rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [1, 1, 2]},
@@ -128,17 +131,18 @@ def build_omni(out: Path) -> Path:
         vision_start_token_id=ids("<|vision_bos|>"), vision_end_token_id=ids("<|vision_eos|>"),
         user_token_id=ids("<|im_start|>"))
     # enable_audio_output=True as in the real config.json: the file holds talker and token2wav weights too.
-    config = Qwen2_5OmniConfig(thinker_config=thinker, talker_config=_talker_config(thinker, ids),
+    config = Qwen2_5OmniConfig(thinker_config=thinker, talker_config=_talker_config(thinker, len(tokenizer)),
                                token2wav_config=TINY_TOKEN2WAV, enable_audio_output=True)
     torch.manual_seed(0)
     model = Qwen2_5OmniForConditionalGeneration(config)
+    _add_spare_rows(model.thinker, SPARE_ROWS)
     for gc in (model.generation_config, model.thinker.generation_config):  # greedy: no sampling defaults shipped
         gc.eos_token_id, gc.pad_token_id = ids("<|im_end|>"), ids("<|endoftext|>")
     _shape_talker(model)
     out.mkdir(parents=True, exist_ok=True)
     processor.save_pretrained(out)
     model.save_pretrained(out)
-    torch.save(_voices(model, ids), out / "spk_dict.pt")  # the real one holds Chelsie and Ethan
+    torch.save(_voices(model, len(tokenizer)), out / "spk_dict.pt")  # the real one holds Chelsie and Ethan
     return out
 
 
@@ -157,24 +161,55 @@ TINY_TOKEN2WAV = dict(
     bigvgan_config=dict(mel_dim=80, upsample_initial_channel=64, resblock_kernel_sizes=[3],
                         resblock_dilation_sizes=[[1, 3, 5]], upsample_rates=[5, 3, 2, 2, 2, 2],
                         upsample_kernel_sizes=[11, 7, 4, 4, 4, 4]))
-# The real talker reads three text ids the tokenizer does not name (151859-151861, rows of the thinker's
-# embedding past the tokenizer); the miniature's embedding has no spare rows, so it lends three special tokens
-# that no template uses (special: a user cannot type them, and answers never show them).
-TTS_TEXT = {"tts_text_pad_token_id": "<|vision_pad|>", "tts_text_start_token_id": "<|quad_start|>",
-            "tts_text_end_token_id": "<|quad_end|>"}
-VOICES = {"Chelsie": "<tool_call>", "Ethan": "</tool_call>"}  # each voice's text start token (real: its own id)
+# The real thinker's text embedding has rows that no token names: Qwen2.5-Omni-3B's config.json gives the
+# thinker's text vocab_size 151936 (the 7B's, transformers' default: 152064), while its tokenizer's ids end at
+# 151664 (added_tokens.json: `<|file_sep|>`), so 151665 ids are named and 271 rows are spare. The talker reads
+# some of them as text ids that no text maps to (a user cannot type them): tts_text_pad/start/end,
+# 151859-151861 (Qwen2_5OmniTalkerConfig's defaults; no public copy of the real config.json could be read
+# here), and each voice's text start token (`bos_token` in spk_dict.pt). The miniature's thinker has as many
+# spare rows past its own tokenizer, and each of these ids sits at its real offset past the tokenizer.
+REAL_NAMED_IDS, REAL_TEXT_ROWS = 151665, 151936
+SPARE_ROWS = REAL_TEXT_ROWS - REAL_NAMED_IDS  # 271
+TTS_TEXT = {"tts_text_pad_token_id": 151859 - REAL_NAMED_IDS, "tts_text_start_token_id": 151860 - REAL_NAMED_IDS,
+            "tts_text_end_token_id": 151861 - REAL_NAMED_IDS}  # offsets past the tokenizer: 194, 195, 196
+# Each voice's text start token, as an offset past the tokenizer. The real ids are in spk_dict.pt, a pickle no
+# public text shows, so they could not be checked here: the miniature gives each voice its own spare row, the
+# two after the tts ids (what matters to the code is that they are spare rows, distinct, read by the talker).
+VOICES = {"Chelsie": TTS_TEXT["tts_text_end_token_id"] + 1, "Ethan": TTS_TEXT["tts_text_end_token_id"] + 2}
 
 
-def _talker_config(thinker: dict, ids) -> dict:
+def _talker_config(thinker: dict, named: int) -> dict:
+    """The talker's config; `named`: how many ids the tokenizer names (the spare rows start there)."""
     same = {k: thinker[k] for k in ("audio_token_index", "image_token_index", "video_token_index",
                                     "audio_start_token_id", "audio_end_token_id", "vision_start_token_id",
                                     "vision_end_token_id")}
-    return dict(**same, **{k: ids(v) for k, v in TTS_TEXT.items()}, vocab_size=TINY_CODES,
+    return dict(**same, **{k: named + offset for k, offset in TTS_TEXT.items()}, vocab_size=TINY_CODES,
                 tts_codec_pad_token_id=TINY_CODES - 8, tts_codec_start_token_id=TINY_CODES - 7,
                 tts_codec_end_token_id=TINY_CODES - 6, tts_codec_mask_token_id=TINY_CODES - 4,
                 embedding_size=32, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, head_dim=8, max_position_embeddings=32768,
                 rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [1, 1, 2]})
+
+
+def _add_spare_rows(thinker, spare: int) -> None:
+    """Grow the thinker's text embedding and output layer by `spare` rows that no token names, as the real
+    one has (see SPARE_ROWS).
+
+    Added once the rest is initialised, so every other weight, and so every answer, is the one a miniature
+    without them has. Embedding rows: random like the named ones (the talker reads some of them). Output
+    rows: the mean of the named rows, so each spare id's logit is the mean logit, never the greedy pick. The
+    real model's training pushed these never-seen targets down alike; should a model write one anyway, its
+    tokenizer decodes it to nothing and it counts as a generated token (tests/test_speech.py checks the stream).
+    """
+    import torch
+
+    named = thinker.get_input_embeddings().weight.shape[0]
+    thinker.resize_token_embeddings(named + spare, mean_resizing=False)  # also sets the text config's vocab_size
+    embed, head = thinker.get_input_embeddings().weight, thinker.get_output_embeddings().weight
+    with torch.no_grad():
+        noise = torch.randn(spare, embed.shape[1], generator=torch.Generator().manual_seed(3))
+        embed[named:] = noise * embed[:named].std()
+        head[named:] = head[:named].mean(0)
 
 
 def _shape_talker(model) -> None:
@@ -206,15 +241,16 @@ def _shape_talker(model) -> None:
         vocoder.conv_post.weight.mul_(0.1 / max(rms, 1e-30))
 
 
-def _voices(model, ids) -> dict:
-    """spk_dict.pt as the real one is laid out: per voice its conditioning vector, reference mel and text start."""
+def _voices(model, named: int) -> dict:
+    """spk_dict.pt as the real one is laid out: per voice its conditioning vector, reference mel and text
+    start token (a spare row of the thinker's embedding, VOICES' offset past the `named` ids)."""
     import torch
 
     dit = model.config.token2wav_config.dit_config
     gen = torch.Generator().manual_seed(1)
     return {name: {"cond": torch.randn(1, dit.enc_emb_dim, generator=gen),
                    "ref_mel": torch.randn(1, 30, dit.mel_dim, generator=gen),
-                   "bos_token": ids(token)} for name, token in VOICES.items()}
+                   "bos_token": named + offset} for name, offset in VOICES.items()}
 
 
 # --- deepseek-community/Janus-Pro-1B: processor and template from transformers'
@@ -325,13 +361,19 @@ def build(root: Path = DEFAULT_DIR) -> dict[str, Path]:
     hf_logging.set_verbosity_error()  # the unused talker's default ids outside the tiny vocabulary are expected
     hf_logging.disable_progress_bar()
     paths = {}
+    # A folder built by another version of this file is built again: `--tiny` after an update must not
+    # run on a miniature without the parts the code now expects (a stale one had no voices, say).
+    stamp = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     for name, builder in ((OMNI_DIR, build_omni), (JANUS_DIR, build_janus)):
         path = Path(root) / name
-        if not (path / "config.json").exists():
+        built = path / ".built-by"
+        if not (built.exists() and built.read_text() == stamp):
             tmp = Path(root) / f".{name}.partial"
             shutil.rmtree(tmp, ignore_errors=True)
             builder(tmp)
-            tmp.rename(path)  # atomic: a half-built folder never looks finished
+            (tmp / ".built-by").write_text(stamp)
+            shutil.rmtree(path, ignore_errors=True)
+            tmp.rename(path)  # a half-built folder never looks finished
         paths[name] = path
     return paths
 

@@ -1,5 +1,6 @@
 """The pipelines and the registry on tiny checkpoints, called directly."""
 
+import shutil
 import threading
 
 import numpy as np
@@ -163,6 +164,24 @@ def test_tiny_build_command_writes_loadable_checkpoints(tmp_path):
     for name, model_type in (("qwen2_5_omni", "qwen2_5_omni"), ("janus", "janus")):
         assert AutoConfig.from_pretrained(tmp_path / name).model_type == model_type
         assert AutoProcessor.from_pretrained(tmp_path / name).tokenizer is not None
+
+
+def test_a_miniature_built_by_another_version_of_tiny_py_is_built_again(tiny_dir, tmp_path):
+    """`--tiny` keeps its miniatures between runs: one left by an older tiny.py (here: its voices file
+    emptied, as an early build had it) is rebuilt, not used as it is; a current one is kept."""
+    import torch
+
+    from pipelines import tiny
+
+    root = tmp_path / "tiny"
+    shutil.copytree(tiny_dir, root)
+    omni = root / tiny.OMNI_DIR
+    torch.save({}, omni / "spk_dict.pt")
+    (omni / ".built-by").write_text("an older tiny.py")
+    janus_config = (root / tiny.JANUS_DIR / "config.json").stat().st_mtime_ns
+    tiny.build(root)
+    assert set(torch.load(omni / "spk_dict.pt", weights_only=True)) == {"Chelsie", "Ethan"}
+    assert (root / tiny.JANUS_DIR / "config.json").stat().st_mtime_ns == janus_config  # current: kept
 
 
 def test_vqa_takes_several_images_up_to_the_limit(pipes, monkeypatch):

@@ -164,6 +164,30 @@ def test_model_calls_take_and_give_only_what_pickles(tiny_settings, pipes):
     assert len(images) == 2 and images[0].size == (256, 256) and seed == 3 and steps
 
 
+def test_a_spoken_answer_crosses_to_the_worker_with_the_thinkers_tokens(tiny_settings):
+    """Speech on ZeroGPU: what crosses pickles, and the thinker's own tokens cross beside the text (an
+    Answer arrives there as a plain str), so the talker reads them as generate() would hand them over."""
+    from pipelines import speech
+    from pipelines.tasks import Pipelines
+
+    p = Pipelines(tiny_settings(max_speech_seconds=1))  # its own registry: speech loads into it
+    crossed = []
+
+    def record(say):
+        def run(*args, **kwargs):
+            crossed.append(pickle.loads(pickle.dumps((args, kwargs))))
+            return crossing(say)(*args, **kwargs)
+        return run
+
+    p.vqa._say = record(p.vqa._say)
+    messages = p.vqa.request(str(ASSETS / "street.png"), "What?")
+    *_, answer = p.vqa.answer(messages, 4)
+    items = list(p.vqa.say(messages, answer, "Chelsie"))
+    assert isinstance(items[-1], speech.Said) and items[0].size > 0
+    (args, _), = crossed
+    assert args[1] == str(answer) and type(args[1]) is str and args[2] == answer.usage.tokens
+
+
 # --- python app.py behind a reverse proxy, with MCP ------------------------------------------
 
 def get(url: str) -> bytes:

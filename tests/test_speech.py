@@ -6,6 +6,8 @@ kept apart from the session's `pipes`, so its first spoken answer is this module
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 import threading
 import time
@@ -178,22 +180,169 @@ def test_openai_backend_is_text_only(tiny_settings):
     assert not remote.audio.speaks and not remote.vqa.speaks
 
 
+def test_the_page_gets_each_piece_of_speech_as_it_is_made_then_the_exact_wav(pipes):
+    """The page's player is Gradio's streaming audio and gets every piece as a 24 kHz wav the moment
+    token2wav has made it; the wav to download, last, is those same samples. Without ffmpeg (which
+    Gradio's stream encoder needs) the player gets that whole wav at the end instead."""
+    import gradio as gr
+
+    from components.speech import SpeakControls
+
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    *_, answer = vqa.answer(messages, 48)
+    with gr.Blocks():
+        voice = SpeakControls(vqa, "t")
+    assert voice.streams and voice.player.streaming  # ffmpeg is installed here (README, .ci/run)
+    torch.manual_seed(0)
+    *pieces, (player, download) = voice.spoken(messages, answer * 2, True, "Chelsie", None)
+    assert len(pieces) >= 2  # ~100 codes: a first piece of 24, then the rest
+    samples = []
+    for piece, wav in pieces:
+        assert wav == gr.skip()
+        with wave.open(io.BytesIO(piece)) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (speech.SAMPLE_RATE, 1, 2)
+            samples.append(np.frombuffer(w.readframes(w.getnframes()), "<i2"))
+    assert samples[0].size == speech.FIRST_PIECE_CODES * 480
+    assert player == gr.skip() and download["visible"] and download["value"].endswith("spoken-answer.wav")
+    with wave.open(download["value"]) as w:
+        np.testing.assert_array_equal(np.frombuffer(w.readframes(w.getnframes()), "<i2"), np.concatenate(samples))
+
+    voice.streams = False  # a machine without ffmpeg: one whole wav, to the player and to download
+    torch.manual_seed(0)
+    *pieces, (player, download) = voice.spoken(messages, answer, True, "Chelsie", None)
+    assert all(piece == (gr.skip(), gr.skip()) for piece in pieces)
+    assert player == download["value"] and player.endswith(".wav")
+
+
+def test_questions_answered_in_one_run_speak_one_after_the_other_in_one_stream(pipes):
+    """Two questions waiting (the second sent while the first was answered): the first answer clears the
+    player, the second's speech follows the first's in the same stream (clearing the player then would
+    cut the first answer off mid-word), and the download button holds each answer's wav in turn."""
+    import gradio as gr
+
+    from components.speech import SpeakControls
+    from components.vqa import answer_waiting, user
+
+    vqa = pipes.vqa
+    with gr.Blocks():
+        voice = SpeakControls(vqa, "t2")
+    waiting = ["Which bar is tallest?", "And the lowest?"]
+    updates = list(answer_waiting(vqa, lambda q, pairs: vqa.request(str(ASSETS / "chart.png"), q, pairs),
+                                  [user(q) for q in waiting], waiting, 500, voice, True, "Chelsie", None))
+    players = [player for _, player, _ in updates]
+    assert players.count(gr.update(value=None)) == 1 and players[0] == gr.update(value=None)
+    wavs = [wav["value"] for _, _, wav in updates if isinstance(wav, dict) and wav.get("value")]
+    assert len(wavs) == 2 and all(w.endswith("spoken-answer.wav") for w in wavs)
+    assert sum(isinstance(p, bytes) for p in players) >= 2 and waiting == []
+
+
+# Qwen2.5-Omni-3B: the thinker's text embedding has 151936 rows (config.json), its tokenizer names ids up to
+# 151664 (added_tokens.json), and the talker's tts_text_pad/start/end ids are 151859-151861.
+REAL_NAMED, REAL_ROWS, REAL_TTS = 151665, 151936, (151859, 151860, 151861)
+TTS_KEYS = ("tts_text_pad_token_id", "tts_text_start_token_id", "tts_text_end_token_id")
+
+
+def read_talker_ids(folder) -> tuple[dict, dict]:
+    """(tts ids, each voice's text start token) as the checkpoint's config.json and spk_dict.pt give them."""
+    talker = json.loads((folder / "config.json").read_text())["talker_config"]
+    voices = torch.load(folder / "spk_dict.pt", weights_only=True)
+    return {k: talker[k] for k in TTS_KEYS}, {name: v["bos_token"] for name, v in voices.items()}
+
+
+def test_the_talkers_text_ids_are_spare_rows_of_the_thinker(pipes, tiny_dir):
+    """As in the real checkpoint, the ids the talker reads are rows of the thinker's embedding that no token
+    names: as many rows past the tokenizer as the real one has, each id at its real offset past the tokenizer.
+    The thinker can write such an id too (the real one as well): it streams as no text, but counts as a token."""
+    from pipelines.generation import TokenStreamer
+
+    loaded = pipes.vqa.model
+    tok, named = loaded.tokenizer, len(loaded.tokenizer)
+    rows = loaded.model.thinker.get_input_embeddings().num_embeddings
+    assert rows - named == REAL_ROWS - REAL_NAMED
+    tts, voices = read_talker_ids(tiny_dir / "qwen2_5_omni")
+    assert [tts[k] - named for k in TTS_KEYS] == [i - REAL_NAMED for i in REAL_TTS]
+    spare = [*tts.values(), *voices.values()]
+    assert len(set(spare)) == len(spare) and all(named <= i < rows for i in spare), (named, rows, tts, voices)
+    assert tok.convert_ids_to_tokens(spare) == [None] * len(spare)  # the tokenizer names none of them
+    assert tok.decode(spare, skip_special_tokens=False) == ""
+
+    hello = tok("hello", add_special_tokens=False)["input_ids"]
+    stream = TokenStreamer(tok)
+    for token in [hello[0], spare[0], *hello[1:], spare[-1]]:
+        stream.add([token])
+    stream.end()
+    assert "".join(stream.chunks(0)) == "hello" and len(stream.tokens) == len(hello) + 2
+
+
+def test_the_talker_reads_the_voices_start_token_and_the_tts_ids(pipes, tiny_dir, monkeypatch):
+    """What reaches the real talker in a spoken answer (its first step, seen by a hook on the loaded talker):
+    the chosen voice's start token among its text ids and, as the thinker's embeddings, that token before
+    the answer and the tts end and pad tokens after it; all spare rows, as in the real checkpoint. The
+    answer comes as the thinker's own tokens, as generate() hands them over, not its text tokenized again
+    (the miniature writes tokens that are parts of characters: tokenized again, they would be more)."""
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "What?")
+    *_, answer = vqa.answer(messages, 4)
+    written = answer.usage.tokens
+    assert vqa.model.tokenizer(answer, add_special_tokens=False)["input_ids"] != written  # this case tells
+    monkeypatch.setattr(vqa.settings, "max_speech_seconds", 0.1)  # the first step is what is looked at
+    talker = pipes.registry.speech(vqa.model_id).talker
+    embed = vqa.model.model.thinker.get_input_embeddings().weight
+    named = len(vqa.model.tokenizer)
+    seen = []
+
+    def look(module, args, kwargs):
+        if kwargs.get("inputs_embeds") is not None:  # the first step; later ones pass codec ids only
+            seen.append((kwargs["input_text_ids"].clone(), kwargs["inputs_embeds"].clone(),
+                         kwargs["thinker_reply_part"].clone()))
+
+    def row_of(vector) -> list[int]:
+        return (embed == vector).all(1).nonzero().flatten().tolist()
+
+    handle = talker.register_forward_pre_hook(look, with_kwargs=True)
+    try:
+        for voice in ("Chelsie", "Ethan"):
+            list(vqa.say(messages, answer, voice))
+    finally:
+        handle.remove()
+    tts, voices = read_talker_ids(tiny_dir / "qwen2_5_omni")
+    assert len(seen) == 2 and voices["Chelsie"] != voices["Ethan"]
+    for (text_ids, embeds, reply), voice in zip(seen, ("Chelsie", "Ethan")):
+        bos = voices[voice]
+        assert text_ids[0, -2].item() == bos and row_of(embeds[0, -2]) == [bos]
+        assert text_ids[0, -1].item() == written[0] and reply.shape[1] == len(written) - 1 + 2
+        assert [row_of(reply[0, -2]), row_of(reply[0, -1])] == [[tts["tts_text_end_token_id"]],
+                                                                [tts["tts_text_pad_token_id"]]]
+        assert min(bos, tts["tts_text_end_token_id"], tts["tts_text_pad_token_id"]) >= named
+
+
 @pytest.mark.parametrize("viewport", [NARROW, WIDE], ids=["390", "1280"])
-def test_browser_plays_the_spoken_answer(open_page, viewport):
+def test_browser_streams_the_spoken_answer_and_offers_its_wav(open_page, viewport):
+    """Speak the answer on: the player shows, plays a stream (Gradio's HLS pieces into a MediaSource),
+    and the wav's download button appears with the exact wav; nothing of it spills off a phone."""
     page = open_page(viewport=viewport)
     page.set_default_timeout(300_000)
+    segments = []
+    page.on("response", lambda r: segments.append(r.url) if "/stream/" in r.url and r.url.endswith(".aac") else None)
     tab(page, "tab_audio")
+    assert not page.locator("#audio-spoken").is_visible()  # speech off: no empty player in the way
     upload(page, "audio-input", "speech_en.wav", "audio")
     page.fill("#audio-question textarea", "What is said?")
     page.check("#audio-speak input[type=checkbox]")
+    page.wait_for_selector("#audio-spoken", state="visible")
     page.click("#audio-run")
     assert wait_text(page, "audio-output").strip()
-    # The player holds it (Gradio's waveform player loads the file into an audio element's blob source)...
-    page.wait_for_selector("#audio-spoken audio[src]", state="attached")
-    page.wait_for_selector("#audio-spoken [data-testid^=waveform]")
-    # ...and offers the wav itself for download.
-    assert page.locator("#audio-spoken a[download]").first.get_attribute("href").endswith("spoken-answer.wav")
+    page.wait_for_selector("#audio-spoken audio[src^='blob:']", state="attached")
+    page.wait_for_function("document.querySelector('#audio-spoken audio').currentTime > 0")  # it plays
+    assert segments, "the player fetched no piece of the stream"
+    with page.expect_download() as download:
+        page.click("#audio-spoken-wav")
+    assert download.value.suggested_filename == "spoken-answer.wav"
+    with wave.open(str(download.value.path())) as w:
+        assert w.getframerate() == speech.SAMPLE_RATE and w.getnframes() > 0
     width = viewport["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "page scrolls sideways"
-    box = page.locator("#audio-spoken").bounding_box()
-    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
+    for part in ("#audio-spoken", "#audio-spoken-wav"):
+        box = page.locator(part).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width

@@ -137,7 +137,7 @@ def test_without_a_voices_file_the_text_stands_with_a_clear_notice_in_each_langu
 
 def test_clear_during_speech_ends_the_answer_and_its_speech(open_page):
     """Audio tab, 中文 at 390 px, speech on: Clear while the answer is being spoken empties the answer and the
-    player for good (the run is cancelled: neither the text nor the wav comes back), and Ask works again."""
+    speech for good (the run is cancelled: neither the text nor the wav comes back), and Ask works again."""
     from components.i18n import ZH
 
     page = open_page(locale="zh-CN", viewport=NARROW)
@@ -151,12 +151,12 @@ def test_clear_during_speech_ends_the_answer_and_its_speech(open_page):
     page.wait_for_selector("#audio-run:not([disabled])")
     page.wait_for_timeout(8000)  # longer than the tiny model takes to say its 8 tokens
     assert page.locator("#audio-output textarea").input_value() == ""
-    assert page.locator("#audio-spoken audio[src]").count() == 0
+    assert not page.locator("#audio-spoken-wav").is_visible()
     assert page.locator("#audio-stop").is_disabled()
     upload(page, "audio-input", "speech_en.wav", "audio")
     page.fill("#audio-question textarea", "说了什么？")
     page.click("#audio-run")
-    page.wait_for_selector("#audio-spoken audio[src]", state="attached")
+    page.wait_for_selector("#audio-spoken-wav", state="visible")
     assert page.locator("#audio-output textarea").input_value()
 
 

@@ -24,7 +24,7 @@ class Pipeline:
         # On ZeroGPU the model call runs in spaces.GPU, in a forked worker. Wrapping the bound
         # method keeps `self` (registry, weights) out of what is pickled: only plain request data crosses.
         self.generate = gpu(self.gpu_seconds)(self.generate)
-        self.say = gpu(lambda *a, **k: speech_seconds(settings.max_speech_seconds))(self.say)
+        self._say = gpu(lambda *a, **k: speech_seconds(settings.max_speech_seconds))(self._say)
 
     def generate(self, messages: list[dict], max_new_tokens: int,
                  stop: threading.Event | None = None) -> Iterator[str]:
@@ -39,13 +39,22 @@ class Pipeline:
 
     def say(self, messages: list[dict], answer: str, voice: str,
             stop: threading.Event | None = None) -> Iterator:
-        """The GPU part of a spoken answer: float32 pieces of speech for `answer`, then a speech.Said.
-        The talker, token2wav and voices load on first use (the registry adds them to the loaded model)."""
+        """A spoken answer: float32 pieces of speech for `answer`, then a speech.Said. The talker reads
+        the thinker's own tokens where `answer` carries them (an Answer); they cross to ZeroGPU's worker
+        as a plain list, where the Answer itself arrives as a plain str."""
+        usage = getattr(answer, "usage", None)
+        tokens = list(usage.tokens) if usage is not None and usage.tokens else None
+        return self._say(messages, str(answer), tokens, voice, stop)
+
+    def _say(self, messages: list[dict], answer: str, tokens: list[int] | None, voice: str,
+             stop: threading.Event | None = None) -> Iterator:
+        """The GPU part of `say`. The talker, token2wav and voices load on first use (the registry adds
+        them to the loaded model)."""
         from .. import speech
 
         spoken = self.registry.speech(self.model_id)
         yield from speech.pieces(spoken, self.model, messages, answer, voice, self.settings.max_speech_seconds,
-                                 stop)
+                                 stop, tokens)
 
     @property
     def speaks(self) -> bool:
