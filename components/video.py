@@ -13,7 +13,8 @@ from pipelines.inputs import check_text
 from .common import SafeVideo, Switch, add_examples, model_event, user_errors, warn
 from .explain import explained
 from .i18n import t
-from .vqa import ROLES, answer_then_speak, answer_waiting, chat_column, send_question, shown, to_pairs, user
+from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, send_question, shown,
+                  to_pairs, user)
 
 
 def render(pipes, ui) -> None:
@@ -106,16 +107,10 @@ def render(pipes, ui) -> None:
 
         queue = model_event(ui, pipes.video)
 
-        def ask_chain(*triggers):
-            """send (quick, no queue) -> answer (model queue), as in the image chat."""
-            args = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question], queue=False,
-                        api_visibility="private")
-            sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
-            return controls.around(sent.success, dict(fn=answer, inputs=[video, sound, chat, waiting, *voice.inputs],
-                                                      outputs=[chat, *voice.outputs], api_visibility="private",
-                                                      trigger_mode="always_last", **queue))
-
-        event = ask_chain(controls.run.click, question.submit)
+        sending = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question])
+        answering = dict(fn=answer, inputs=[video, sound, chat, waiting, *voice.inputs],
+                         outputs=[chat, *voice.outputs], **queue)
+        event = ask_chain(controls, [controls.run.click, question.submit], sending, answering)
         # The API keeps its one-call shape; its hidden buttons are never pressed from the page.
         api = gr.Button(t("ask"), visible=False)
         api_event = api.click(video_qa, [video, question, chat, sound], [chat, question], api_name="video_qa",
@@ -131,7 +126,7 @@ def render(pipes, ui) -> None:
                                      [ui.asset("street_zh.mp4"), "视频里发生了什么？说话人说了什么？"]],
                                 [video, question], [chat, question], video_new,
                                 ["example_video_en", "example_video_zh"], pipes.video,
-                                chain=lambda loaded: ask_chain(loaded.then))
+                                chain=lambda loaded: ask_chain(controls, [loaded.then], sending, answering))
         answers = [event, api_event, api_spoken, *examples]
 
         def new_conversation(waiting):

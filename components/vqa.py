@@ -100,6 +100,20 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
     return chat, question, controls, clear, voice, view
 
 
+def ask_chain(controls, triggers: list, send: dict, answer: dict):
+    """send (quick, no queue) -> answer (model queue). One answering event for Ask and Enter: a question
+    sent while it runs is answered by that run, or by one more run right after. `send` and `answer` are
+    the steps' fn, inputs, outputs (and the answer's queue); the chat tabs (image, video) share it."""
+    send = dict(**send, queue=False, api_visibility="private")
+    sent = gr.on(triggers, **send) if len(triggers) > 1 else triggers[0](**send)
+    return answer_after(controls, sent, answer)
+
+
+def answer_after(controls, step, answer: dict):
+    """The answering run once `step` (a send, a retry, an edit) has succeeded."""
+    return controls.around(step.success, dict(**answer, api_visibility="private", trigger_mode="always_last"))
+
+
 def answer_then_speak(pipeline, messages, history: list, voice, voice_name, request):
     """The spoken API endpoints: the answer streams into `history` (which ends with the question), then
     its speech follows. Yields (conversation, empty question box, wav or None)."""
@@ -195,17 +209,10 @@ def render(pipes, ui) -> None:
 
         queue = model_event(ui, pipes.vqa)
 
-        def ask_chain(*triggers):
-            """send (quick, no queue) -> answer (model queue). One answering event for Ask and Enter:
-            a question sent while it runs is answered by that run, or by one more run right after."""
-            args = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question], queue=False,
-                        api_visibility="private")
-            sent = gr.on(list(triggers), **args) if len(triggers) > 1 else triggers[0](**args)
-            return controls.around(sent.success, dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs],
-                                                      outputs=[chat, *voice.outputs], api_visibility="private",
-                                                      trigger_mode="always_last", **queue))
-
-        event = ask_chain(controls.run.click, question.submit)
+        sending = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question])
+        answering = dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs],
+                         outputs=[chat, *voice.outputs], **queue)
+        event = ask_chain(controls, [controls.run.click, question.submit], sending, answering)
         # The API keeps its one-call shape (image, question, history) -> (history, ""); it is never
         # triggered from the page, so it never touches what a person types.
         api = gr.Button(t("ask"), visible=False)
@@ -245,7 +252,7 @@ def render(pipes, ui) -> None:
         examples = add_examples(ui, [[ui.asset("street.png"), "What colour is the house?"],
                                      [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
                                 vqa_new, ["example_house_colour", "example_highest_bar"], pipes.vqa,
-                                chain=lambda loaded: ask_chain(loaded.then))
+                                chain=lambda loaded: ask_chain(controls, [loaded.then], sending, answering))
         answers = [event, api_event, api_spoken, *examples]
 
         # The chat's own retry, undo and edit: each rewinds the conversation to a question, then
@@ -279,9 +286,7 @@ def render(pipes, ui) -> None:
 
         for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
             again = listener(fn, [chat, waiting], chat, queue=False, cancels=answers, api_visibility="private")
-            answers.append(controls.around(again.success, dict(
-                fn=answer, inputs=[image, more, chat, waiting, *voice.inputs], outputs=[chat, *voice.outputs],
-                api_visibility="private", trigger_mode="always_last", **queue)))
+            answers.append(answer_after(controls, again, answering))
         chat.undo(undo, [chat, waiting], [chat, question], queue=False, cancels=answers, api_visibility="private")
 
         clear.click(new_conversation, waiting, [chat, question, *voice.outputs], cancels=answers,
