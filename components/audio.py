@@ -30,28 +30,10 @@ def render(pipes, ui) -> None:
         clear.add([audio, question, out])
         clear.click(voice.cleared, None, voice.outputs, queue=False, api_visibility="private")
 
-        @user_errors
-        @explained("audio", lambda: pipes.audio)
-        def audio_qa(audio, question, request: gr.Request):
-            """Answer a question about an audio clip (speech, music, sounds); streams the answer.
-
-            Args:
-                audio: the clip (a wav, mp3 or flac file path or URL); longer clips are trimmed.
-                question: what to ask about it.
-            Returns:
-                the answer, growing as it is written.
-            """
-            # The question first: a missing one is said at once, not after seconds of decoding audio.
-            question = check_text(question, "question", settings.max_prompt_chars)
-            clip = load_audio(audio, settings.max_audio_seconds)
-            stream = pipes.audio(clip, question)
-            if clip.trimmed:
-                warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
-            yield from stream
-
         def answer_and_speak(audio, question, speak, voice_name, request, page: bool):
             """The answer streams, then (if `speak`) its speech follows. Yields (text, player, wav) for
             the page, (text, wav file) for the API."""
+            # The question first: a missing one is said at once, not after seconds of decoding audio.
             question = check_text(question, "question", settings.max_prompt_chars)
             clip = load_audio(audio, settings.max_audio_seconds)
             messages = pipes.audio.messages(clip, question)
@@ -66,6 +48,20 @@ def render(pipes, ui) -> None:
             args = (messages, text, speak, voice_name, request)
             for spoken in voice.spoken(*args) if page else ((wav,) for wav in voice.spoken_file(*args)):
                 yield text, *spoken
+
+        @user_errors
+        @explained("audio", lambda: pipes.audio)
+        def audio_qa(audio, question, request: gr.Request):
+            """Answer a question about an audio clip (speech, music, sounds); streams the answer.
+
+            Args:
+                audio: the clip (a wav, mp3 or flac file path or URL); longer clips are trimmed.
+                question: what to ask about it.
+            Returns:
+                the answer, growing as it is written.
+            """
+            for text, _ in answer_and_speak(audio, question, False, None, request, page=False):
+                yield text
 
         @user_errors
         @explained("audio", lambda: pipes.audio)
