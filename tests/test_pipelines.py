@@ -128,6 +128,30 @@ def test_text_to_image_sizes_seed_and_progress(pipes):
     assert 0 <= random_seed < 2**31
 
 
+def test_drawing_samples_the_full_softmax_as_deepseeks_reference(pipes, monkeypatch):
+    """DeepSeek's own Janus `generate` samples every image token from the whole softmax (guidance, then
+    temperature, no top-k); transformers would add its global default top_k=50 to every image step.
+    The processors are read where Janus's image-mode generate() builds them for the steps it runs."""
+    from transformers import ClassifierFreeGuidanceLogitsProcessor, TopKLogitsWarper, TopPLogitsWarper
+
+    model = pipes.image.model.model
+    built = []
+    make = model._get_logits_processor
+
+    def watch(*args, **kwargs):
+        processors = make(*args, **kwargs)
+        built.append((list(processors), kwargs["generation_config"]))
+        return processors
+
+    monkeypatch.setattr(model, "_get_logits_processor", watch)
+    pipes.image("a red house", seed=5, num_images=1, size=256)
+    (processors, config), = built  # a transformers update that builds them elsewhere fails here
+    kinds = [type(p) for p in processors]
+    assert not any(issubclass(k, (TopKLogitsWarper, TopPLogitsWarper)) for k in kinds), kinds
+    assert ClassifierFreeGuidanceLogitsProcessor in kinds, kinds  # guidance 5, as the checkpoint ships
+    assert config.do_sample and config.temperature == 1  # the checkpoint's temperature (1: no warper needed)
+
+
 @pytest.mark.parametrize("call, key", [
     (lambda p: p.caption(None), "no_image"),
     (lambda p: p.vqa(str(ASSETS / "street.png"), "   "), "no_question"),

@@ -133,8 +133,10 @@ class TextToImagePipeline(Pipeline):
                     processors.insert(0, _ConditionalOnly())
                 torch.manual_seed(seed)
                 with torch.inference_mode():
+                    # top_k=0: DeepSeek's reference samples each image token from the whole softmax
+                    # (Janus generation_inference.py); transformers would apply its global top_k=50.
                     tokens = model.generate(
-                        **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
+                        **inputs, generation_mode="image", do_sample=True, top_k=0, guidance_scale=guidance,
                         num_return_sequences=num_images,
                         logits_processor=LogitsProcessorList(processors))
                     if stop.is_set():  # stopped after the last token: skip decoding too
