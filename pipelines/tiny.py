@@ -146,10 +146,13 @@ def build_omni(out: Path) -> Path:
     return out
 
 
-# Talker and token2wav of the real classes, shrunk. The real ones: a 28-layer talker over an 8448-code
-# vocabulary (pad 8292, start 8293, end 8294, mask 8296) and a 22-layer DiT + BigVGAN (80 mel bins, upsampling
-# 5*3*2*2*2*2 = 240 samples per mel frame, 2 frames per code: 50 codes a second at 24 kHz). The miniature keeps
-# the mel size and the upsampling (so its wav has the real rate and duration per code) and shrinks the widths.
+# Talker and token2wav of the real classes, shrunk. The real ones (Qwen/Qwen2.5-Omni-3B config.json; a public
+# copy: github.com/xygu/MusicQnA, models/Qwen2.5-Omni-3B/config.json): a 24-layer talker (hidden 896, 14 heads,
+# 2 KV heads, head dim 64, MLP 4864, embedding 2048) over an 8448-code vocabulary (pad 8292, start 8293, end 8294,
+# mask 8296), 0.385 B parameters; and token2wav, a 22-layer DiT (dim 1024, 16 heads) + BigVGAN (80 mel bins,
+# upsampling 5*3*2*2*2*2 = 240 samples per mel frame, 2 frames per code: 50 codes a second at 24 kHz), 0.449 B
+# parameters, run in float32. The miniature keeps the mel size and the upsampling (so its wav has the real rate
+# and duration per code) and shrinks the widths.
 TINY_CODES = 40
 TINY_TOKEN2WAV = dict(
     dit_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, head_dim=8, ff_mult=2, emb_dim=16,
@@ -165,8 +168,8 @@ TINY_TOKEN2WAV = dict(
 # thinker's text vocab_size 151936 (the 7B's, transformers' default: 152064), while its tokenizer's ids end at
 # 151664 (added_tokens.json: `<|file_sep|>`), so 151665 ids are named and 271 rows are spare. The talker reads
 # some of them as text ids that no text maps to (a user cannot type them): tts_text_pad/start/end,
-# 151859-151861 (Qwen2_5OmniTalkerConfig's defaults; no public copy of the real config.json could be read
-# here), and each voice's text start token (`bos_token` in spk_dict.pt). The miniature's thinker has as many
+# 151859-151861 (the real config.json's talker_config, public copy above; also Qwen2_5OmniTalkerConfig's
+# defaults), and each voice's text start token (`bos_token` in spk_dict.pt). The miniature's thinker has as many
 # spare rows past its own tokenizer, and each of these ids sits at its real offset past the tokenizer.
 REAL_NAMED_IDS, REAL_TEXT_ROWS = 151665, 151936
 SPARE_ROWS = REAL_TEXT_ROWS - REAL_NAMED_IDS  # 271
