@@ -35,7 +35,7 @@ OMNI_3B = {
 }
 JANUS_PRO_1B = {
     "text_config": dict(vocab_size=102400, hidden_size=2048, intermediate_size=5632, num_hidden_layers=24,
-                        num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=16384),
+                        num_attention_heads=16, num_key_value_heads=16, head_dim=128, max_position_embeddings=16384),
     "vision_config": dict(image_size=384, patch_size=16, hidden_size=1024, num_hidden_layers=24,
                           num_attention_heads=16, mlp_ratio=4.0, num_image_tokens=576, projection_dim=2048),
     "vq_config": dict(embed_dim=8, num_embeddings=16384, latent_channels=256, base_channels=128,
