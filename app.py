@@ -238,12 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipes = Pipelines(settings_from(args))
         pipes.check()  # wrong id / no network / no cache: fail now, in one line
-        # A GPU torch cannot use, models that will not fit: logged now, shown on the page and in Status.
-        pipes.device_warnings = startup_warnings(pipes)
+        # On ZeroGPU the speech parts load now, outside the GPU worker (ZeroGPU's docs: load models at start-up),
+        # rather than in a GPU call of each spoken answer.
+        voice = args.voice or zerogpu.ON_ZEROGPU
+        # A GPU torch cannot use, models that will not fit (and what is turned off so that the rest does):
+        # logged now, shown on the page and in Status.
+        pipes.device_warnings = startup_warnings(pipes, voice=voice)
         if args.preload:
             pipes.check(load=True)
-        if args.voice:
-            pipes.load_speech()
+        if voice:
+            pipes.load_speech(required=args.voice)
     except (ModelError, ValueError) as exc:  # ValueError: a limit out of range (Settings says which)
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -43,7 +43,8 @@ EN = {
     "voice_choice": "Voice",
     "spoken_answer": "Spoken answer",
     "download_wav": "Download the spoken answer (wav)",
-    "speech_text_only": "Text only here: the answers come from an OpenAI-compatible engine, or the model cannot speak.",
+    "speech_text_only": "Text only here: the answers come from an OpenAI-compatible engine, the model cannot speak, "
+                        "or speech does not fit this machine's memory (see the notice above).",
     "conversation": "Conversation",
     "images": "Images",
     "seed": "Seed (-1 = random)",
@@ -118,7 +119,7 @@ ZH = {
     "voice_choice": "音色",
     "spoken_answer": "语音回答",
     "download_wav": "下载语音回答（wav）",
-    "speech_text_only": "此处只有文字回答：回答来自 OpenAI 兼容引擎，或模型不能朗读。",
+    "speech_text_only": "此处只有文字回答：回答来自 OpenAI 兼容引擎、模型不能朗读，或本机内存放不下朗读（见上方提示）。",
     "conversation": "对话",
     "images": "图片",
     "seed": "随机种子（-1 为随机）",

@@ -80,7 +80,9 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
         "device": {"cuda": torch.cuda.is_available(),
                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                    "cpu_threads": torch.get_num_threads(),
-                   "warnings": [w.text(lang) for w in getattr(pipes, "device_warnings", [])]},
+                   "warnings": [w.text(lang) for w in getattr(pipes, "device_warnings", [])],
+                   # the start-up estimate: each part with its dtype, the largest request, what fits
+                   "memory_estimate": plan.as_dict() if (plan := getattr(pipes, "memory_plan", None)) else None},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "gradio": gr.__version__},
         "space": os.environ.get("SPACE_ID"),

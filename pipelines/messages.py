@@ -71,9 +71,20 @@ MESSAGES = {
         "space_gpu_unused": "This Space runs on {hardware} hardware but PyTorch sees no GPU (torch {torch}, "
                             "CUDA {cuda}): the models run on the CPU. Fix: pin a torch release ZeroGPU supports in "
                             "requirements.txt ({supported}) with its torchvision, then restart the Space.",
-        "memory_short": "The models need about {need:.1f} GB of {where} for their weights ({models}), and about "
+        "memory_short": "The models need about {need:.1f} GB of {where} for their weights and the largest request "
+                        "({models}), and about "
                         "{have:.1f} GB is free: loading will probably fail. Fix: a GPU with more memory, fewer or "
                         "smaller checkpoints (--single-model, --caption-model ...), or --tiny to try the app.",
+        "memory_speech_off": "Spoken answers are off: the talker and token2wav ({speech:.1f} GB) and the largest request "
+                             "would need about {need:.1f} GB of {where}, and about {have:.1f} GB is free. Answers are "
+                             "text only; a GPU with more memory turns speech on.",
+        "memory_video_lowered": "Videos are read for at most {seconds:g} s ({frames} frames) instead of {was:g} s: a longer "
+                                "video would not fit the {have:.1f} GB of free {where} beside the models. Set "
+                                "--max-video-seconds / --max-video-frames lower still to silence this.",
+        "memory_model_off": "{model} ({size:.1f} GB) is not loaded: it would not fit the {have:.1f} GB of free {where} "
+                            "beside the other models and the largest request. Its tab ({tabs}) answers with this message.",
+        "model_off": "This tab is off on this machine: {model} does not fit its memory beside the other models.",
+        "speech_off": "Spoken answers are off on this machine: they would not fit its memory (Status says more).",
         "hub_unreachable": "Could not load model '{model}': the Hugging Face Hub ({endpoint}) cannot be reached and "
                            "the model is not in the local cache. Fix: connect to the network and start again (set "
                            "HF_HUB_OFFLINE=1 once it is downloaded), choose a local folder with {flags}, or run "
@@ -185,9 +196,17 @@ MESSAGES = {
         "space_gpu_unused": "此 Space 使用 {hardware} 硬件，但 PyTorch 检测不到 GPU（torch {torch}，CUDA {cuda}）："
                             "模型正在 CPU 上运行。解决：在 requirements.txt 中固定 ZeroGPU 支持的 torch 版本"
                             "（{supported}）及对应的 torchvision，然后重启 Space。",
-        "memory_short": "这些模型的权重约需 {need:.1f} GB {where}（{models}），目前约有 {have:.1f} GB 可用：加载很可能失败。"
+        "memory_short": "这些模型的权重加上最大的请求约需 {need:.1f} GB {where}（{models}），目前约有 {have:.1f} GB 可用：加载很可能失败。"
                         "解决：换显存更大的 GPU，减少或换用更小的模型（--single-model、--caption-model 等），"
                         "或用 --tiny 试用界面。",
+        "memory_speech_off": "朗读回答已关闭：talker 与 token2wav（{speech:.1f} GB）加上最大的请求约需 {need:.1f} GB {where}，"
+                             "目前约有 {have:.1f} GB 可用。回答只有文字；换显存更大的 GPU 即可开启朗读。",
+        "memory_video_lowered": "视频最多读取 {seconds:g} 秒（{frames} 帧），而不是 {was:g} 秒：更长的视频放不进模型之外"
+                                "剩余的 {have:.1f} GB {where}。把 --max-video-seconds / --max-video-frames 设得更低可消除此提示。",
+        "memory_model_off": "{model}（{size:.1f} GB）未加载：加上其他模型和最大的请求，{have:.1f} GB 可用 {where} 放不下它。"
+                            "它的标签页（{tabs}）会以此说明作答。",
+        "model_off": "此标签页在本机不可用：{model} 与其他模型一起放不进内存。",
+        "speech_off": "本机已关闭朗读回答：内存放不下（详见“状态”页）。",
         "hub_unreachable": "无法加载模型“{model}”：连不上 Hugging Face Hub（{endpoint}），本地缓存中也没有该模型。"
                            "解决：联网后重新启动（下载过一次后可设置 HF_HUB_OFFLINE=1），或用 {flags} 指定本地文件夹，"
                            "或运行 `python app.py --tiny` 使用离线测试模型。",

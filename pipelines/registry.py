@@ -128,10 +128,16 @@ class ModelRegistry:
         self._guard = threading.Lock()
         self.load_counts: dict[str, int] = {}
         self._speech: dict[str, Any] = {}  # id -> speech.Speech, loaded on first use
+        # Set at start-up where the memory estimate does not fit (device.apply_plan): spoken answers off,
+        # checkpoints left out (their tabs answer with a clear message instead).
+        self.speech_off = False
+        self.off: set[str] = set()
 
     def get(self, model_id: str) -> LoadedModel:
         if model_id in self.remote:
             return self.remote[model_id]
+        if model_id in self.off:
+            raise ModelError("model_off", model=model_id)
         loaded = self._models.get(model_id)
         if loaded is not None:
             return loaded
@@ -159,6 +165,8 @@ class ModelRegistry:
         """The checkpoint's talker, token2wav and voices (speech.Speech), added once to its loaded model."""
         if model_id in self.remote:
             raise ModelError("speech_remote")
+        if self.speech_off:
+            raise ModelError("speech_off")
         loaded = self.get(model_id)
         if model_id in self._speech:
             return self._speech[model_id]

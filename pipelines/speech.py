@@ -141,8 +141,11 @@ class _Stop(StoppingCriteria):
 
 
 def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voice: str,
-                  tokens: list[int] | None = None) -> dict:
-    """What generate() hands the talker, built from the prompt and the answer (see module doc)."""
+                  tokens: list[int] | None = None, start: int = 0) -> dict:
+    """What generate() hands the talker, built from the prompt and the answer (see module doc).
+
+    `start`: the answer tokens already spoken (ZeroGPU speaks a long answer in several GPU calls): they
+    join the prompt, which the talker reads but does not say, and it speaks the tokens after them."""
     thinker, talker = loaded.model.thinker, speech.talker
     inputs = model_inputs(loaded, messages)
     prompt = inputs["input_ids"]
@@ -168,7 +171,7 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
     media_ids = torch.tensor([cfg.audio_token_index, cfg.image_token_index, cfg.video_token_index],
                              device=ids.device)
     embeds[torch.isin(ids, media_ids)] = 0  # as generate() does: the talker reads no media embeddings
-    n = prompt.shape[1]
+    n = prompt.shape[1] + start
     said = last[:, n:] + embeds[:, n:]
     embed = thinker.get_input_embeddings()
 
@@ -178,13 +181,13 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
     bos = speech.voices[voice]["bos_token"]
     one = torch.ones((1, 1), dtype=torch.long, device=ids.device)
     return dict(
-        input_ids=torch.cat([torch.full_like(prompt, talker.codec_mask_token), one * talker.codec_pad_token,
+        input_ids=torch.cat([torch.full_like(ids[:, :n], talker.codec_mask_token), one * talker.codec_pad_token,
                              one * talker.codec_bos_token], dim=1),
-        input_text_ids=torch.cat([prompt, one * bos, reply[:, :1]], dim=1),
+        input_text_ids=torch.cat([ids[:, :n], one * bos, ids[:, n:n + 1]], dim=1),
         inputs_embeds=torch.cat([last[:, :n] + embeds[:, :n], token(bos), said[:, :1]], dim=1),
         thinker_reply_part=torch.cat([said[:, 1:], token(talker.text_eos_token), token(talker.text_pad_token)],
                                      dim=1),
-        attention_mask=torch.cat([inputs["attention_mask"], torch.ones((1, 2), dtype=mask.dtype,
+        attention_mask=torch.cat([mask[:, :n], torch.ones((1, 2), dtype=mask.dtype,
                                                                         device=mask.device)], dim=1),
         audio_feature_lengths=audio_lengths, **media,
         # a video's sound interleaved with its frames: the talker's positions follow it too, as in generate()
@@ -192,9 +195,10 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
 
 
 def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str, max_seconds: float,
-           stop: threading.Event | None = None, tokens: list[int] | None = None) -> Iterator[np.ndarray]:
+           stop: threading.Event | None = None, tokens: list[int] | None = None,
+           start: int = 0) -> Iterator[np.ndarray]:
     """Speak `answer` (the thinker's answer to `messages`, written as `tokens` where known): float32
-    pieces of samples at SAMPLE_RATE.
+    pieces of samples at SAMPLE_RATE; from answer token `start` on (see talker_inputs).
 
     Stops within one talker step when `stop` is set or the iterator is closed. The last item, after the
     pieces, is a `Said` (duration, whether the limit cut it). Errors come out as clear ModelErrors.
@@ -206,7 +210,7 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
     ends = [talker.codec_pad_token, talker.codec_eos_token]  # the real generate()'s talker_eos_token_id
     with speech.lock, torch.inference_mode():
         try:
-            kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens)
+            kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens, start)
         except UserFacingError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -24,7 +24,10 @@ try:
 except ImportError:  # not on a Space: run locally, unchanged
     spaces = None
 
-if spaces is not None and spaces.config.Config.zero_gpu:
+# On a ZeroGPU Space (the `spaces` decorator only does something there).
+ON_ZEROGPU = spaces is not None and bool(spaces.config.Config.zero_gpu)
+
+if ON_ZEROGPU:
     # ZeroGPU emulates CUDA in the server process per thread; transformers loads weights in worker
     # threads, which would reach real CUDA there. Load them in the calling thread instead.
     os.environ.setdefault("HF_DEACTIVATE_ASYNC_LOAD", "1")
@@ -51,14 +54,45 @@ def text_seconds(max_new_tokens: int) -> int:
     return min(MAX_S, round(TEXT_BASE_S + TEXT_PER_TOKEN_S * max_new_tokens))
 
 
-# Spoken answers: a thinker pass over the answer, then the talker (one step per ~20 ms of speech) and
-# token2wav; measured on the miniature only (bench/RESULTS.md), so generous.
-SPEECH_BASE_S = 10
-SPEECH_PER_SECOND_S = 1.0
+# Spoken answers: a thinker pass over the answer, then the talker (50 codes per second of speech) and
+# token2wav. The miniature speaks faster than real time, but the real 3B in transformers is far slower:
+# Qwen's issue tracker reports a spoken reply to a 5 s input taking 20 s or more on an A800 with
+# FlashAttention 2 (github.com/QwenLM/Qwen2.5-Omni/issues/357, also #279). So the GPU time asked is
+# SPEECH_RTF GPU seconds per second of speech, and a long answer is spoken in several GPU calls
+# (Pipeline.say), each sized to fit MAX_S: a call that overran its duration would be killed mid-answer.
+SPEECH_BASE_S = 10  # the thinker pass over prompt + answer, the first talker steps
+SPEECH_RTF = 4.0
+# Speech per answer token, to cut an answer into parts before it is spoken: read aloud, English is about
+# 0.3 s a token (150 words a minute), Chinese about as much; 0.5 leaves room for slow voices and pauses.
+SPEECH_SECONDS_PER_TOKEN = 0.5
 
 
 def speech_seconds(max_seconds: float) -> int:
-    return min(MAX_S, round(SPEECH_BASE_S + SPEECH_PER_SECOND_S * max_seconds))
+    """GPU seconds for a spoken part of at most `max_seconds` of speech."""
+    return min(MAX_S, round(SPEECH_BASE_S + SPEECH_RTF * max_seconds))
+
+
+def speech_call_seconds() -> float:
+    """The most speech one GPU call can make within MAX_S."""
+    return (MAX_S - SPEECH_BASE_S) / SPEECH_RTF
+
+
+def speech_parts(token_texts: list[str]) -> list[int]:
+    """Where to cut an answer (its tokens' texts) so that each part is spoken within one GPU call: the
+    ends of the parts, as token counts. A part ends after a sentence where one ends in its second half."""
+    most = max(1, int(speech_call_seconds() / SPEECH_SECONDS_PER_TOKEN))
+    ends, start = [], 0
+    while start < len(token_texts):
+        end = min(len(token_texts), start + most)
+        if end < len(token_texts):
+            for i in range(end, start + most // 2, -1):
+                text = token_texts[i - 1]
+                if "\n" in text or text.rstrip().endswith((".", "!", "?", "。", "！", "？")):
+                    end = i
+                    break
+        ends.append(end)
+        start = end
+    return ends
 
 
 def video_seconds(frames: int, audio_seconds: float, max_new_tokens: int) -> int:

@@ -188,6 +188,48 @@ def test_a_spoken_answer_crosses_to_the_worker_with_the_thinkers_tokens(tiny_set
     assert args[1] == str(answer) and type(args[1]) is str and args[2] == answer.usage.tokens
 
 
+def test_on_zerogpu_a_long_spoken_answer_is_spoken_whole_in_several_gpu_calls(tiny_settings, monkeypatch):
+    """A spoken answer needing more GPU time than one call may ask for is cut into parts, each spoken in its own
+    GPU call (what crosses pickles) within the per-call limit, one after the other, to the end of the answer."""
+    from pipelines import speech, zerogpu
+    from pipelines.tasks import Pipelines
+
+    monkeypatch.setattr(zerogpu, "ON_ZEROGPU", True)
+    # One call may speak (MAX_S - SPEECH_BASE_S) / SPEECH_RTF seconds: here 1 s, 2 tokens at 0.5 s a token.
+    monkeypatch.setattr(zerogpu, "SPEECH_RTF", zerogpu.MAX_S - zerogpu.SPEECH_BASE_S)
+    p = Pipelines(tiny_settings(max_speech_seconds=60))
+    calls = []
+
+    def record(say):
+        def run(*args, **kwargs):
+            calls.append(dict(args=pickle.loads(pickle.dumps(args)), seconds=p.vqa.say_seconds(*args), items=[]))
+            for item in crossing(say)(*args, **kwargs):
+                calls[-1]["items"].append(item)
+                yield item
+        return run
+
+    p.vqa._say = record(p.vqa._say)
+    messages = p.vqa.request(str(ASSETS / "street.png"), "What?")
+    *_, answer = p.vqa.answer(messages, 6)
+    tokens = answer.usage.tokens
+    assert len(tokens) > 4, "the answer must need more than two calls' budget"
+    items = list(p.vqa.say(messages, answer, "Chelsie"))
+    assert len(calls) >= 3
+    spoken = 0
+    for call in calls:
+        messages_, text, part, voice, stop, start, most = call["args"]
+        assert start == spoken and part == tokens[:len(part)] and len(part) > start  # the next part, in order
+        assert most <= zerogpu.speech_call_seconds() and call["seconds"] <= zerogpu.MAX_S
+        said = call["items"][-1]
+        assert isinstance(said, speech.Said) and not said.cut and call["items"][0].size > 0
+        spoken = len(part)
+    assert spoken == len(tokens), "every token of the answer is spoken"
+    whole = items[-1]
+    assert isinstance(whole, speech.Said) and not whole.cut
+    assert whole.seconds == pytest.approx(sum(c["items"][-1].seconds for c in calls))
+    assert not any(isinstance(i, speech.Said) for i in items[:-1])
+
+
 # --- python app.py behind a reverse proxy, with MCP ------------------------------------------
 
 def get(url: str) -> bytes:

@@ -7,6 +7,7 @@ token and ends with the images."""
 from __future__ import annotations
 
 import functools
+import logging
 
 from ..errors import ModelError
 from ..inputs import warm_up_audio
@@ -19,6 +20,8 @@ from .caption import CAPTION_PROMPTS, CaptionPipeline
 from .image import Drawn, Preview, TextToImagePipeline
 from .video import VideoQAPipeline
 from .vqa import VQAPipeline
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "Drawn", "Pipeline", "Pipelines", "Preview",
            "TextToImagePipeline", "VQAPipeline", "VideoQAPipeline"]
@@ -38,6 +41,7 @@ class Pipelines:
         self.image = TextToImagePipeline(self.registry, settings.image_model, settings)
         self.video = VideoQAPipeline(self.registry, settings.video_model, settings)
         self.device_warnings: list = []  # device.DeviceWarning: set at start-up (app.py), shown on the page
+        self.memory_plan = None  # device.MemoryPlan: the start-up memory estimate, shown in Status
 
     def all(self) -> list[Pipeline]:
         return [self.caption, self.vqa, self.audio, self.image, self.video]
@@ -59,7 +63,7 @@ class Pipelines:
                 if model_id not in self.registry.remote:
                     check_source(model_id, flags, reachable)  # no folder, no network: in seconds, with the fix
                 self.registry.family_of(model_id)
-                if load:
+                if load and model_id not in self.registry.off:  # left out where it would not fit (device.py)
                     self.registry.get(model_id)
             except ModelError as exc:
                 if exc.key != "load_failed":
@@ -70,10 +74,19 @@ class Pipelines:
         if load and self.audio_available():
             warm_up_audio()
 
-    def load_speech(self) -> None:
-        """Load the talker and token2wav now (--voice) for every task that can speak."""
-        for model_id in dict.fromkeys(p.model_id for p in (self.vqa, self.audio, self.video) if p.speaks):
-            self.registry.speech(model_id)
+    def load_speech(self, required: bool = True) -> None:
+        """Load the talker and token2wav now (--voice; on ZeroGPU always, outside the GPU worker) for every task
+        that can speak. `required=False`: a checkpoint whose speech fails to load still answers in text."""
+        if self.registry.speech_off:  # they would not fit: device.py said so at start-up
+            return
+        for model_id in dict.fromkeys(p.model_id for p in (self.vqa, self.audio, self.video)
+                                      if p.model_id not in self.registry.off and p.speaks):
+            try:
+                self.registry.speech(model_id)
+            except ModelError as exc:
+                if required:
+                    raise
+                log.warning("spoken answers of %s are off: %s", model_id, exc)
 
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""

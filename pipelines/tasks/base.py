@@ -10,6 +10,7 @@ from ..errors import InputError, UserFacingError
 from ..generation import stream_text
 from ..registry import LoadedModel, ModelRegistry
 from ..settings import Settings
+from .. import zerogpu
 from ..zerogpu import gpu, speech_seconds, text_seconds
 
 
@@ -24,7 +25,7 @@ class Pipeline:
         # On ZeroGPU the model call runs in spaces.GPU, in a forked worker. Wrapping the bound
         # method keeps `self` (registry, weights) out of what is pickled: only plain request data crosses.
         self.generate = gpu(self.gpu_seconds)(self.generate)
-        self._say = gpu(lambda *a, **k: speech_seconds(settings.max_speech_seconds))(self._say)
+        self._say = gpu(self.say_seconds)(self._say)
 
     def generate(self, messages: list[dict], max_new_tokens: int,
                  stop: threading.Event | None = None) -> Iterator[str]:
@@ -44,22 +45,53 @@ class Pipeline:
         as a plain list, where the Answer itself arrives as a plain str."""
         usage = getattr(answer, "usage", None)
         tokens = list(usage.tokens) if usage is not None and usage.tokens else None
-        return self._say(messages, str(answer), tokens, voice, stop)
+        if not zerogpu.ON_ZEROGPU:
+            return self._say(messages, str(answer), tokens, voice, stop)
+        return self._say_in_parts(messages, str(answer), tokens, voice, stop)
+
+    def _say_in_parts(self, messages: list[dict], answer: str, tokens: list[int] | None, voice: str,
+                      stop: threading.Event | None) -> Iterator:
+        """On ZeroGPU: the answer spoken in parts, one GPU call each, every call within the per-call limit
+        (zerogpu.speech_parts), so that a long answer is spoken whole rather than killed at its duration."""
+        from .. import speech
+
+        tokenizer = self.model.tokenizer
+        if tokens is None:
+            tokens = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        left, total, cut, start = self.settings.max_speech_seconds, 0.0, False, 0
+        for end in zerogpu.speech_parts([tokenizer.decode([t]) for t in tokens]):
+            if left <= 0 or (stop is not None and stop.is_set()):
+                cut = cut or left <= 0
+                break
+            for item in self._say(messages, answer, tokens[:end], voice, None, start,
+                                  min(left, zerogpu.speech_call_seconds())):
+                if isinstance(item, speech.Said):
+                    total, left, cut = total + item.seconds, left - item.seconds, cut or item.cut
+                else:
+                    yield item
+            start = end
+        yield speech.Said(seconds=total, cut=cut)
 
     def _say(self, messages: list[dict], answer: str, tokens: list[int] | None, voice: str,
-             stop: threading.Event | None = None) -> Iterator:
-        """The GPU part of `say`. The talker, token2wav and voices load on first use (the registry adds
-        them to the loaded model)."""
+             stop: threading.Event | None = None, start: int = 0, max_seconds: float | None = None) -> Iterator:
+        """The GPU part of `say`: the answer from token `start` on, at most `max_seconds` of it (default
+        --max-speech-seconds). The talker, token2wav and voices load on first use (the registry adds them to
+        the loaded model; on ZeroGPU at start-up, app.py)."""
         from .. import speech
 
         spoken = self.registry.speech(self.model_id)
-        yield from speech.pieces(spoken, self.model, messages, answer, voice, self.settings.max_speech_seconds,
-                                 stop, tokens)
+        yield from speech.pieces(spoken, self.model, messages, answer, voice,
+                                 max_seconds or self.settings.max_speech_seconds, stop, tokens, start)
+
+    def say_seconds(self, messages, answer, tokens, voice, stop=None, start: int = 0,
+                    max_seconds: float | None = None) -> int:
+        """GPU seconds asked for one `_say` call."""
+        return speech_seconds(max_seconds or self.settings.max_speech_seconds)
 
     @property
     def speaks(self) -> bool:
         """Can this task's checkpoint answer aloud here (an Omni checkpoint in this process)?"""
-        return not self.remote and self.registry.family_of(self.model_id).speaks
+        return not self.remote and not self.registry.speech_off and self.registry.family_of(self.model_id).speaks
 
     def gpu_seconds(self, messages, max_new_tokens: int, stop=None) -> int:
         return text_seconds(max_new_tokens)
