@@ -9,6 +9,11 @@ ZeroGPU runs the decorated function in a forked worker process: its arguments an
 returns or yields are pickled, so decorate bound methods (`self` stays behind) and pass plain
 data (paths, text, numbers, PIL images, numpy arrays), never locks, events or callbacks.
 `spaces` must also be imported before CUDA is first touched: importing this module does it.
+
+What the app asks for: the default size, a slice of an NVIDIA RTX Pro 6000 Blackwell with 48 GB (`size="xlarge"`
+would give 96 GB for twice the quota; hub-docs docs/hub/spaces-zerogpu.md): everything the app loads and its
+largest request come to about 21 GB (pipelines/device.py). Models load at start-up, outside the GPU function,
+as those docs advise: the speech parts too (app.py), or each spoken answer could load them again.
 """
 
 from __future__ import annotations
