@@ -219,6 +219,23 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def start_models(pipes, *, preload: bool, voice: bool) -> None:
+    """Before the page is served: the device and memory checks (a GPU torch cannot use, what will not fit and
+    what is turned off so that the rest does: logged, shown on the page and in Status), then the weights
+    asked for. On ZeroGPU the speech parts load now too, outside the GPU function (ZeroGPU's docs: load
+    models at start-up), rather than in the GPU call of a spoken answer; there a checkpoint whose speech
+    fails to load still answers in text, where --voice makes it an error."""
+    from pipelines import zerogpu
+    from pipelines.device import startup_warnings
+
+    speech_now = voice or zerogpu.ON_ZEROGPU
+    pipes.device_warnings = startup_warnings(pipes, voice=speech_now)
+    if preload:
+        pipes.check(load=True)
+    if speech_now:
+        pipes.load_speech(required=voice)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # huggingface_hub prints its warnings with a handler of its own: passed on to ours too, each showed twice.
@@ -231,23 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("error: --auth (or MMDEMO_AUTH) must look like user:password", file=sys.stderr)
         return 2
-    from pipelines.device import startup_warnings
     from pipelines.errors import ModelError
     from pipelines.tasks import Pipelines
 
     try:
         pipes = Pipelines(settings_from(args))
         pipes.check()  # wrong id / no network / no cache: fail now, in one line
-        # On ZeroGPU the speech parts load now, outside the GPU worker (ZeroGPU's docs: load models at start-up),
-        # rather than in a GPU call of each spoken answer.
-        voice = args.voice or zerogpu.ON_ZEROGPU
-        # A GPU torch cannot use, models that will not fit (and what is turned off so that the rest does):
-        # logged now, shown on the page and in Status.
-        pipes.device_warnings = startup_warnings(pipes, voice=voice)
-        if args.preload:
-            pipes.check(load=True)
-        if voice:
-            pipes.load_speech(required=args.voice)
+        start_models(pipes, preload=args.preload, voice=args.voice)
     except (ModelError, ValueError) as exc:  # ValueError: a limit out of range (Settings says which)
         print(f"error: {exc}", file=sys.stderr)
         return 2

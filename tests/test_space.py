@@ -137,6 +137,27 @@ print(json.dumps(list(pipes.caption({str(ASSETS / "street.png")!r}))))
     assert isinstance(got, list) and len(got) > 1 and all(isinstance(c, str) for c in got)
 
 
+def test_on_zerogpu_the_speech_parts_load_at_startup(tiny_dir):
+    """ZeroGPU's docs: load models at start-up, outside the GPU function. The speech parts too, without --voice,
+    where the checkpoint can speak (else each spoken answer's GPU call could load them again). app.py's start-up
+    step, run as on a ZeroGPU Space (launching the server would call ZeroGPU's device API, absent here)."""
+    require("spaces", "preinstalled on Spaces; requirements-dev.txt pins it for this test")
+    code = """
+import json, sys
+from app import start_models
+from pipelines import tiny, zerogpu
+from pipelines.settings import Settings
+from pipelines.tasks import Pipelines
+omni, janus = (str(p) for p in tiny.build(sys.argv[1]).values())
+pipes = Pipelines(Settings(caption_model=omni, vqa_model=omni, audio_model=omni, video_model=omni, image_model=janus))
+start_models(pipes, preload=True, voice=False)
+print(json.dumps({"zerogpu": zerogpu.ON_ZEROGPU, "speech": pipes.registry.speech_loaded(omni) is not None}))
+"""
+    env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9/"}
+    assert run_python(code, tiny_dir, env=env) == {"zerogpu": True, "speech": True}
+    assert run_python(code, tiny_dir) == {"zerogpu": False, "speech": False}  # elsewhere: on the first spoken answer
+
+
 def crossing(generate):
     """What ZeroGPU does around a spaces.GPU generator: arguments and each item pass through pickle."""
     def run(*args, **kwargs):
