@@ -75,14 +75,15 @@ MESSAGES = {
                         "({models}), and about "
                         "{have:.1f} GB is free: loading will probably fail. Fix: a GPU with more memory, fewer or "
                         "smaller checkpoints (--single-model, --caption-model ...), or --tiny to try the app.",
-        "memory_speech_off": "Spoken answers are off: the talker and token2wav ({speech:.1f} GB) and the largest request "
-                             "would need about {need:.1f} GB of {where}, and about {have:.1f} GB is free. Answers are "
-                             "text only; a GPU with more memory turns speech on.",
-        "memory_video_lowered": "Videos are read for at most {seconds:g} s ({frames} frames) instead of {was:g} s: a longer "
-                                "video would not fit the {have:.1f} GB of free {where} beside the models. Set "
+        "memory_speech_off": "Spoken answers are off: the talker and token2wav ({speech:.1f} GB) and the largest "
+                             "request would need about {need:.1f} GB of {where}, and about {have:.1f} GB is free. "
+                             "Answers are text only; a GPU with more memory turns speech on.",
+        "memory_video_lowered": "Videos are read for at most {seconds:g} s ({frames} frames) instead of {was:g} s: a "
+                                "longer video would not fit the {have:.1f} GB of free {where} beside the models. Set "
                                 "--max-video-seconds / --max-video-frames lower still to silence this.",
-        "memory_model_off": "{model} ({size:.1f} GB) is not loaded: it would not fit the {have:.1f} GB of free {where} "
-                            "beside the other models and the largest request. Its tab ({tabs}) answers with this message.",
+        "memory_model_off": "{model} ({size:.1f} GB) is not loaded: it would not fit the {have:.1f} GB of free "
+                            "{where} beside the other models and the largest request. Its tab ({tabs}) answers with "
+                            "this message.",
         "model_off": "This tab is off on this machine: {model} does not fit its memory beside the other models.",
         "speech_off": "Spoken answers are off on this machine: they would not fit its memory (Status says more).",
         "hub_unreachable": "Could not load model '{model}': the Hugging Face Hub ({endpoint}) cannot be reached and "
