@@ -390,8 +390,8 @@ def startup_warnings(pipes, environ=os.environ, dev: str | Path = "/dev", which=
     if plan is not None:
         log.info("%s", plan.summary())
         pipes.memory_plan = plan
+        warnings += plan_warnings(plan, pipes)  # before apply_plan: they name the limits as they were
         apply_plan(pipes, plan)
-        warnings += plan_warnings(plan, pipes)
     for warning in warnings:
         log.warning("%s", warning.text("en"))
     return warnings

@@ -211,8 +211,10 @@ def test_a_gpu_that_fits_a_shorter_video_lowers_the_video_limits(real_sizes, tmp
     pipes = real_pipes(real_sizes, max_video_seconds=60, max_video_frames=120, max_question_images=1)
     warnings = device.startup_warnings(pipes, environ={}, dev=tmp_path, which=lambda name: None,
                                        available=18 * GIB, voice=False, on_gpu=True)
-    assert "memory_video_lowered" in [w.key for w in warnings], [w.text() for w in warnings]
+    lowered, = (w for w in warnings if w.key == "memory_video_lowered")
     assert pipes.settings.max_video_seconds < 60 and pipes.memory_plan.fits
+    assert f"at most {pipes.settings.max_video_seconds:g} s" in lowered.text() and "instead of 60 s" in lowered.text()
+    assert "视频最多读取" in lowered.text("zh")
 
 
 @pytest.fixture(scope="module")
