@@ -217,6 +217,37 @@ def test_a_gpu_that_fits_a_shorter_video_lowers_the_video_limits(real_sizes, tmp
     assert "视频最多读取" in lowered.text("zh")
 
 
+def test_a_checkpoint_left_out_answers_its_tab_with_why(tiny_settings, real_sizes, tmp_path):
+    """Where the plan leaves the drawing checkpoint out (on 16 GB, above), the app still starts: its tab answers
+    that it is off on this machine, in the caller's language, and the banner says why."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from pipelines.tasks import Pipelines
+
+    planned = real_pipes(real_sizes)
+    warnings = device.startup_warnings(planned, environ={}, dev=tmp_path, which=lambda name: None,
+                                       available=16 * GIB, voice=True, on_gpu=True)
+    pipes = Pipelines(tiny_settings())
+    pipes.registry.off.add(pipes.image.model_id)  # as apply_plan did for Janus-Pro-1B there
+    pipes.registry.speech_off = True
+    pipes.device_warnings = warnings
+    pipes.check(load=True)  # --preload leaves it out, and does not fail
+    assert pipes.image.model_id not in {m.model_id for m in pipes.registry.loaded()}
+    demo, url = launch(pipes)
+    try:
+        with pytest.raises(AppError, match="off on this machine"):
+            Client(url, analytics_enabled=False, verbose=False).predict(
+                "a red house", 1, 1, 256, 5.0, api_name="/text_to_image")
+        zh = Client(url, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN"})
+        with pytest.raises(AppError, match="此标签页在本机不可用"):
+            zh.predict("a red house", 1, 1, 256, 5.0, api_name="/text_to_image")
+        shown = banner_of(demo, "en").value
+        assert "Spoken answers are off" in shown and "is not loaded" in shown
+    finally:
+        demo.close()
+
+
 @pytest.fixture(scope="module")
 def warned(tiny_settings, tmp_path_factory):
     """The app on a ZeroGPU Space whose torch has no CUDA, with 1 kB free."""
