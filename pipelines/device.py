@@ -277,7 +277,7 @@ def plan_memory(pipes, voice: bool, available: int | None, on_gpu: bool) -> Memo
         return MemoryPlan(parts, need, largest, available, on_gpu, speech, extra, list(off),
                           video, limits.max_video_frames if video is not None else None, voice=voice)
 
-    speech = bool(speakers) and not getattr(pipes, "speech_unavailable", False)
+    speech = bool(speakers)
     full = plan(speech)
     if full.fits or available is None:
         return full
@@ -383,7 +383,11 @@ def startup_warnings(pipes, environ=os.environ, dev: str | Path = "/dev", which=
         return warnings
     on_gpu = dtype == torch.bfloat16 if on_gpu is None else on_gpu
     try:
-        plan = plan_memory(pipes, voice, available_bytes(on_gpu) if available == -1 else available, on_gpu)
+        if available == -1:  # ZeroGPU: this process holds no GPU; each call gets the default slice
+            from . import zerogpu
+
+            available = zerogpu.GPU_BYTES if zerogpu.ON_ZEROGPU and on_gpu else available_bytes(on_gpu)
+        plan = plan_memory(pipes, voice, available, on_gpu)
     except Exception as exc:  # noqa: BLE001 - a checkpoint that cannot load: Pipelines.check says so
         log.debug("no memory estimate: %s", exc)
         plan = None

@@ -44,6 +44,10 @@ ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
 ZEROGPU_PYTHON = ("3.12.12", "3.10.13")
 TORCHVISION_FOR = {"2.8.0": "0.23.0", "2.9.1": "0.24.1", "2.10.0": "0.25.0", "2.11.0": "0.26.0"}  # PyTorch release pairs
 
+# The GPU memory of one call at the default size (half an RTX Pro 6000, hub docs above): what the start-up
+# memory estimate (device.py) is held against, the server process itself having no GPU.
+GPU_BYTES = 48 * 10**9
+
 # GPU seconds to ask for, by request size; estimates for Qwen2.5-Omni-3B and Janus-Pro-1B in
 # bf16 with head-room (a request that overruns its duration is killed).
 TEXT_BASE_S = 10  # image/audio encoding, prompt, first token

@@ -206,6 +206,17 @@ def test_a_16gb_gpu_with_voice_and_the_default_video_limits_does_not_fit(real_si
     assert pipes.memory_plan.fits and pipes.memory_plan.speech and pipes.vqa.speaks
 
 
+def test_on_zerogpu_the_estimate_is_held_against_the_default_slice(real_sizes, tmp_path, monkeypatch):
+    """The server process holds no GPU on ZeroGPU: each call gets the default 48 GB slice, which fits it all."""
+    from pipelines import zerogpu
+
+    monkeypatch.setattr(zerogpu, "ON_ZEROGPU", True)
+    pipes = real_pipes(real_sizes)
+    assert device.startup_warnings(pipes, environ={}, dev=tmp_path, which=lambda name: None, voice=True,
+                                   on_gpu=True) == []
+    assert pipes.memory_plan.available == zerogpu.GPU_BYTES and pipes.memory_plan.fits and pipes.memory_plan.speech
+
+
 def test_a_gpu_that_fits_a_shorter_video_lowers_the_video_limits(real_sizes, tmp_path):
     """With the images and the clip small, a long video is what does not fit: its limits are lowered."""
     pipes = real_pipes(real_sizes, max_video_seconds=60, max_video_frames=120, max_question_images=1)
