@@ -124,6 +124,9 @@ def files(tmp_path_factory) -> Path:
     channels = "|".join(["0.1*sin(440*2*PI*t)"] * 64)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"aevalsrc={channels}:s=48000:d=1",
                     "-c:a", "libopus", "-mapping_family", "255", str(d / "64ch.webm")], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:d=1", "-f", "lavfi",
+                    "-i", f"aevalsrc={channels}:s=48000:d=1", "-c:v", "libvpx", "-c:a", "libopus", "-mapping_family",
+                    "255", str(d / "64ch_sound.webm")], check=True)
     rate_zero = bytearray(wav)  # tone.wav with 0 samples (and bytes) a second in its format chunk
     rate_zero[24:32] = bytes(8)
     (d / "rate_zero.wav").write_bytes(bytes(rate_zero))
@@ -227,6 +230,12 @@ def test_odd_image_modes_are_converted(client, files, seen, name):
 ])
 def test_bad_audio_is_refused_clearly(client, files, name, match):
     refused(client, handle_file(str(files / name)), "what is this?", api="/audio_qa", match=match)
+
+
+def test_a_videos_soundtrack_past_the_audio_caps_is_refused_before_decoding(client, files):
+    """A video's sound track is held to the audio tab's caps too (64 channels of Opus beside the pictures)."""
+    refused(client, handle_file(str(files / "64ch_sound.webm")), "what is this?", [], True, api="/video_qa",
+            match="64 channels at 48,000 Hz")
 
 
 @pytest.mark.parametrize("name", ["8k_mono.wav", "48k_stereo.wav", "clip.flac", "clip.ogg", "clip.mp3"])
