@@ -27,6 +27,7 @@ import math
 import os
 import time
 
+import anyio
 import gradio as gr
 from gradio.exceptions import InvalidPathError
 from gradio.route_utils import FnIndexInferError
@@ -76,7 +77,7 @@ class Demo(gr.Blocks):
             for i, block in enumerate(block_fn.inputs):
                 if isinstance(block, gr.Chatbot) and i < len(inputs):
                     inputs[i] = text_only_chat(inputs[i])
-            traverse(inputs, _check_file, is_file_obj)  # any shape: with or without `meta`, nested in a history
+            await _check_files(inputs)
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
         except gr.Error:
             raise
@@ -116,6 +117,20 @@ def _check_file(entry: dict) -> dict:
     if len(path) > PATH_MAX or not readable_path(path):
         raise InputError("file_missing")
     return entry
+
+
+MAX_FILES = 64  # file entries in one request; a question takes a few (--max-question-images, one video)
+
+
+async def _check_files(inputs) -> None:
+    """Every file entry, in any shape (with or without `meta`, nested anywhere), checked by _check_file, in a
+    worker thread: each is a walk of the filesystem, and a request may hold many (at most MAX_FILES)."""
+    entries = []
+    traverse(inputs, lambda entry: entries.append(entry) or entry, is_file_obj)  # no filesystem access
+    if len(entries) > MAX_FILES:
+        raise InputError("too_many_images", count=len(entries), limit=MAX_FILES)
+    if entries:
+        await anyio.to_thread.run_sync(lambda: [_check_file(entry) for entry in entries])
 
 
 def _mend_strings(value):

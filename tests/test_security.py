@@ -513,3 +513,14 @@ def test_one_clients_uploads_cannot_push_out_anothers(small_cache):
         files = [("files", (f"g{i}.bin", secrets.token_bytes(1_900_000))) for i in range(7)]
         r = attacker.post(f"{app}gradio_api/upload", files=files)
         assert r.status_code == 413 and "one upload may be at most" in r.json()["detail"], r.text[:200]
+
+
+def test_a_request_naming_many_files_is_refused_before_any_is_looked_up(app):
+    """Each named file is a walk of the filesystem (realpath, up to PATH_MAX characters): a request holds at most
+    MAX_FILES of them, checked in a worker thread, never on the event loop."""
+    from components.server import MAX_FILES, PATH_MAX
+
+    deep = "/" + "a/" * (PATH_MAX // 2 - 1)
+    more = [{"path": deep, "meta": {"_type": "gradio.FileData"}}] * (MAX_FILES + 1)
+    answer = call(app, "vqa", [None, "what?", [], more])
+    assert f"the limit is {MAX_FILES}" in answer, answer[:300]
