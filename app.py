@@ -19,6 +19,10 @@ ASSETS = ROOT / "assets"
 
 # Hugging Face Spaces set SPACE_ID: there the app binds 0.0.0.0, preloads, caches examples and serves MCP.
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
+# On a Space every request comes through the platform's proxy: trusted (uvicorn then takes the client from the
+# right of X-Forwarded-For, skipping trusted hops, so entries a client writes itself are not used), or else all
+# visitors would share one address for the per-client limits.
+SPACE_PROXIES = "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
 
 def at_least_one(text: str) -> int:
@@ -91,10 +95,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="create a public *.gradio.live link (needs internet). MMDEMO_SHARE=1")
     serve.add_argument("--auth", default=env("MMDEMO_AUTH"),
                        help="require a login, as user:password. MMDEMO_AUTH")
-    serve.add_argument("--trusted-proxies", default=env("MMDEMO_TRUSTED_PROXIES", ""),
-                       help="addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated, "
-                            "e.g. 127.0.0.1); the login and rate limits key on that client. Without it they key on "
-                            "the connecting address and the header is ignored. MMDEMO_TRUSTED_PROXIES")
+    serve.add_argument("--trusted-proxies", default=env("MMDEMO_TRUSTED_PROXIES", SPACE_PROXIES if ON_SPACE else ""),
+                       help="addresses or networks of reverse proxies whose X-Forwarded-For names the client "
+                            "(comma-separated, e.g. 127.0.0.1); the login and rate limits key on that client. Without "
+                            "it they key on the connecting address and the header is ignored (on a Space: the "
+                            "private networks, where the platform's proxy connects from). MMDEMO_TRUSTED_PROXIES")
     serve.add_argument("--concurrency", type=at_least_one, default=env("MMDEMO_CONCURRENCY", "1"),
                        help="model requests run at once (all tabs share them). MMDEMO_CONCURRENCY")
     serve.add_argument("--mcp", action="store_true", default=env("MMDEMO_MCP", "1" if ON_SPACE else "0") == "1",
