@@ -19,6 +19,10 @@ ASSETS = ROOT / "assets"
 
 # Hugging Face Spaces set SPACE_ID: there the app binds 0.0.0.0, preloads, caches examples and serves MCP.
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
+# On a Space every request comes through the platform's proxy: trusted (uvicorn then takes the client from the
+# right of X-Forwarded-For, skipping trusted hops, so entries a client writes itself are not used), or else all
+# visitors would share one address for the per-client limits.
+SPACE_PROXIES = "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
 
 def at_least_one(text: str) -> int:
@@ -91,6 +95,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="create a public *.gradio.live link (needs internet). MMDEMO_SHARE=1")
     serve.add_argument("--auth", default=env("MMDEMO_AUTH"),
                        help="require a login, as user:password. MMDEMO_AUTH")
+    serve.add_argument("--trusted-proxies", default=env("MMDEMO_TRUSTED_PROXIES", SPACE_PROXIES if ON_SPACE else ""),
+                       help="addresses or networks of reverse proxies whose X-Forwarded-For names the client "
+                            "(comma-separated, e.g. 127.0.0.1); the login and rate limits key on that client. Without "
+                            "it they key on the connecting address and the header is ignored (on a Space: the "
+                            "private networks, where the platform's proxy connects from). MMDEMO_TRUSTED_PROXIES")
     serve.add_argument("--concurrency", type=at_least_one, default=env("MMDEMO_CONCURRENCY", "1"),
                        help="model requests run at once (all tabs share them). MMDEMO_CONCURRENCY")
     serve.add_argument("--mcp", action="store_true", default=env("MMDEMO_MCP", "1" if ON_SPACE else "0") == "1",
@@ -182,25 +191,31 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     return demo
 
 
-def launch_options(settings) -> dict:
+def launch_options(settings, trusted_proxies: str = "") -> dict:
     """Launch settings every server shares (main() and the tests): upload limit, translations,
     no upload history kept in the browser, only assets/ served from disk, the cache within
     --max-cache-mb and a bounded memory per session (components/resources.py). show_error=False: every
     message a person sees is one of ours, translated (handlers and components/server.py's Demo turn
     every refusal into one); Gradio's raw exception text, which can name server paths, is never sent.
     app_kwargs: the login wall, failed-login limit, nosniff and 4xx answers (components/server.py), the
-    page's language switch (components/language.py) and the disk budget after each upload."""
+    page's language switch (components/language.py) and the disk budget after each upload.
+    `trusted_proxies` (--trusted-proxies) becomes uvicorn's FORWARDED_ALLOW_IPS, read when launch() starts
+    the server: uvicorn's default trusts X-Forwarded-For from any loopback peer, so a client next to the
+    app (or behind a proxy on it that passes the header on) chose its own address for the login limit."""
     from gradio.utils import get_upload_folder
     from starlette.middleware import Middleware
 
     from components.header import CSS as HEADER_CSS
     from components.i18n import I18N
     from components.language import TOAST_CSS, PageLanguage
-    from components.resources import DISK, SESSION_CAPACITY, CacheBudgetMiddleware
+    from components.resources import CACHE_SHARES, DISK, SESSION_CAPACITY, CacheBudgetMiddleware
     from components.server import app_kwargs
 
-    DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20)
-    app = app_kwargs()
+    os.environ["FORWARDED_ALLOW_IPS"] = trusted_proxies
+    DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20,
+                   share=max(settings.max_cache_mb * 2**20 / CACHE_SHARES, (settings.max_question_images + 1) *
+                             settings.max_file_mb * 2**20))
+    app = app_kwargs(settings)
     app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage), Middleware(CacheBudgetMiddleware)]
     # No "settings" in the footer: its language menu offers 33 languages this app does not have,
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
@@ -264,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     # quiet: Gradio's start-up lines advise `share=True` in launch(); this app's switch is --share.
     demo.launch(server_name=args.host, server_port=args.port, root_path=args.root_path or None,
                 share=args.share, auth=auth, mcp_server=args.mcp, quiet=True, prevent_thread_lock=True,
-                **launch_options(pipes.settings))
+                **launch_options(pipes.settings, args.trusted_proxies))
     print(f"* Running on local URL:  {demo.local_url}", flush=True)
     if demo.share_url:
         print(f"* Running on public URL: {demo.share_url}", flush=True)

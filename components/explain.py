@@ -197,6 +197,8 @@ def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int
     default = explain.default_layers(loaded)
     first, last = _or_default(first, default[0]), _or_default(last, default[1])  # -1: the model's default range
     first, last = explain.check_view(loaded, (first, last), heads)
+    if not explain.placeholder_ids(loaded).isdisjoint(rec.tokens):
+        raise InputError("explain_placeholder")
     pieces = rec.pieces(loaded.tokenizer)
     count = len(pieces)
     try:

@@ -7,7 +7,8 @@ nothing in them, plus whatever a client sent (a 10 MB chat history, a 28 MB `dat
 This app offers no deep links and keeps no gr.State, so a session keeps neither, and at
 most SESSION_CAPACITY sessions are held (launch_options passes it).
 
-Disk: DiskBudget keeps Gradio's cache folder within --max-cache-mb.
+Disk: DiskBudget keeps Gradio's cache folder within --max-cache-mb, and one client's uploads within its
+share of it.
 
 Freed memory: big per-request buffers (an audio question's 300 s of Whisper features, 15 MB, and
 the encoder's work on them) go back to the system when freed (return_big_frees).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import threading
 from copy import copy
@@ -81,9 +83,16 @@ def return_big_frees() -> None:
         ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, BIG_BUFFER)
 
 
+# A client's uploads may fill at most 1/CACHE_SHARES of the cache (or one question's files, if more):
+# beyond it, its own oldest uploads go first, so one client cannot push out others' live uploads
+# (a single 1.1 GB multi-file upload evicted a victim's picture before).
+CACHE_SHARES = 4
+
+
 class DiskBudget:
     """At most `max_bytes` in Gradio's cache folder (uploads, `data:` images, drawn images): the
-    oldest files go first, as new ones arrive, never one a running request holds.
+    oldest files go first, as new ones arrive, never one a running request holds. First, though, the
+    oldest uploads of any client holding more than `share` bytes of uploads.
 
     Gradio's own sweep (delete_cache) runs hourly: 500 MB went in within 2.5 s between two sweeps.
     `enforce` runs after every upload (CacheBudgetMiddleware) and as every handler starts (which
@@ -93,11 +102,19 @@ class DiskBudget:
     def __init__(self):
         self.folder: str | None = None
         self.max_bytes: float = float("inf")
+        self.share: float = float("inf")
         self._held: dict[str, int] = {}
+        self._owner: dict[str, str] = {}  # uploaded file -> the client that uploaded it
         self._lock = threading.Lock()
 
-    def configure(self, folder: str, max_bytes: float) -> None:
-        self.folder, self.max_bytes = os.path.realpath(folder), max_bytes
+    def configure(self, folder: str, max_bytes: float, share: float = float("inf")) -> None:
+        self.folder, self.max_bytes, self.share = os.path.realpath(folder), max_bytes, share
+
+    def owned(self, paths, client: str) -> None:
+        """`paths` were just uploaded by `client`."""
+        with self._lock:
+            for p in paths:
+                self._owner[os.path.realpath(p)] = client
 
     @contextlib.contextmanager
     def hold(self, paths):
@@ -137,6 +154,22 @@ class DiskBudget:
             return
         with self._lock:
             files = self.files()
+            present = {path for _, _, path in files}
+            self._owner = {p: c for p, c in self._owner.items() if p in present}  # swept or deleted meanwhile
+            by_client: dict[str, int] = {}
+            for _, size, path in files:
+                if path in self._owner:
+                    by_client[self._owner[path]] = by_client.get(self._owner[path], 0) + size
+            for _, size, path in files:  # oldest first: the uploads of a client over its share
+                client = self._owner.get(path)
+                if client is None or by_client[client] <= self.share or path in self._held:
+                    continue
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+                    by_client[client] -= size
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.dirname(path))
+            files = self.files()
             total = sum(size for _, size, _ in files)
             for _, size, path in files[:-1]:  # the newest stays: it just arrived for a request
                 if total <= self.max_bytes:
@@ -154,8 +187,9 @@ DISK = DiskBudget()
 
 
 class CacheBudgetMiddleware:
-    """ASGI: after each upload, bring the cache back within its budget (in a worker thread) before
-    the reply's last byte goes out, so a client that has its answer never sees the cache over budget."""
+    """ASGI: after each upload, note whose files arrived (the upload's answer lists them) and bring the
+    cache back within its budget (in a worker thread) before the reply's last byte goes out, so a client
+    that has its answer never sees the cache over budget."""
 
     def __init__(self, app, budget: DiskBudget = DISK):
         self.app, self.budget = app, budget
@@ -163,10 +197,24 @@ class CacheBudgetMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope.get("path", "").rstrip("/").endswith("/upload"):
             return await self.app(scope, receive, send)
+        from .server import client_of
+
+        answer = []
 
         async def send_after_enforcing(message):
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                await anyio.to_thread.run_sync(self.budget.enforce)
+            if message["type"] == "http.response.start":
+                answer.append(message["status"])
+            if message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await anyio.to_thread.run_sync(self._settle, answer, client_of(scope))
             await send(message)
 
         await self.app(scope, receive, send_after_enforcing)
+
+    def _settle(self, answer: list, client: str) -> None:
+        if answer and answer[0] == 200:
+            with contextlib.suppress(ValueError, TypeError):
+                paths = json.loads(b"".join(answer[1:]))
+                self.budget.owned([p for p in paths if isinstance(p, str)], client)
+        self.budget.enforce()

@@ -4,21 +4,30 @@
   (common.readable_path), and a value refused before any handler runs (a file that was not uploaded
   here, a number where an image belongs, a malformed history) gets one clear message in the caller's
   language instead of Gradio's raw validation text.
+  Before anything walks a request's values, every file path is bounded (longer than the OS allows:
+  refused at once, `realpath` of a 24 MB `data:` URL took the event loop for twenty minutes), lone
+  surrogates are mended (U+FFFD), and chat messages are cut to text (Gradio's Chatbot would build any
+  component a client names, with its constructor arguments, and run its preprocessing).
 - app_kwargs() (a launch option, so `python app.py` and the tests get the same): one ASGI middleware
-  that puts every route behind the login when --auth is on, limits failed logins per client and
-  marks every response `X-Content-Type-Options: nosniff`; and a 4xx with a reason, not a bare 500,
-  for an unknown endpoint or an upload without a file name.
+  that puts every route behind the login when --auth is on, limits failed logins and cheap routes
+  per client (the real peer: components/server.py trusts no X-Forwarded-For unless --trusted-proxies
+  names the proxy), refuses bodies over their limit with 413 before anything parses them, switches
+  off Gradio's recording post-processing (the page does not use it) and marks every response
+  `X-Content-Type-Options: nosniff`; and a 4xx with a reason, not a bare 500, for an unknown endpoint
+  or an upload without a file name.
 """
 
 from __future__ import annotations
 
-import inspect
-
 import collections
 import contextvars
+import inspect
 import logging
+import math
+import os
 import time
 
+import anyio
 import gradio as gr
 from gradio.exceptions import InvalidPathError
 from gradio.route_utils import FnIndexInferError
@@ -64,7 +73,11 @@ class Demo(gr.Blocks):
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
         lang = _LANG.get()
         try:
-            traverse(inputs, _check_file, is_file_obj)  # any shape: with or without `meta`, nested in a history
+            _mend_strings(inputs)
+            for i, block in enumerate(block_fn.inputs):
+                if isinstance(block, gr.Chatbot) and i < len(inputs):
+                    inputs[i] = text_only_chat(inputs[i])
+            await _check_files(inputs)
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
         except gr.Error:
             raise
@@ -82,11 +95,97 @@ class Demo(gr.Blocks):
             raise to_gr_error(exc, lang) from None
 
 
+def _os_path_max() -> int:
+    try:
+        return os.pathconf("/", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows): its classic limit
+        return 4096
+
+
+PATH_MAX = _os_path_max()
+URL_MAX = 8192  # a link Gradio fetches: longer ones are not a file anyone serves
+
+
 def _check_file(entry: dict) -> dict:
     path = entry["path"]
-    if not is_http_url_like(path) and not readable_path(path):  # a link is fetched by Gradio, private ones refused
+    if is_http_url_like(path):  # a link is fetched by Gradio, private ones refused
+        if len(path) > URL_MAX:
+            raise InputError("link_failed")
+        return entry
+    # Longer than any path the OS opens: refused before realpath walks it (a 24 MB `data:` URL here
+    # kept the event loop, and every user, waiting for twenty minutes).
+    if len(path) > PATH_MAX or not readable_path(path):
         raise InputError("file_missing")
     return entry
+
+
+MAX_FILES = 64  # file entries in one request; a question takes a few (--max-question-images, one video)
+
+
+async def _check_files(inputs) -> None:
+    """Every file entry, in any shape (with or without `meta`, nested anywhere), checked by _check_file, in a
+    worker thread: each is a walk of the filesystem, and a request may hold many (at most MAX_FILES)."""
+    entries = []
+    traverse(inputs, lambda entry: entries.append(entry) or entry, is_file_obj)  # no filesystem access
+    if len(entries) > MAX_FILES:
+        raise InputError("too_many_images", count=len(entries), limit=MAX_FILES)
+    if entries:
+        await anyio.to_thread.run_sync(lambda: [_check_file(entry) for entry in entries])
+
+
+def _mend_strings(value):
+    """`value` with every lone surrogate ("\\ud800" in JSON) replaced by U+FFFD. Such a string cannot be
+    written back as UTF-8: echoed in an answer it gave a bare 500 and broke off the caller's event stream."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, (int, float, type(None), bool)):
+                value[i] = _mend_strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(item, (int, float, type(None), bool)):
+                value[key] = _mend_strings(item)
+    return value
+
+
+# The most messages a page's conversation holds (components/vqa.py shows at most MAX_SHOWN_MESSAGES and
+# the questions waiting); a longer chat from a client is cut to its end before Gradio checks it.
+def _chat_cap() -> int:
+    from .vqa import MAX_SHOWN_MESSAGES, MAX_WAITING
+
+    return MAX_SHOWN_MESSAGES + MAX_WAITING + 2
+
+
+def text_only_chat(value):
+    """A conversation as the app's chats hold it: each message's role and its text parts, nothing else.
+
+    Gradio's Chatbot preprocessing builds whatever component a "component" message names, with the
+    client's constructor arguments, and runs its preprocessing (an hour of Opus decoded to a 661 MB WAV,
+    server files copied into the cache), and moves "file" messages into the cache; the app's chats hold
+    text only, so every other part is dropped before Gradio sees it. Not a list: Gradio's own check
+    refuses it."""
+    if not isinstance(value, list):
+        return value
+    kept = []
+    for msg in value[-_chat_cap():]:
+        if not isinstance(msg, dict):
+            kept.append(msg)  # Gradio's schema check words it
+            continue
+        content = msg.get("content")
+        if isinstance(content, dict):
+            content = [content]
+        if isinstance(content, list):
+            content = [{"type": "text", "text": part["text"]} for part in content
+                       if isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)]
+        kept.append({"role": msg.get("role"), "content": content})
+    return kept
 
 
 def _links(inputs) -> list[str]:
@@ -125,13 +224,73 @@ LOGIN_FAILURES = 5  # failed logins a client may make per window, then 429 until
 LOGIN_WINDOW_S = 60.0
 MAX_CLIENTS = 10_000  # addresses remembered; the oldest are forgotten first
 
+# Cheap routes (the page's unqueued events, /status, /info, /config, starting an API call) per client: a
+# burst, then a steady rate. A flood of /status at 112 a second made a caption 4-6 times slower.
+CHEAP_RATE = 10.0  # requests a second, after the burst
+CHEAP_BURST = 60  # a page load makes about 15 at once
+
+# Gradio's screen-recording post-processing (ffmpeg re-encodes, outside the queue): the page's recorder
+# lives in Gradio's settings panel, which this app does not show (launch_options' footer_links).
+SWITCHED_OFF = {"/gradio_api/process_recording"}
+
+
+def body_limits(settings) -> tuple[int, int]:
+    """(JSON body, upload body) limits in bytes, from the upload and prompt limits.
+
+    A JSON body carries at most one `data:` image (--max-file-mb, as base64) and a conversation the
+    page could hold (the messages of components/server.py's chat cap, each 4 x --max-prompt-chars,
+    6 bytes a character at worst as JSON escapes), plus 1 MB for the rest. One upload (a multipart
+    body) holds at most what one question takes: its images, each within --max-file-mb, plus 1 MB.
+    """
+    file = settings.max_file_mb * 2**20
+    data_url = math.ceil(file * 4 / 3)
+    chat = _chat_cap() * 4 * settings.max_prompt_chars * 6
+    upload = (settings.max_question_images + 1) * file
+    return data_url + chat + 2**20, upload + 2**20
+
+
+def client_of(scope) -> str:
+    """The peer's address. uvicorn replaces it by X-Forwarded-For only for the proxies --trusted-proxies
+    names (app.launch_options sets uvicorn's FORWARDED_ALLOW_IPS from it), so a client cannot choose it."""
+    return (scope.get("client") or ("unknown",))[0]
+
+
+class Buckets:
+    """A token bucket per client: `burst` at once, then `rate` a second; the oldest clients forgotten first."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.clients: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
+
+    def wait(self, client: str, now: float) -> float:
+        """0 and one token taken if the client may go on, else the seconds until it may."""
+        tokens, then = self.clients.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self.clients[client] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self.clients[client] = (tokens - 1, now)
+        self.clients.move_to_end(client)
+        while len(self.clients) > MAX_CLIENTS:
+            self.clients.popitem(last=False)
+        return 0.0
+
+
+def _cheap(method: str, path: str) -> bool:
+    if method == "POST":
+        return path.startswith(("/gradio_api/run/", "/gradio_api/api/", "/gradio_api/call/"))
+    return method == "GET" and path.rstrip("/") in ("/config", "/gradio_api/info")
+
 
 class Guard:
-    """Pure ASGI middleware (streams pass through untouched): login wall, failed-login limit, nosniff."""
+    """Pure ASGI middleware (streams pass through untouched): body limits, switched-off routes, per-client
+    rate limit of cheap routes, login wall, failed-login limit, nosniff."""
 
-    def __init__(self, app):
+    def __init__(self, app, body_limit: float = math.inf, upload_limit: float = math.inf):
         self.app = app
+        self.body_limit, self.upload_limit = body_limit, upload_limit
         self.failures: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
+        self.cheap = Buckets(CHEAP_RATE, CHEAP_BURST)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -141,6 +300,18 @@ class Guard:
         path = (path[len(root):] if root and path.startswith(root) else path) or "/"
         request = Request(scope)
         lang = _lang(request)
+        if path.rstrip("/") in SWITCHED_OFF:
+            return await _refuse(scope, receive, send, 404, message("no_such_endpoint", lang))
+        if _cheap(scope["method"], path):
+            wait = self.cheap.wait(client_of(scope), time.monotonic())
+            if wait:
+                seconds = math.ceil(wait)
+                return await _refuse(scope, receive, send, 429, message("too_many_requests", lang, seconds=seconds),
+                                     [(b"retry-after", str(seconds).encode())])
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            receive = await self._bounded(scope, receive, send, path, lang)
+            if receive is None:
+                return
         if getattr(gradio_app, "auth", None) is not None:
             if path.rstrip("/") == "/login" and scope["method"] == "POST":
                 return await self._login(scope, receive, send, lang)
@@ -156,6 +327,47 @@ class Guard:
 
         await self.app(scope, receive, send_nosniff)
 
+    async def _bounded(self, scope, receive, send, path: str, lang: str):
+        """`receive` for a body within its limit, or None once a 413 (or 411) went out: judged by
+        Content-Length before a byte is read; a body without one (chunked) is read up to the limit and
+        replayed, except an upload, which must say its length (browsers and clients do)."""
+        upload = path.rstrip("/").endswith("/upload")
+        limit, key = (self.upload_limit, "upload_too_large") if upload else (self.body_limit, "body_too_large")
+        length = Request(scope).headers.get("content-length")
+        if length is not None:
+            size = int(length) if length.isdigit() else math.inf
+            if size > limit:
+                await _refuse(scope, receive, send, 413, message(key, lang, size=size / 2**20, limit=limit / 2**20))
+                return None
+            return receive
+        if upload:
+            await _refuse(scope, receive, send, 411, message(key, lang, size=0, limit=limit / 2**20))
+            return None
+        chunks, size = [], 0
+        while True:
+            event = await receive()
+            if event["type"] != "http.request":
+                return None  # the client left
+            chunks.append(event.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await _refuse(scope, receive, send, 413, message(key, lang, size=size / 2**20, limit=limit / 2**20))
+                return None
+            if not event.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        del chunks
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
     @staticmethod
     def _logged_in(gradio_app, request: Request) -> bool:
         cookie_id = gradio_app.cookie_id
@@ -164,7 +376,7 @@ class Guard:
         return token is not None and token in gradio_app.tokens
 
     async def _login(self, scope, receive, send, lang: str):
-        client = (scope.get("client") or ("unknown",))[0]
+        client = client_of(scope)
         now = time.monotonic()
         recent = self.failures.get(client, collections.deque())
         while recent and now - recent[0] > LOGIN_WINDOW_S:
@@ -219,8 +431,10 @@ async def _unnamed_upload(request: Request, exc: Exception):
     return JSONResponse({"detail": message("upload_needs_name", _lang(request))}, status_code=400)
 
 
-def app_kwargs() -> dict:
-    """Keyword arguments for the FastAPI app Gradio builds (launch(app_kwargs=...))."""
-    return dict(middleware=[Middleware(Guard)],
+def app_kwargs(settings=None) -> dict:
+    """Keyword arguments for the FastAPI app Gradio builds (launch(app_kwargs=...)); `settings` gives the
+    body limits (body_limits), none without them."""
+    limits = dict(zip(("body_limit", "upload_limit"), body_limits(settings))) if settings is not None else {}
+    return dict(middleware=[Middleware(Guard, **limits)],
                 exception_handlers={FnIndexInferError: _no_such_endpoint, KeyError: _no_such_endpoint,
                                     TypeError: _unnamed_upload})

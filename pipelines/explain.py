@@ -72,6 +72,12 @@ def _token_id(loaded: LoadedModel, name: str) -> int | None:
     return loaded.tokenizer.convert_tokens_to_ids(token) if token else None
 
 
+def placeholder_ids(loaded: LoadedModel) -> set[int]:
+    """The ids that stand for an image, video or audio clip in a prompt: an answer that holds one cannot
+    be replayed for its attention (the model would look for media that is not there)."""
+    return {i for i in (_token_id(loaded, k) for k in ("image", "video", "audio")) if i is not None}
+
+
 def merge_size(config) -> int:
     """Patches per token side: the vision config's spatial merge (2 on Qwen2.5-Omni), 1 where none."""
     vision = getattr(config, "vision_config", None)

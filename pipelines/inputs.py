@@ -140,9 +140,12 @@ def load_audio(audio, max_seconds: float = 30.0) -> Audio:
             raise InputError("file_missing")
         if os.path.getsize(path) == 0:
             raise InputError("empty_file")
+        known = check_audio_streams(path)  # every container FFmpeg reads: rate and channels before decoding
         decoded = _read_mono(path, max_seconds)  # formats soundfile reads: header checked first
         if decoded is not None:
             samples, rate, original = decoded
+        elif not known:  # neither libsndfile nor FFmpeg reads it: librosa's fallback (FFmpeg too) would not
+            raise InputError("audio_no_rate" if _wav_rate_zero(path) else "not_audio")
         else:  # m4a, webm and others: librosa's ffmpeg fallback (native rate, at most max_seconds)
             try:
                 original = float(librosa.get_duration(path=path))
@@ -173,6 +176,47 @@ MAX_CHANNELS = 8
 _BLOCK_FRAMES = 65_536  # read a block at a time and mix it down: memory holds one mono clip, not N channels
 
 
+def check_rate_and_channels(rate: int, channels: int) -> None:
+    """The caps above, for a stream's declared rate and channels."""
+    if rate > MAX_SAMPLE_RATE or channels > MAX_CHANNELS:
+        raise InputError("audio_format_limits", rate=rate, channels=channels, max_rate=MAX_SAMPLE_RATE,
+                         max_channels=MAX_CHANNELS)
+
+
+def check_audio_streams(path: str) -> bool:
+    """Refuse a file whose audio streams exceed the caps, whatever the container, from FFmpeg's stream info
+    (headers only, nothing decoded): libsndfile's header is not the only one. A WavPack file of 1 MB (8
+    channels at 2 MHz) took 4.1 GB through librosa's fallback, a 64-channel WebM/Opus 800 MB. True if
+    FFmpeg read the container and found audio in it."""
+    import av
+
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            streams = [(s.codec_context.sample_rate or s.rate or 0, s.codec_context.channels or 0)
+                       for s in container.streams.audio if s.codec_context is not None]
+    except Exception:  # noqa: BLE001 - FFmpeg's errors for files it cannot read are many
+        return False
+    for rate, channels in streams:
+        check_rate_and_channels(rate, channels)
+    return bool(streams)
+
+
+def _wav_rate_zero(path: str) -> bool:
+    """A RIFF/WAVE file whose format chunk gives 0 samples a second (no decoder opens it; librosa's
+    fallback divided by it). Read from the first chunks of the header only."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return False
+    at = 12
+    while at + 8 <= len(head):
+        chunk, size = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        if chunk == b"fmt ":
+            return len(head) >= at + 16 and int.from_bytes(head[at + 12:at + 16], "little") == 0
+        at += 8 + size + (size & 1)
+    return False
+
+
 def _read_mono(path: str, max_seconds: float) -> tuple[np.ndarray, int, float] | None:
     """(mono float32 samples of at most max_seconds, rate, full length in seconds) for a file soundfile
     reads, after its header passed the rate and channel caps; None for a format soundfile does not read."""
@@ -182,9 +226,7 @@ def _read_mono(path: str, max_seconds: float) -> tuple[np.ndarray, int, float] |
         info = soundfile.info(path)
     except Exception:  # noqa: BLE001 - not a format libsndfile knows: the caller's fallback decides
         return None
-    if info.samplerate > MAX_SAMPLE_RATE or info.channels > MAX_CHANNELS:
-        raise InputError("audio_format_limits", rate=info.samplerate, channels=info.channels,
-                         max_rate=MAX_SAMPLE_RATE, max_channels=MAX_CHANNELS)
+    check_rate_and_channels(info.samplerate, info.channels)
     if info.samplerate < 1 or info.channels < 1:
         raise InputError("not_audio")
     wanted = int(max_seconds * info.samplerate)

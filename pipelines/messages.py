@@ -108,6 +108,13 @@ MESSAGES = {
         "link_failed": "The link could not be fetched: only public http(s) addresses that answer are accepted.",
         "login_required": "Please log in first.",
         "too_many_logins": "Too many failed logins from this address; try again in {seconds} s.",
+        "body_too_large": "The request is {size:.1f} MB; the limit is {limit:.1f} MB (upload files with "
+                          "/gradio_api/upload or handle_file() instead of sending them inside the request).",
+        "too_many_requests": "Too many requests from this address; try again in {seconds} s.",
+        "upload_too_large": "The upload is {size:.1f} MB; one upload may be at most {limit:.1f} MB.",
+        "audio_no_rate": "The audio file says its sample rate is 0 Hz; it is damaged. Please export it again.",
+        "explain_placeholder": "This answer holds a media placeholder token the model wrote itself, so its "
+                               "attention cannot be shown; ask again for a new answer.",
         "explain_none": "Nothing to explain yet: ask something on this tab first (attention needs a model run here).",
         "explain_pick": "Click a word of the answer to see what it attended to.",
         "bad_layers": "Layers go from 0 to {last}, the first not after the last.",
@@ -227,6 +234,12 @@ MESSAGES = {
         "link_failed": "无法获取该链接：只接受可以访问的公开 http(s) 地址。",
         "login_required": "请先登录。",
         "too_many_logins": "此地址登录失败次数过多，请 {seconds} 秒后再试。",
+        "body_too_large": "请求大小为 {size:.1f} MB，上限为 {limit:.1f} MB（请用 /gradio_api/upload 或 handle_file() "
+                          "上传文件，而不要放在请求里发送）。",
+        "too_many_requests": "此地址的请求过多，请 {seconds} 秒后再试。",
+        "upload_too_large": "本次上传为 {size:.1f} MB，单次上传最多 {limit:.1f} MB。",
+        "audio_no_rate": "该音频文件的采样率为 0 Hz，文件已损坏，请重新导出。",
+        "explain_placeholder": "这个回答里含有模型自己写出的媒体占位符，无法显示其注意力；请重新提问以得到新的回答。",
         "explain_none": "还没有可解释的内容：请先在本页提问（注意力需要在本机运行模型）。",
         "explain_pick": "点击回答中的一个词，查看它关注了哪里。",
         "bad_layers": "层号从 0 到 {last}，起始层不能大于结束层。",

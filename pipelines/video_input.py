@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .inputs import SAMPLE_RATE
+from .inputs import SAMPLE_RATE, check_rate_and_channels
 
 # qwen-omni-utils (the Qwen team's reference preprocessing): FPS = 2, FPS_MIN_FRAMES = 4. The processor's
 # temporal patch is 2 frames, so frames travel in pairs.
@@ -84,6 +84,9 @@ def load_video(video, *, max_seconds: float = 30.0, max_frames: int = 64, max_pi
             raise InputError("video_frame_too_big", w=width, h=height, limit=MAX_FRAME_PIXELS)
         declared = _declared_seconds(container, stream)
         has_soundtrack = bool(container.streams.audio)
+        if has_soundtrack and with_audio and container.streams.audio[0].codec_context is not None:
+            sound = container.streams.audio[0].codec_context  # the caps of the audio tab, before any decoding
+            check_rate_and_channels(sound.sample_rate or 0, sound.channels or 0)
         # Short clips: enough frames for the model's minimum (qwen-omni-utils samples them likewise).
         fps = max(SAMPLE_FPS, MIN_FRAMES / declared) if declared and declared < MIN_FRAMES / SAMPLE_FPS else SAMPLE_FPS
         frames, last_time, frame_cut = _sample_frames(container, stream, fps, max_seconds, max_frames,

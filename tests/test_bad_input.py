@@ -112,6 +112,24 @@ def files(tmp_path_factory) -> Path:
     sf.write(d / "16ch.wav", np.zeros((sr // 2, 16), np.int16), sr, subtype="PCM_16")
     sf.write(d / "clip.ogg", tone, sr, format="OGG", subtype="VORBIS")
     sf.write(d / "clip.mp3", tone, sr, format="MP3")
+    # Containers libsndfile does not read, past the caps (what librosa's FFmpeg fallback decoded in full):
+    # WavPack with 8 channels at 2 MHz, and WebM/Opus with 64 channels.
+    import subprocess
+
+    subprocess.run(["sox", "-n", "-r", "2000000", "-c", "8", "-b", "16", str(d / "8ch_2mhz.wav"), "trim", "0", "0.5"],
+                   check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "8ch_2mhz.wav"), "-c:a", "wavpack",
+                    str(d / "8ch_2mhz.wv")], check=True)
+    (d / "8ch_2mhz.wav").unlink()
+    channels = "|".join(["0.1*sin(440*2*PI*t)"] * 64)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"aevalsrc={channels}:s=48000:d=1",
+                    "-c:a", "libopus", "-mapping_family", "255", str(d / "64ch.webm")], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:d=1", "-f", "lavfi",
+                    "-i", f"aevalsrc={channels}:s=48000:d=1", "-c:v", "libvpx", "-c:a", "libopus", "-mapping_family",
+                    "255", str(d / "64ch_sound.webm")], check=True)
+    rate_zero = bytearray(wav)  # tone.wav with 0 samples (and bytes) a second in its format chunk
+    rate_zero[24:32] = bytes(8)
+    (d / "rate_zero.wav").write_bytes(bytes(rate_zero))
     return d
 
 
@@ -205,9 +223,19 @@ def test_odd_image_modes_are_converted(client, files, seen, name):
     # the attack: 228 KB of FLAC that decoded to 742 MB before resampling; refused by its header
     ("8ch_655khz.flac", "8 channels at 655,350 Hz; this demo takes at most 8 channels and 192,000 Hz"),
     ("16ch.wav", "16 channels at 16,000 Hz"),
+    # the same caps from FFmpeg's stream info, for the containers soundfile does not read
+    ("8ch_2mhz.wv", "8 channels at 2,000,000 Hz; this demo takes at most 8 channels and 192,000 Hz"),
+    ("64ch.webm", "64 channels at 48,000 Hz"),
+    ("rate_zero.wav", "sample rate is 0 Hz"),
 ])
 def test_bad_audio_is_refused_clearly(client, files, name, match):
     refused(client, handle_file(str(files / name)), "what is this?", api="/audio_qa", match=match)
+
+
+def test_a_videos_soundtrack_past_the_audio_caps_is_refused_before_decoding(client, files):
+    """A video's sound track is held to the audio tab's caps too (64 channels of Opus beside the pictures)."""
+    refused(client, handle_file(str(files / "64ch_sound.webm")), "what is this?", [], True, api="/video_qa",
+            match="64 channels at 48,000 Hz")
 
 
 @pytest.mark.parametrize("name", ["8k_mono.wav", "48k_stereo.wav", "clip.flac", "clip.ogg", "clip.mp3"])
@@ -436,3 +464,67 @@ def test_messages_follow_the_callers_language(app, files):
         zh.predict(handle_file(str(STREET)), "x" * 100_000, [], api_name="/vqa")
     with pytest.raises(AppError, match="引导系数必须在 1 到 10 之间"):
         zh.predict("一只猫", 1, 1, 256, 50, api_name="/text_to_image")
+
+
+# --- issue 23: odd values that gave a bare 500 or "Something went wrong" --------------------------
+
+def page_event(app: str, kinds: list[str] | None = None, api: str | None = None) -> int:
+    """fn_index of the first event whose inputs are components of these types, or named `api` (its /config)."""
+    import httpx
+
+    config = httpx.get(f"{app}config").json()
+    types = {c["id"]: c["type"] for c in config["components"]}
+    return next(d["id"] for d in config["dependencies"]
+                if (api is not None and d.get("api_name") == api) or [types[i] for i in d["inputs"]] == kinds)
+
+
+def test_lone_surrogate_on_the_pages_own_routes_is_mended(app, client):
+    """The page's unqueued `send` echoed "\\ud800" back: a bare 500 with a traceback, and a queued call's
+    event stream broke off. Now it is mended (U+FFFD) before any handler runs, on both routes."""
+    import secrets
+
+    import httpx
+
+    send = page_event(app, ["textbox", "chatbot", "state"])
+    body = json.dumps({"data": ["what \ud800 is it?", [], None], "fn_index": send, "session_hash": "surrogate"})
+    r = httpx.post(f"{app}gradio_api/run/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["data"][0][-1]["content"] == [{"text": "what \ufffd is it?", "type": "text"}]
+    (path,) = httpx.post(f"{app}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
+    image = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    vqa = page_event(app, api="vqa")
+    session = secrets.token_hex(8)
+    body = json.dumps({"data": [image, "what \ud800 is it?", [], None], "fn_index": vqa, "session_hash": session})
+    assert httpx.post(f"{app}gradio_api/queue/join", content=body,
+                      headers={"content-type": "application/json"}).status_code == 200
+    stream = httpx.get(f"{app}gradio_api/queue/data", params={"session_hash": session}, timeout=60).text
+    done = [json.loads(line[5:]) for line in stream.splitlines() if line.startswith("data:") and "process_completed" in line]
+    assert done and done[0]["success"] and "what \ufffd is it?" in json.dumps(done[0], ensure_ascii=False), stream[-500:]
+    still_serving(client)
+
+
+def test_an_answer_holding_a_placeholder_id_gets_a_clear_message_from_attention(app_pipes, client):
+    """The model may write a media placeholder token (<|IMAGE|>) itself; replaying that answer for its attention
+    asked for an image that is not there: "Something went wrong". Now /attention says why. (The tiny model is
+    steered to write it by a hook on its real output, as a fault is injected in tests/test_load.py.)"""
+    from pipelines import explain
+
+    loaded = app_pipes.vqa.model
+    (placeholder, *_) = sorted(explain.placeholder_ids(loaded))
+    word = loaded.tokenizer.encode("cat")[0]
+    steps = []
+
+    def write_placeholder(module, args, output):  # "cat", the placeholder, "cat", ...
+        steps.append(None)
+        output.logits[..., :] = -1e4
+        output.logits[..., placeholder if len(steps) % 2 == 0 else word] = 1e4
+        return output
+
+    hook = loaded.generator.register_forward_hook(write_placeholder)
+    try:
+        client.predict(handle_file(str(STREET)), "what?", [], api_name="/vqa")
+    finally:
+        hook.remove()
+    with pytest.raises(AppError, match="media placeholder"):
+        client.predict("vqa", 0, 0, -1, -1, "mean", api_name="/attention")
+    still_serving(client)

@@ -7,10 +7,13 @@ Each test is named after the attack; every request goes through the real launche
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import secrets
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -303,3 +306,221 @@ def test_questions_waiting_in_one_session_are_bounded(served):
                                 "session_hash": "pile-up"}) for i in range(MAX_WAITING + 1)]
     assert [a.status_code for a in answers[:MAX_WAITING]] == [200] * MAX_WAITING
     assert "already waiting" in answers[-1].text, answers[-1].text[:300]
+
+
+# --- 6. nothing freezes, fills or kills the server (issue 23) ----------------------------------------
+
+def timed_get(url: str, out: dict, key: str) -> None:
+    start = time.monotonic()
+    try:
+        out[key] = (httpx.get(url, timeout=30).status_code, time.monotonic() - start)
+    except httpx.HTTPError as exc:
+        out[key] = (type(exc).__name__, time.monotonic() - start)
+
+
+def while_sent(app: str, send) -> tuple[object, float, tuple]:
+    """Run `send()` (a hostile request) and, once it is on its way, time a small unrelated request.
+    Returns (send's result, send's seconds, (the small request's status, its seconds))."""
+    out = {}
+    start = time.monotonic()
+    worker = threading.Thread(target=lambda: out.update(result=send(), seconds=time.monotonic() - start),
+                              daemon=True)
+    worker.start()
+    time.sleep(1.0)  # the hostile body is on the server
+    timed_get(f"{app}gradio_api/info", out, "small")
+    worker.join(60)
+    return out.get("result"), out.get("seconds", float("inf")), out["small"]
+
+
+@pytest.mark.parametrize("meta", [False, True], ids=["without meta", "with meta"])
+def test_a_huge_path_string_is_refused_at_once_and_freezes_nobody(served, meta):
+    """The attack: a file entry whose `path` is a multi-megabyte `data:` URL. readable_path called realpath on
+    it on the event loop, which walks every `/` of the base64 text (1 MB: 2.2 s; 24 MB: twenty minutes of no
+    answer to anyone). Now a path longer than the OS allows is refused before it is walked: a small request
+    answers meanwhile, and the hostile one gets the "not among the uploads" message within seconds, on the
+    API route and on the page's own queue route."""
+    demo, app = served
+    entry = {"path": "data:image/png;base64," + "QUFB/" * (1 << 20), **({"meta": {"_type": "gradio.FileData"}}
+                                                                    if meta else {})}
+    caption = next(i for i, fn in demo.fns.items() if fn.api_name == "caption")
+    for send in (lambda: call(app, "caption", [entry, "en"]),
+                 lambda: json.dumps(run_fn(app, caption, [entry, "en"]))):
+        answer, seconds, (status, small) = while_sent(app, send)
+        assert status == 200 and small <= 2.0, (status, small)
+        assert answer is not None and seconds < 15 and "not among this app" in answer, (seconds, str(answer)[:300])
+
+
+def post_body(url: str, body, **kw):
+    try:
+        return httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=60, **kw)
+    except httpx.HTTPError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("route", ["call/vqa", "queue/join", "run/predict"])
+def test_a_body_over_the_limit_gets_413_before_it_is_parsed(served, route):
+    """A 100 MB chat sent to the page's `send` cost +500 MB for 14 s before the app trimmed anything. Now
+    a JSON body over the limit derived from --max-file-mb and --max-prompt-chars (components/server.py
+    body_limits) is answered 413 from its Content-Length, before a byte is parsed, and one without a
+    length (chunked) as soon as it passes the limit; a small request answers meanwhile."""
+    from components.server import body_limits
+    from pipelines.settings import Settings
+
+    demo, app = served
+    limit, _ = body_limits(Settings())  # the served app's limits are the defaults
+    chat = [{"role": "user", "content": [{"type": "text", "text": "q" * 1000}]}] * (int(limit) // 1000 + 10)
+    body = json.dumps({"data": ["hello", chat, None], "fn_index": _page_send(demo), "session_hash": "big"}).encode()
+    assert len(body) > limit
+    answer, seconds, (status, small) = while_sent(app, lambda: post_body(f"{app}gradio_api/{route}", body))
+    assert status == 200 and small <= 2.0, (status, small)
+    assert isinstance(answer, httpx.Response) and answer.status_code == 413, answer
+    assert "the limit is" in answer.json()["detail"] and seconds < 20, (answer.text[:200], seconds)
+
+    def chunked():
+        for at in range(0, len(body), 1 << 20):
+            yield body[at:at + (1 << 20)]
+
+    answer = post_body(f"{app}gradio_api/{route}", chunked())
+    assert isinstance(answer, httpx.Response) and answer.status_code == 413, answer
+
+
+def test_component_messages_in_a_chat_build_nothing(served, private_files):
+    """Gradio's Chatbot preprocessing built whatever component a "component" message named, with the
+    client's constructor arguments: Chatbot(avatar_images=[path]) copied a server file into the upload cache
+    (and an audio component decoded a whole clip). Now a chat holds text only before Gradio sees it, on the
+    API route and the page's unqueued send, and the text still arrives."""
+    from gradio.utils import get_upload_folder
+
+    demo, app = served
+    secret = Path(private_files["picture"]).read_bytes()
+
+    def copies() -> int:
+        return sum(1 for root, _, names in os.walk(get_upload_folder()) for name in names
+                   if os.path.getsize(os.path.join(root, name)) == len(secret)
+                   and Path(root, name).read_bytes() == secret)
+
+    before = copies()
+    component = {"type": "component", "component": "chatbot", "value": [],
+                 "constructor_args": {"avatar_images": [private_files["picture"], private_files["picture"]]},
+                 "props": {}}
+    chat = [{"role": "user", "content": [{"type": "text", "text": "earlier"}, component]},
+            {"role": "assistant", "content": [component, {"type": "text", "text": "answer"}]}]
+    path = upload(app, "street.png", STREET.read_bytes())
+    answer = call(app, "vqa", [{"path": path, "meta": {"_type": "gradio.FileData"}}, "what?", chat])
+    assert "event: complete" in answer, answer[:300]
+    r = httpx.post(f"{app}gradio_api/run/predict", timeout=60,
+                   json={"data": ["hello", chat, None], "fn_index": _page_send(demo), "session_hash": "component"})
+    assert r.status_code == 200, r.text[:300]
+    from components.vqa import text_of
+
+    assert [text_of(m["content"]) for m in r.json()["data"][0]] == ["earlier", "answer", "hello"]
+    assert copies() == before, "a server file was copied into the upload cache"
+
+
+def test_recording_post_processing_is_switched_off(served):
+    """Gradio's POST /gradio_api/process_recording re-encoded any client's video with ffmpeg outside the queue
+    (88 CPU-seconds for 8.5 KB) and left each upload in the system temp folder. The page does not use it
+    (its recorder sits in the settings panel, which the app does not show): 404."""
+    demo, app = served
+    r = httpx.post(f"{app}gradio_api/process_recording", files={"video": ("recording.mp4", b"\0" * 1000)})
+    assert r.status_code == 404, (r.status_code, r.text[:200])
+
+
+def test_canary_gradio_still_serves_process_recording(served):
+    """Canary: Guard switches the route off by its path; if Gradio renames it, this says the list is stale."""
+    from components.server import SWITCHED_OFF
+
+    demo, _ = served
+    assert SWITCHED_OFF == {str(demo.server_app.url_path_for("process_recording"))}
+
+
+def from_address(address: str, **kw) -> httpx.Client:
+    """A client connecting from another loopback address (another machine, as far as the server can tell)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60, **kw)
+
+
+def test_a_cheap_route_flood_gets_429_and_others_are_served(app):
+    """A /status flood at 112 requests a second made a caption 4-6 times slower. Now the cheap routes (the
+    page's unqueued events, /status, /info, /config, starting an API call) take a burst, then a steady rate
+    per client: the flood's excess gets 429 with Retry-After, while another client is served."""
+    from components.server import CHEAP_BURST
+
+    codes = []
+    with from_address("127.0.0.3") as flood, concurrent.futures.ThreadPoolExecutor(8) as pool:
+        def status(_):
+            r = flood.post(f"{app}gradio_api/run/status", json={"data": []})
+            return r.status_code, r.headers.get("retry-after")
+
+        codes = list(pool.map(status, range(3 * CHEAP_BURST)))
+    refused = [retry for code, retry in codes if code == 429]
+    assert refused and all(retry and int(retry) >= 1 for retry in refused), codes
+    assert {code for code, _ in codes} == {200, 429}, codes
+    with from_address("127.0.0.4") as other:
+        assert other.post(f"{app}gradio_api/run/status", json={"data": []}).status_code == 200
+
+
+def test_forwarded_for_does_not_choose_the_login_limits_client(behind_login):
+    """uvicorn trusts X-Forwarded-For from loopback peers by default: 200 guesses, each "from" another address,
+    never met the failed-login limit. Now the limit keys on the real peer unless --trusted-proxies names it."""
+    url = behind_login
+    codes = [httpx.post(url + "login", data={"username": "demo", "password": f"guess{i}"},
+                        headers={"X-Forwarded-For": f"10.0.{i // 250}.{i % 250}"}).status_code for i in range(200)]
+    assert 429 in codes and codes.count(429) >= 190, codes
+
+
+def test_trusted_proxies_flag_sets_uvicorns_forwarded_allow_ips(tiny_settings):
+    from app import launch_options, parse_args
+
+    assert parse_args(["--trusted-proxies", "10.0.0.7"]).trusted_proxies == "10.0.0.7"
+    assert parse_args([]).trusted_proxies == ""
+    before = os.environ.get("FORWARDED_ALLOW_IPS")
+    try:
+        launch_options(tiny_settings(), "10.0.0.7")
+        assert os.environ["FORWARDED_ALLOW_IPS"] == "10.0.0.7"
+        launch_options(tiny_settings())
+        assert os.environ["FORWARDED_ALLOW_IPS"] == ""
+    finally:
+        os.environ["FORWARDED_ALLOW_IPS"] = before or ""
+
+
+@pytest.fixture(scope="module")
+def small_cache(tiny_settings):
+    """An app with a 24 MB cache and 2 MB files: a client's share is one question's files (10 MB)."""
+    from pipelines.tasks import Pipelines
+
+    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2, max_cache_mb=24, max_file_mb=2)))
+    yield url
+    demo.close()
+
+
+def test_one_clients_uploads_cannot_push_out_anothers(small_cache):
+    """A single 1.1 GB multi-file upload pushed a victim's picture out of the cache; their follow-up failed
+    with "not among this app's uploads". Now one upload holds at most one question's files (413 beyond),
+    and a client past its share of the cache loses its own oldest uploads first: the victim's stays."""
+    app = small_cache
+    with from_address("127.0.0.5") as victim:
+        picture = upload(app, "mine.png", STREET.read_bytes(), victim)
+    with from_address("127.0.0.6") as attacker:
+        for n in range(5):
+            files = [("files", (f"f{n}-{i}.bin", secrets.token_bytes(1_900_000))) for i in range(5)]
+            assert attacker.post(f"{app}gradio_api/upload", files=files).status_code == 200
+    with from_address("127.0.0.5") as victim:
+        event = victim.post(f"{app}gradio_api/call/caption",
+                            json={"data": [{"path": picture, "meta": {"_type": "gradio.FileData"}}, "en"]})
+        answer = victim.get(f"{app}gradio_api/call/caption/{event.json()['event_id']}").text
+    assert "event: complete" in answer, answer[:300]
+    with from_address("127.0.0.6") as attacker:
+        files = [("files", (f"g{i}.bin", secrets.token_bytes(1_900_000))) for i in range(7)]
+        r = attacker.post(f"{app}gradio_api/upload", files=files)
+        assert r.status_code == 413 and "one upload may be at most" in r.json()["detail"], r.text[:200]
+
+
+def test_a_request_naming_many_files_is_refused_before_any_is_looked_up(app):
+    """Each named file is a walk of the filesystem (realpath, up to PATH_MAX characters): a request holds at most
+    MAX_FILES of them, checked in a worker thread, never on the event loop."""
+    from components.server import MAX_FILES, PATH_MAX
+
+    deep = "/" + "a/" * (PATH_MAX // 2 - 1)
+    more = [{"path": deep, "meta": {"_type": "gradio.FileData"}}] * (MAX_FILES + 1)
+    answer = call(app, "vqa", [None, "what?", [], more])
+    assert f"the limit is {MAX_FILES}" in answer, answer[:300]
