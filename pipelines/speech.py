@@ -204,15 +204,18 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
     talker = speech.talker
     max_codes = max(1, int(max_seconds * speech.codes_per_second))
     ends = [talker.codec_pad_token, talker.codec_eos_token]  # the real generate()'s talker_eos_token_id
-    with speech.lock, torch.inference_mode():
+    # torch's grad mode is per thread, and a generator may be resumed on any thread (Gradio's workers):
+    # no mode is held across a yield; each step that computes enters it on the thread it runs on.
+    with speech.lock:
         try:
-            kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens)
+            with torch.inference_mode():
+                kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens)
         except UserFacingError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise as_model_error(exc) from exc
 
-        def work(emit, closed):
+        def work(emit, closed):  # generate() runs in no-grad mode on its own thread
             talker.generate(**kwargs, max_new_tokens=max_codes, **TALKER_SAMPLING, eos_token_id=ends,
                             pad_token_id=talker.codec_pad_token, suppress_tokens=[talker.codec_bos_token],
                             streamer=_Codes(emit), stopping_criteria=StoppingCriteriaList([_Stop(stop, closed)]))
@@ -240,7 +243,8 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
                 want = FIRST_PIECE_CODES if done == 0 else PIECE_CODES
                 while len(codes) - done >= (want + RIGHT_CODES) or (ended and len(codes) > done):
                     end = len(codes) if ended else done + want
-                    piece = _decode(speech, codes, done, end, cond, ref_mel)
+                    with torch.inference_mode():
+                        piece = _decode(speech, codes, done, end, cond, ref_mel)
                     done, spoken = end, spoken + len(piece)
                     yield piece
                     want = PIECE_CODES
