@@ -101,6 +101,9 @@ MESSAGES = {
         "bad_layers": "Layers go from 0 to {last}, the first not after the last.",
         "bad_heads": "Heads are combined by one of: {choices}.",
         "bad_span": "The answer has {count} words; pick a span between 0 and {last}.",
+        "attention_too_long": "This conversation is {tokens:,} tokens long; the attention view fits {limit:,} tokens "
+                              "in the memory free now. Ask in a shorter conversation (fewer turns, a smaller image "
+                              "or a shorter clip) to see its attention.",
         "budget_title": "Token budget",
         "budget_input": "Input",
         "budget_tokens": "Tokens",
@@ -212,6 +215,8 @@ MESSAGES = {
         "bad_layers": "层号从 0 到 {last}，起始层不能大于结束层。",
         "bad_heads": "注意力头的合并方式只能是：{choices}。",
         "bad_span": "回答共 {count} 个词；请选择 0 到 {last} 之间的范围。",
+        "attention_too_long": "此对话共 {tokens:,} 个词元；以当前空闲内存，注意力视图最多容纳 {limit:,} 个词元。"
+                              "请在更短的对话中提问（更少轮次、更小的图片或更短的音频）后再查看注意力。",
         "budget_title": "令牌预算",
         "budget_input": "输入",
         "budget_tokens": "令牌数",

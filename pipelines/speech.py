@@ -16,6 +16,8 @@ How an answer becomes sound, as `Qwen2_5OmniForConditionalGeneration.generate` d
    24-frame block ahead and two back) cut off again, so the first piece is ready after ~1 s of codes.
 
 Speech runs one request at a time per model (a lock): the talker keeps per-call state and is not batched.
+Its thinker pass (step 1) also holds the model's lock beside other answers (registry.ModelLock), so it never
+runs inside the attention view's pass.
 """
 
 from __future__ import annotations
@@ -208,7 +210,7 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
     # no mode is held across a yield; each step that computes enters it on the thread it runs on.
     with speech.lock:
         try:
-            with torch.inference_mode():
+            with loaded.lock.shared(), torch.inference_mode():  # the thinker's pass, beside other answers
                 kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens)
         except UserFacingError:
             raise

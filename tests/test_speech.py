@@ -381,7 +381,7 @@ def test_twenty_spoken_answers_while_other_threads_serve_status(pipes, tiny_sett
     from pipelines.tasks import Pipelines
 
     short = Pipelines(tiny_settings(max_new_tokens=8, max_speech_seconds=1.0), registry=pipes.registry)
-    demo, url = launch(short)
+    demo, url = launch(short, concurrency=4)  # answers side by side: their pieces resumed on any worker
     clip = handle_file(str(ASSETS / "speech_en.wav"))
     done = threading.Event()
 

@@ -132,7 +132,7 @@ class TextToImagePipeline(Pipeline):
                 if guidance <= 1:
                     processors.insert(0, _ConditionalOnly())
                 torch.manual_seed(seed)
-                with torch.inference_mode():
+                with loaded.lock.shared(), torch.inference_mode():  # beside other answers (registry.ModelLock)
                     tokens = model.generate(
                         **inputs, generation_mode="image", do_sample=True, guidance_scale=guidance,
                         num_return_sequences=num_images,
