@@ -29,6 +29,7 @@ from pipelines.messages import message
 from pipelines.video_input import Video
 
 from .common import lang_of, model_event, user_errors
+from .server import from_mcp
 from .i18n import t
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,10 @@ _lock = threading.Lock()
 
 
 def _key(request: gr.Request | None, task: str) -> tuple[str, str] | None:
-    """Whose answer: a caller without a session (nothing to tell callers apart) gets none kept."""
+    """Whose answer: a caller without a session (nothing to tell callers apart) gets none kept, nor does an MCP
+    caller: every MCP call arrives in one shared session (server.from_mcp), so one agent would read another's."""
     session = getattr(request, "session_hash", None)
-    return (session, task) if session else None
+    return (session, task) if session and not from_mcp(request) else None
 
 
 def _trim() -> None:

@@ -110,6 +110,14 @@ def _wrong_value(block_fn, inputs) -> str:
     return "bad_value"
 
 
+def from_mcp(request) -> bool:
+    """A call that Gradio's MCP server forwarded. Gradio sends every queued MCP tool call through one client
+    of its own, marked with this header, so all MCP callers share that client's one session (and its MCP
+    transport is stateless: nothing tells two agents apart). Session-bound answers must not be kept for it."""
+    headers = getattr(request, "headers", None) or {}
+    return headers.get("x-gradio-user") == "mcp"
+
+
 # --- the HTTP side ----------------------------------------------------------------------------------
 
 # What the login page itself needs before anyone is logged in (and startup-events, which launch() itself
