@@ -27,6 +27,10 @@ if __package__ in (None, ""):
 from bench.common import ASSETS, median, table  # noqa: E402
 
 
+def long_chat(words: int) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "text", "text": "tree " * words}]}]
+
+
 def today(loaded, messages, max_new_tokens):
     """main's _generate (before issue 17): the same steps, plain strings, no Usage."""
     from pipelines.generation import STREAM_INTERVAL, Row, TokenStreamer, generate_rows, prepared
@@ -186,7 +190,10 @@ def main(argv=None) -> None:
                                   ("image 480x320 (caption)", pipes.caption,
                                    lambda: pipes.caption.messages(photo.resize((480, 320)))),
                                   ("audio 30 s (audio Q&A)", pipes.audio,
-                                   lambda: pipes.audio.messages(speech, "What is said?"))]:
+                                   lambda: pipes.audio.messages(speech, "What is said?")),
+                                  # a long conversation, as a /vqa caller's history makes one (issue 23)
+                                  ("text chat, 1,000 words", pipes.vqa, lambda: long_chat(1000)),
+                                  ("text chat, 4,000 words", pipes.vqa, lambda: long_chat(4000))]:
         chat_messages = chat()
         timings, peaks, plain = [], [], []
         full, _ = explain.conversation(pipeline.model, chat_messages, answer)
@@ -201,7 +208,8 @@ def main(argv=None) -> None:
         media = sum(s.tokens for s in explain.segments(pipeline.model, inputs))
         rows.append([label, media, inputs["input_ids"].shape[-1] + len(answer), f"{first}-{last}",
                      median(timings) * 1000, median(plain) * 1000, max(peaks)])
-    out.append(table(f"One attention map (one extra forward pass, eager, answer of {len(answer)} tokens; "
+    out.append(table(f"One attention map (one extra forward pass, eager arithmetic in chunks of query rows, "
+                     f"answer of {len(answer)} tokens; "
                      f"device {args.device})",
                      ["input", "image/audio tokens", "sequence", "layers", "median ms",
                       "plain forward ms (fast kernels, no weights; preprocessing excluded)",

@@ -29,13 +29,15 @@ from pipelines.messages import message
 from pipelines.video_input import Video
 
 from .common import lang_of, model_event, user_errors
+from .server import from_mcp
 from .i18n import t
 
 log = logging.getLogger(__name__)
 TASKS = ("caption", "vqa", "audio", "video")
 KEPT = 32  # answers remembered server-wide (sessions x tabs); each holds its chat's images or clip
-# ... and at most this many bytes of their media in all (a video at the default limits is ~46 MB of
-# frames and sound: 32 of them would hold 1.5 GB); the oldest answers go first, the newest always stays.
+# ... and at most this many bytes of their media and attention rows in all (a video at the default limits is
+# ~46 MB of frames and sound: 32 of them would hold 1.5 GB; a view's rows are answer x conversation floats);
+# the oldest answers go first, the newest always stays.
 KEPT_MEDIA_BYTES = 256 * 2**20
 
 
@@ -66,6 +68,11 @@ class Record:
     media: int = 0  # bytes of the chat's images, clips and videos (media_bytes)
     _pieces: list | None = None
 
+    @property
+    def bytes(self) -> int:
+        """What it holds in memory that grows with a request: its media and its attention rows."""
+        return self.media + sum(rows.nbytes for rows, _ in self.rows.values())
+
     def pieces(self, tokenizer) -> list[tuple[str, int, int]]:
         """(text, first token, end token) per clickable word; decoded when first shown, not while answering."""
         if self._pieces is None:
@@ -78,9 +85,16 @@ _lock = threading.Lock()
 
 
 def _key(request: gr.Request | None, task: str) -> tuple[str, str] | None:
-    """Whose answer: a caller without a session (nothing to tell callers apart) gets none kept."""
+    """Whose answer: a caller without a session (nothing to tell callers apart) gets none kept, nor does an MCP
+    caller: every MCP call arrives in one shared session (server.from_mcp), so one agent would read another's."""
     session = getattr(request, "session_hash", None)
-    return (session, task) if session else None
+    return (session, task) if session and not from_mcp(request) else None
+
+
+def _trim() -> None:
+    """Forget the oldest answers past KEPT or KEPT_MEDIA_BYTES (the newest stays). Called holding _lock."""
+    while len(RECORDS) > 1 and (len(RECORDS) > KEPT or sum(r.bytes for r in RECORDS.values()) > KEPT_MEDIA_BYTES):
+        RECORDS.popitem(last=False)
 
 
 def record_of(request, task: str) -> Record:
@@ -145,9 +159,7 @@ def explained(task: str, pipeline_of):
             with _lock:
                 RECORDS[key] = rec
                 RECORDS.move_to_end(key)
-                while len(RECORDS) > 1 and (len(RECORDS) > KEPT
-                                            or sum(r.media for r in RECORDS.values()) > KEPT_MEDIA_BYTES):
-                    RECORDS.popitem(last=False)
+                _trim()
         return run
     return wrap
 
@@ -210,7 +222,9 @@ def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int
         raise InputError("bad_span", count=count, last=max(count - 1, 0))
     if (first, last, heads) not in rec.rows:
         rows, inputs = explain.answer_attention(loaded, rec.messages, rec.tokens, (first, last), heads)
-        rec.rows = {(first, last, heads): (rows, explain.segments(loaded, inputs))}  # one view kept
+        with _lock:
+            rec.rows = {(first, last, heads): (rows, explain.segments(loaded, inputs))}  # one view kept
+            _trim()  # its rows count in the budget too
     rows, segments = rec.rows[(first, last, heads)]
     weights = rows[pieces[start][1]:pieces[end][2]].mean(0)
     media = [p for turn in rec.messages if not isinstance(turn["content"], str) for p in turn["content"]

@@ -4,8 +4,10 @@ Sessions: for every session id (each plain-HTTP API call brings a new one) Gradi
 SessionState with a copy of every component's config and the last value each input and
 output carried, for deep links, until 10,000 sessions are held: about 108 KB each with
 nothing in them, plus whatever a client sent (a 10 MB chat history, a 28 MB `data:` URL).
-This app offers no deep links and keeps no gr.State, so a session keeps neither, and at
-most SESSION_CAPACITY sessions are held (launch_options passes it).
+This app offers no deep links, so a session keeps no config copies, and at most
+SESSION_CAPACITY sessions are held (launch_options passes it). Its gr.State values do matter:
+the chat tabs keep the questions sent but not answered yet in one (`holds_work`); a session
+holding such questions is not evicted to make room for others (KeepingStateHolder).
 
 Disk: DiskBudget keeps Gradio's cache folder within --max-cache-mb, and one client's uploads within its
 share of it.
@@ -27,9 +29,42 @@ import anyio
 from gradio import state_holder
 from gradio.components import State
 
-# Sessions held at once. This app keeps nothing a later request needs in them (no gr.State): an
-# evicted session only loses its page's example captions, which the page already shows.
+# Sessions held at once. An evicted session loses its page's example captions (the page already shows
+# them), its Stop flags and explain selection (reset at the next run), never its waiting questions
+# (KeepingStateHolder), unless that many sessions all hold some: then at most twice this many are held.
 SESSION_CAPACITY = 1000
+WORK_STATES: set[int] = set()  # ids of the gr.State components whose non-empty value is work waiting
+
+
+def holds_work(state: State) -> State:
+    """Mark a gr.State whose value, while not empty, is work its session waits for (questions sent, not yet
+    answered): such a session is not evicted to make room for new ones."""
+    WORK_STATES.add(state._id)
+    return state
+
+
+def waits(session) -> bool:
+    return any(session.state_data.get(i) for i in WORK_STATES)
+
+
+class KeepingStateHolder(state_holder.StateHolder):
+    """Gradio's StateHolder, evicting past capacity the oldest session that holds no waiting work, instead of
+    the oldest of all (many cheap calls, each a new session, evicted a question waiting for its answer, which
+    then ended with nothing). Sessions that hold work may take the room of up to `capacity` more; past that
+    the oldest goes anyway, so memory stays bounded whatever clients do."""
+
+    def update(self, session_id: str):
+        with self.lock:
+            if session_id in self.session_data:
+                self.session_data.move_to_end(session_id)
+            while len(self.session_data) > self.capacity:
+                victim = next((k for k, s in self.session_data.items() if k != session_id and not waits(s)), None)
+                if victim is None:
+                    if len(self.session_data) <= 2 * self.capacity:
+                        break
+                    victim = next(iter(self.session_data))
+                self.session_data.pop(victim)
+                self.time_last_used.pop(victim, None)
 
 
 class LeanSessionState(state_holder.SessionState):
@@ -59,12 +94,17 @@ class LeanSessionState(state_holder.SessionState):
 
 
 def bound_sessions() -> None:
-    """Every session the server creates from now on is a LeanSessionState (idempotent).
+    """Every session the server creates from now on is a LeanSessionState, held by a KeepingStateHolder
+    (idempotent).
 
-    Gradio's StateHolder builds sessions through the module-level name SessionState; there is
-    no option to choose the class, so the name is pointed at ours, once, for this process.
+    Gradio's StateHolder builds sessions through the module-level name SessionState, and its app builds the
+    holder through the name StateHolder in gradio.routes; there is no option to choose either class, so the
+    names are pointed at ours, once, for this process.
     """
+    from gradio import routes
+
     state_holder.SessionState = LeanSessionState
+    routes.StateHolder = KeepingStateHolder
 
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter

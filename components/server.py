@@ -3,7 +3,8 @@
 - Demo (the gr.Blocks app.py builds): every file a request names is checked before Gradio touches it
   (common.readable_path), and a value refused before any handler runs (a file that was not uploaded
   here, a number where an image belongs, a malformed history) gets one clear message in the caller's
-  language instead of Gradio's raw validation text.
+  language instead of Gradio's raw validation text. Its queue is a FairQueue: one client (network address) holds
+  at most its share of the waiting places.
   Before anything walks a request's values, every file path is bounded (longer than the OS allows:
   refused at once, `realpath` of a 24 MB `data:` URL took the event loop for twenty minutes), lone
   surrogates are mended (U+FFFD), and chat messages are cut to text (Gradio's Chatbot would build any
@@ -29,6 +30,7 @@ import time
 
 import anyio
 import gradio as gr
+from gradio import queueing
 from gradio.exceptions import InvalidPathError
 from gradio.route_utils import FnIndexInferError
 from gradio_client.utils import is_file_obj, is_http_url_like, traverse
@@ -48,7 +50,14 @@ _LANG = contextvars.ContextVar("request_language", default="en")  # set per requ
 
 
 class Demo(gr.Blocks):
-    """gr.Blocks whose requests are checked, and refused clearly, before any handler runs."""
+    """gr.Blocks whose requests are checked, and refused clearly, before any handler runs; its queue keeps
+    places for other clients (FairQueue)."""
+
+    def queue(self, *args, **kwargs):
+        out = super().queue(*args, **kwargs)
+        self._queue.__class__ = FairQueue  # Blocks.queue() builds gradio.queueing.Queue; no option to pick ours
+        self._queue.clients = {}
+        return out
 
     async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
         first = request[0] if isinstance(request, list) and request else request
@@ -207,6 +216,47 @@ def _wrong_value(block_fn, inputs) -> str:
                      gr.Chatbot: "bad_history_value"}
             return next((key for cls, key in kinds.items() if isinstance(block, cls)), "bad_value")
     return "bad_value"
+
+
+class FairQueue(queueing.Queue):
+    """Gradio's queue, where one client cannot take every place: a client (its network address) may hold at
+    most `share` of the waiting places, and at most a quarter of those for spoken answers (each up to
+    --max-speech-seconds of talker time); a quarter of the places stays for everyone else. The session hash is
+    not the key: a client picks a new one per call at will. The address is the one client_of() reads: behind a
+    proxy that --trusted-proxies does not name, every client has the proxy's address and the share bounds them
+    together."""
+
+    clients: dict  # event id -> (address, spoken) of the events this queue took
+
+    @staticmethod
+    def share(max_size: int) -> tuple[int, int]:
+        """(places, spoken places) one client may hold of a queue of `max_size`."""
+        places = max(1, max_size - max_size // 4)
+        return places, max(1, places // 4)
+
+    async def push(self, body, request, username):
+        address = getattr(getattr(request, "client", None), "host", None) or "unknown"
+        fn = self.blocks.fns.get(body.fn_index) if body.fn_index is not None else None
+        spoken = bool(fn is not None and (fn.api_name or "").endswith("_spoken"))
+        if self.max_size is not None and len(self) < self.max_size:  # full: Gradio's own answer
+            waiting = {e._id for q in self.event_queue_per_concurrency_id.values() for e in q.queue}
+            self.clients = {k: v for k, v in self.clients.items() if k in waiting}
+            mine = [s for a, s in self.clients.values() if a == address]
+            places, spoken_places = self.share(self.max_size)
+            if len(mine) >= places or (spoken and sum(mine) >= spoken_places):
+                return False, message("client_queue_full", lang_of(request), count=len(mine)), "queue_full"
+        ok, event_id, status = await super().push(body, request, username)
+        if ok and status == "success" and isinstance(event_id, str):
+            self.clients[event_id] = (address, spoken)
+        return ok, event_id, status
+
+
+def from_mcp(request) -> bool:
+    """A call that Gradio's MCP server forwarded. Gradio sends every queued MCP tool call through one client
+    of its own, marked with this header, so all MCP callers share that client's one session (and its MCP
+    transport is stateless: nothing tells two agents apart). Session-bound answers must not be kept for it."""
+    headers = getattr(request, "headers", None) or {}
+    return headers.get("x-gradio-user") == "mcp"
 
 
 # --- the HTTP side ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pipelines.inputs import check_text
 from .common import SafeVideo, Switch, add_examples, model_event, user_errors, warn
 from .explain import explained
 from .i18n import t
+from .resources import holds_work
 from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, send_question, shown,
                   to_pairs, user)
 
@@ -29,7 +30,7 @@ def render(pipes, ui) -> None:
             with gr.Column():
                 chat, question, controls, clear, voice, view = chat_column(
                     "video", pipes.video, ui, "video_question_placeholder")
-        waiting = gr.State([])  # questions sent, not answered yet (see components/vqa.py)
+        waiting = holds_work(gr.State([]))  # questions sent, not answered yet (see components/vqa.py)
 
         def load(video, sound, request):
             """The clip within the limits, with a notice when it was trimmed or has no sound to hear."""

@@ -13,6 +13,7 @@ from pipelines.inputs import check_text
 from .explain import ExplainView, explained
 from .common import RunControls, SafeImage, add_examples, model_event, user_errors
 from .i18n import t
+from .resources import holds_work
 from .speech import SpeakControls
 
 
@@ -170,7 +171,7 @@ def render(pipes, ui) -> None:
                     "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
         # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
         # the session, so the running answer sees questions added while it streams.
-        waiting = gr.State([])
+        waiting = holds_work(gr.State([]))
 
         @user_errors
         def send(question, chat, waiting, request: gr.Request):

@@ -5,10 +5,13 @@ context used of the model's maximum, tokens generated and time per token, read f
 processor output an answer used (generation.Usage).
 
 Attention: one extra forward pass over the finished conversation (the same preprocessed prompt,
-then the answer's own token ids) with the eager attention implementation, the only one that
-returns weights. The model answers with its fast implementation; eager is set for this pass only
-and switched back. A hook per decoder layer keeps only the answer's rows of each layer's
-weights, reduced over heads at once, so memory stays at one layer's weights, not all of them.
+then the answer's own token ids). The decoder's attention runs as eager attention does (the same
+arithmetic, the only kind that yields weights), but a chunk of query rows at a time, and returns the
+weights of the answer's rows only: memory grows with the conversation's length, not its square. A
+hook per decoder layer reduces those rows over heads at once and adds them up; the pass stops after
+the last layer asked for. The pass refuses a conversation longer than the free memory allows
+(`token_limit`), and holds its model's lock alone (registry.ModelLock): it switches the decoder's
+attention implementation for the pass, which no other request may see.
 
 Token positions map to image cells through the model's own grid (`image_grid_thw`, the vision
 config's spatial merge size) and to audio time through its audio token rate
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +30,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .errors import InputError
-from .generation import Usage, prepared
+from .generation import Usage, as_model_error, prepared
 from .registry import LoadedModel
 
 HEADS = ("mean", "max")
@@ -211,43 +215,141 @@ def conversation(loaded: LoadedModel, messages: list[dict], answer_ids: list[int
     return full, inputs
 
 
+# The decoder's attention during the pass (transformers' attention interface, a public registry): eager's
+# arithmetic, a chunk of query rows at a time, returning only the answer's rows of weights.
+ROWS = "mmdemo_answer_rows"
+CHUNK_BYTES = 64 * 2**20  # what one chunk of attention scores may take
+MEMORY_SHARE = 0.5  # of the free memory, what a pass may plan to use (the rest: what runs beside it)
+_pass = threading.local()  # the running pass's answer rows [start, stop), read on the thread that runs it
+
+
+def _rows_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """transformers' eager_attention_forward, computed `CHUNK_BYTES` of scores at a time; the weights it
+    returns are the rows [start, stop) of the running pass only (batch 1, no cache: row i is position i)."""
+    groups = getattr(module, "num_key_value_groups", 1)
+    keys = key.repeat_interleave(groups, dim=1) if groups > 1 else key
+    values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
+    heads, length, width = query.shape[1], query.shape[2], keys.shape[2]
+    start, stop = getattr(_pass, "rows", (length, length))
+    chunk = max(1, CHUNK_BYTES // (query.shape[0] * heads * width * 4 * 3))
+    out = torch.empty_like(query[..., :values.shape[-1]])
+    kept = []
+    low_value = torch.finfo(query.dtype).min
+    for lo in range(0, length, chunk):
+        hi = min(length, lo + chunk)
+        scores = torch.matmul(query[:, :, lo:hi], keys.transpose(2, 3)) * scaling
+        if attention_mask is None:  # causal, nothing padded (the mask function left it out)
+            later = torch.arange(width, device=query.device)[None, :] > torch.arange(lo, hi, device=query.device)[:, None]
+            scores = scores.masked_fill(later, low_value)
+        elif attention_mask.dtype == torch.bool:  # True: may attend
+            scores = scores.masked_fill(~attention_mask[:, :, lo:hi, :width], low_value)
+        else:
+            scores = scores + attention_mask[:, :, lo:hi, :width]
+        weights = torch.nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        del scores
+        out[:, :, lo:hi] = torch.matmul(weights, values)
+        a, b = max(lo, start), min(hi, stop)
+        if a < b:
+            kept.append(weights[:, :, a - lo:b - lo])
+    return out.transpose(1, 2).contiguous(), (torch.cat(kept, dim=2) if kept else None)
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ROWS, _rows_attention)
+    AttentionMaskInterface.register(ROWS, sdpa_mask)  # no mask where causal order says it all: no n x n tensor
+
+
+_register()
+
+
+def pass_bytes(loaded: LoadedModel, tokens: int, answer: int) -> int:
+    """Memory the pass may take at its peak for a conversation of `tokens` with an `answer` of that many: one
+    decoder layer's activations and its query, key and value (each growing with the length), the answer's rows
+    of weights per head, and one chunk of scores. Read from the model's own sizes: heads, widths, dtype."""
+    text = getattr(_config(loaded), "text_config", None) or _config(loaded)
+    heads, hidden = text.num_attention_heads, text.hidden_size
+    kv = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or hidden // heads
+    inter = getattr(text, "intermediate_size", 4 * hidden)
+    item = torch.tensor([], dtype=loaded.dtype).element_size()
+    per_token = item * (6 * hidden + 3 * inter + 3 * (heads + kv) * head_dim) + 4 * (heads + 2) * answer
+    return tokens * per_token + CHUNK_BYTES
+
+
+def free_bytes(device) -> int:
+    """Memory free for the pass: the GPU's free memory (and what torch holds unused), or the system's."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def token_limit(loaded: LoadedModel, answer: int, free: int | None = None) -> int:
+    """The longest conversation (in tokens) whose pass fits in MEMORY_SHARE of the free memory."""
+    free = free_bytes(loaded.device) if free is None else free
+    per_token = pass_bytes(loaded, 1, answer) - CHUNK_BYTES
+    return max(0, int((free * MEMORY_SHARE - CHUNK_BYTES) // per_token))
+
+
+class _Done(Exception):
+    """Raised by the last layer asked for: the layers after it, and the logits, are not needed."""
+
+
 def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list[int],
                      layers: tuple[int, int], heads: str = "mean") -> tuple[torch.Tensor, dict]:
     """Rows of attention, one per answer token, over the whole sequence (prompt then answer):
     averaged over the layers in `layers` (inclusive), heads reduced by `heads` ("mean" or "max").
-    Returns (rows [answer tokens, sequence] float32 on the CPU, the prompt's processor output)."""
+    Returns (rows [answer tokens, sequence] float32 on the CPU, the prompt's processor output).
+    A conversation longer than the free memory allows is refused (InputError "attention_too_long")."""
     full, inputs = conversation(loaded, messages, answer_ids)
     prompt = inputs["input_ids"].shape[-1]
+    length = full["input_ids"].shape[-1]
+    limit = token_limit(loaded, len(answer_ids))
+    if length > limit:
+        raise InputError("attention_too_long", tokens=length, limit=limit)
     model = loaded.generator
     modules = _attention_modules(model)
     first, last = layers
-    total: list[torch.Tensor] = []
+    total: dict[str, torch.Tensor] = {}
 
     def keep(module, args, output):
-        weights = output[1]
-        if weights is not None and first <= modules.index(module) <= last:
-            rows = weights[0, :, prompt - 1:-1, :].float()  # the step that wrote each answer token
+        weights, index = output[1], modules.index(module)
+        if weights is not None and first <= index <= last:
+            rows = weights[0].float()  # the step that wrote each answer token, per head
             rows = rows.mean(0) if heads == "mean" else rows.amax(0)
-            total.append(rows.cpu())
+            total["sum"] = rows if "sum" not in total else total["sum"] + rows
+        if index >= last:
+            raise _Done
         return output[0], None  # the layer's weights go now, not at the end of the pass
 
-    # Only the decoder's attention turns eager (the one whose weights are read): the vision and audio
+    # Only the decoder's attention changes (the one whose weights are read): the vision and audio
     # encoders keep their fast kernels (an image of 4,000 patches costs seconds in eager).
     text = getattr(model.config, "text_config", None)
-    previous = (text or model.config)._attn_implementation
     switch = (lambda impl: {"text_config": impl}) if text is not None else (lambda impl: impl)
-    hooks = [m.register_forward_hook(keep) for m in modules]
-    try:
-        model.set_attn_implementation(switch("eager"))
-        with torch.inference_mode():
-            # No output_attentions: eager returns each layer's weights to the hooks anyway, and asking
-            # would also keep every layer's full weights for the output.
-            model(**full, use_cache=False)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.set_attn_implementation(switch(previous))
-    rows = torch.stack(total).mean(0)
+    with loaded.lock.alone():
+        previous = (text or model.config)._attn_implementation
+        hooks = [m.register_forward_hook(keep) for m in modules]
+        _pass.rows = (prompt - 1, length - 1)
+        try:
+            model.set_attn_implementation(switch(ROWS))
+            with torch.inference_mode():
+                model(**full, use_cache=False)
+        except _Done:
+            pass
+        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+            raise as_model_error(exc) from exc
+        finally:
+            del _pass.rows
+            for h in hooks:
+                h.remove()
+            model.set_attn_implementation(switch(previous))
+    rows = (total["sum"] / (last - first + 1)).cpu()
     return rows, inputs
 
 

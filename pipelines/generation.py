@@ -304,6 +304,12 @@ def generate_rows(loaded: LoadedModel, rows: list[Row]) -> None:
         row.finish()
 
 
+def run_rows(loaded: LoadedModel, rows: list[Row]) -> None:
+    """generate_rows, holding the model's lock beside other answers (registry.ModelLock)."""
+    with loaded.lock.shared():
+        generate_rows(loaded, rows)
+
+
 class Batcher:
     """Runs the concurrent text requests of one model as batches: one padded generate() for up
     to `max_size` requests, each still streamed on its own.
@@ -373,7 +379,7 @@ class Batcher:
             self._running = rows = [r for r in rows if not r.ended.is_set()]
             if rows:
                 self.sizes.append(len(rows))
-                generate_rows(self.loaded, rows)
+                run_rows(self.loaded, rows)
             if closing:
                 if self._held is not None:
                     self._held.finish()
@@ -449,7 +455,7 @@ def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
     if batcher is not None:
         batcher.submit(row)
     else:
-        thread = threading.Thread(target=generate_rows, args=(loaded, [row]), name="generate", daemon=True)
+        thread = threading.Thread(target=run_rows, args=(loaded, [row]), name="generate", daemon=True)
         thread.start()
     text = ""
     try:

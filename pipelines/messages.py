@@ -26,6 +26,8 @@ MESSAGES = {
         "no_question": "Please type a question.",
         "too_many_images": "{count} images in one question; the limit is {limit}.",
         "too_many_waiting": "{limit} questions are already waiting for an answer; please wait for them.",
+        "client_queue_full": "You already have {count} requests waiting; the rest of the queue is kept for others. "
+                             "Please wait for yours to finish before sending more.",
         "no_prompt": "Please describe the image you want.",
         "text_too_long": "The text is {length:,} characters long; the limit is {limit:,}.",
         "prompt_rejected": "The model cannot read this request as it is (markup such as <|...|> or a file it "
@@ -120,6 +122,9 @@ MESSAGES = {
         "bad_layers": "Layers go from 0 to {last}, the first not after the last.",
         "bad_heads": "Heads are combined by one of: {choices}.",
         "bad_span": "The answer has {count} words; pick a span between 0 and {last}.",
+        "attention_too_long": "This conversation is {tokens:,} tokens long; the attention view fits {limit:,} tokens "
+                              "in the memory free now. Ask in a shorter conversation (fewer turns, a smaller image "
+                              "or a shorter clip) to see its attention.",
         "budget_title": "Token budget",
         "budget_input": "Input",
         "budget_tokens": "Tokens",
@@ -164,6 +169,7 @@ MESSAGES = {
         "no_question": "请输入问题。",
         "too_many_images": "一个问题附带了 {count} 张图片，上限为 {limit} 张。",
         "too_many_waiting": "已有 {limit} 个问题在等待回答，请稍候。",
+        "client_queue_full": "您已有 {count} 个请求在排队；其余队列位置留给其他用户。请等您的请求完成后再发送。",
         "no_prompt": "请描述你想要的图片。",
         "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}。",
         "prompt_rejected": "模型无法按原样读取此请求（含有 <|...|> 之类的标记，或文件无法处理）。请改写问题或换一个文件。",
@@ -245,6 +251,8 @@ MESSAGES = {
         "bad_layers": "层号从 0 到 {last}，起始层不能大于结束层。",
         "bad_heads": "注意力头的合并方式只能是：{choices}。",
         "bad_span": "回答共 {count} 个词；请选择 0 到 {last} 之间的范围。",
+        "attention_too_long": "此对话共 {tokens:,} 个词元；以当前空闲内存，注意力视图最多容纳 {limit:,} 个词元。"
+                              "请在更短的对话中提问（更少轮次、更小的图片或更短的音频）后再查看注意力。",
         "budget_title": "令牌预算",
         "budget_input": "输入",
         "budget_tokens": "令牌数",

@@ -7,6 +7,7 @@ through accelerate's `device_map`: bf16 on CUDA, float32 on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -53,6 +54,49 @@ FAMILIES = {
 }
 
 
+class ModelLock:
+    """One per loaded model: answers (a batch, a lone generate(), the thinker pass of a spoken answer) hold it
+    together; a pass that changes the model's settings for a while (the attention view's) holds it alone.
+
+    Waiting to hold it alone stops new holders from joining, so a steady stream of answers cannot starve it.
+    Not tied to a thread: what one thread takes, another may release.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._alone = False
+        self._waiting_alone = 0
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._alone and not self._waiting_alone)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self):
+        with self._cond:
+            self._waiting_alone += 1
+            try:
+                self._cond.wait_for(lambda: not self._alone and not self._shared)
+            finally:
+                self._waiting_alone -= 1
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._alone = False
+                self._cond.notify_all()
+
+
 @dataclass
 class LoadedModel:
     """One checkpoint in memory: the model, its processor and where it lives."""
@@ -64,6 +108,7 @@ class LoadedModel:
     device: Any
     dtype: Any
     load_seconds: float
+    lock: ModelLock = field(default_factory=ModelLock)  # see ModelLock: who may use the model at once
 
     @property
     def generator(self):

@@ -16,6 +16,8 @@ How an answer becomes sound, as `Qwen2_5OmniForConditionalGeneration.generate` d
    24-frame block ahead and two back) cut off again, so the first piece is ready after ~1 s of codes.
 
 Speech runs one request at a time per model (a lock): the talker keeps per-call state and is not batched.
+Its thinker pass (step 1) also holds the model's lock beside other answers (registry.ModelLock), so it never
+runs inside the attention view's pass.
 """
 
 from __future__ import annotations
@@ -208,15 +210,18 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
     talker = speech.talker
     max_codes = max(1, int(max_seconds * speech.codes_per_second))
     ends = [talker.codec_pad_token, talker.codec_eos_token]  # the real generate()'s talker_eos_token_id
-    with speech.lock, torch.inference_mode():
+    # torch's grad mode is per thread, and a generator may be resumed on any thread (Gradio's workers):
+    # no mode is held across a yield; each step that computes enters it on the thread it runs on.
+    with speech.lock:
         try:
-            kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens, start)
+            with loaded.lock.shared(), torch.inference_mode():  # the thinker's pass, beside other answers
+                kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens, start)
         except UserFacingError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise as_model_error(exc) from exc
 
-        def work(emit, closed):
+        def work(emit, closed):  # generate() runs in no-grad mode on its own thread
             talker.generate(**kwargs, max_new_tokens=max_codes, **TALKER_SAMPLING, eos_token_id=ends,
                             pad_token_id=talker.codec_pad_token, suppress_tokens=[talker.codec_bos_token],
                             streamer=_Codes(emit), stopping_criteria=StoppingCriteriaList([_Stop(stop, closed)]))
@@ -244,7 +249,8 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
                 want = FIRST_PIECE_CODES if done == 0 else PIECE_CODES
                 while len(codes) - done >= (want + RIGHT_CODES) or (ended and len(codes) > done):
                     end = len(codes) if ended else done + want
-                    piece = _decode(speech, codes, done, end, cond, ref_mel)
+                    with torch.inference_mode():
+                        piece = _decode(speech, codes, done, end, cond, ref_mel)
                     done, spoken = end, spoken + len(piece)
                     yield piece
                     want = PIECE_CODES

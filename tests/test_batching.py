@@ -176,3 +176,61 @@ def test_a_row_the_model_fails_on_fails_alone_in_its_batch(batched, caplog):
     assert "running its rows one at a time" in caplog.text  # the batch did fail, and was rerun
     assert rows[0].error is None and rows[2].error is None and rows[0].streamer.tokens  # the innocent ones
     assert rows[0].streamer.tokens == rows[2].streamer.tokens
+
+
+def test_attention_passes_and_a_batch_never_overlap_nor_leave_the_wrong_mode(batched):
+    """The attention view's pass switches the shared model's attention for its own forward: it holds the
+    model's lock alone, while a batch answers (which holds it beside other answers). Two passes and a batch
+    run at once; each forward of the decoder's first attention layer records its thread and the
+    implementation it ran with: answers always see the model's own, no pass overlaps anything, and the
+    model ends as it began."""
+    from pipelines import explain
+
+    loaded = batched.vqa.model
+    config = loaded.generator.config.text_config
+    normal = config._attn_implementation
+    *_, answer = batched.vqa.answer(batched.vqa.request(IMAGE, "What is it?"), 6)
+    messages, tokens = answer.usage.messages, list(answer.usage.tokens)
+    first = explain._attention_modules(loaded.generator)[0]
+    seen, inside, overlaps, guard = [], [], [], threading.Lock()
+
+    def kind():
+        return "pass" if threading.current_thread().name.startswith("pass") else "answer"
+
+    def enter(module, args):
+        with guard:
+            seen.append((kind(), config._attn_implementation))
+            if "pass" in inside or (kind() == "pass" and inside):
+                overlaps.append((kind(), list(inside)))
+            inside.append(kind())
+
+    def leave(module, args, output):
+        with guard:
+            inside.remove(kind())
+
+    done = threading.Event()
+
+    def passes():
+        for _ in range(30):
+            if done.is_set():
+                return
+            explain.answer_attention(loaded, messages, tokens, (0, 1), "mean")
+
+    hooks = [first.register_forward_pre_hook(enter), first.register_forward_hook(leave)]
+    try:
+        workers = [threading.Thread(target=passes, name=f"pass {i}") for i in range(2)]
+        for w in workers:
+            w.start()
+        for _ in range(6):  # batches of four while the passes run
+            run_together(batched, [lambda p: p.vqa(CHART, "Tell me everything about this chart.")] * 4)
+        done.set()
+        for w in workers:
+            w.join(60)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert {k for k, _ in seen} == {"pass", "answer"}, "both ran"
+    assert {impl for k, impl in seen if k == "answer"} == {normal}, "an answer ran in the pass's mode"
+    assert normal not in {impl for k, impl in seen if k == "pass"}
+    assert overlaps == [], overlaps[:5]
+    assert config._attn_implementation == normal

@@ -289,3 +289,107 @@ def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, m
     with pytest.raises(Exception, match="Nothing to explain yet"):  # the oldest went, over the budget
         first.predict("video", api_name="/token_budget")
     assert sum(r.media for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES
+
+
+# -- the attention pass's memory and its lock (issue 23, issue 25 item 3) -----------------------------
+
+
+def eager_rows(loaded, messages, answer_ids, layers, heads):
+    """The reference: the pass as it was first written, full eager attention with every layer's weights
+    (memory that grows with the square of the length; a short case only)."""
+    full, inputs = explain.conversation(loaded, messages, answer_ids)
+    prompt = inputs["input_ids"].shape[-1]
+    model = loaded.generator
+    previous = model.config.text_config._attn_implementation
+    model.set_attn_implementation({"text_config": "eager"})
+    try:
+        with torch.inference_mode():
+            out = model(**full, use_cache=False, output_attentions=True)
+    finally:
+        model.set_attn_implementation({"text_config": previous})
+    rows = [w[0, :, prompt - 1:-1, :].float() for w in out.attentions[layers[0]:layers[1] + 1]]
+    rows = [r.mean(0) if heads == "mean" else r.amax(0) for r in rows]
+    return torch.stack(rows).mean(0)
+
+
+@pytest.mark.parametrize("layers, heads", [((0, 1), "mean"), ((1, 1), "max"), ((0, 0), "mean")])
+def test_attention_rows_equal_the_eager_computation_on_a_short_case(pipes, layers, heads):
+    answer = last(pipes.vqa.answer(pipes.vqa.request(str(ASSETS / "street.png"), "What is it?"), 6))
+    loaded, usage = pipes.vqa.model, answer.usage
+    rows, _ = explain.answer_attention(loaded, usage.messages, usage.tokens, layers, heads)
+    expected = eager_rows(loaded, usage.messages, usage.tokens, layers, heads)
+    assert rows.shape == expected.shape
+    torch.testing.assert_close(rows, expected, rtol=1e-5, atol=1e-7)
+
+
+class Biggest(torch.utils._python_dispatch.TorchDispatchMode):
+    """The most elements any one tensor made inside the `with` block held."""
+
+    def __init__(self):
+        super().__init__()
+        self.numel = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor):
+                self.numel = max(self.numel, t.numel())
+        return out
+
+
+def long_chat(loaded, words: int):
+    """A long text conversation (about five tokens a word on the miniature), as a /vqa caller's history makes one."""
+    messages = [{"role": "user", "content": [{"type": "text", "text": "tree " * words}]}]
+    return messages, loaded.tokenizer("a small house", add_special_tokens=False)["input_ids"]
+
+
+def test_attention_memory_grows_with_the_length_not_its_square(pipes):
+    """A long conversation: no tensor of the pass grows with the square of its length (eager attention made
+    one of heads x length x length per layer: 4 x 4,000² floats here, 3.8 GB at 11k tokens on the miniature)."""
+    loaded = pipes.vqa.model
+    messages, answer_ids = long_chat(loaded, 800)
+    with Biggest() as seen:
+        rows, inputs = explain.answer_attention(loaded, messages, answer_ids, (0, 1), "mean")
+    length = inputs["input_ids"].shape[-1] + len(answer_ids)
+    assert length > 3000 and rows.shape == (len(answer_ids), length)
+    assert seen.numel * 4 <= explain.CHUNK_BYTES + 2000 * length, (seen.numel, length)
+    assert seen.numel < length * length
+
+
+@pytest.mark.parametrize("language, text", [("en", "the attention view fits"), ("zh", "注意力视图最多容纳")])
+def test_attention_beyond_the_free_memory_is_refused_clearly(pipes, monkeypatch, language, text):
+    """The token budget is read from the model's heads and widths and the memory free now: a conversation
+    past it is refused before the pass, in the caller's language, saying both numbers."""
+    from pipelines.errors import InputError
+
+    loaded = pipes.vqa.model
+    messages, answer_ids = long_chat(loaded, 200)
+    free = explain.pass_bytes(loaded, 600, len(answer_ids)) / explain.MEMORY_SHARE
+    assert explain.token_limit(loaded, len(answer_ids), free) == pytest.approx(600, abs=1)
+    monkeypatch.setattr(explain, "free_bytes", lambda device: free)
+    with pytest.raises(InputError) as refused:
+        explain.answer_attention(loaded, messages, answer_ids, (0, 1), "mean")
+    said = refused.value.message(language)
+    length = explain.conversation(loaded, messages, answer_ids)[0]["input_ids"].shape[-1]
+    assert length > 600 and text in said and "600" in said and f"{length:,}" in said
+
+
+def test_kept_attention_rows_count_in_the_explain_budget(api, monkeypatch):
+    """A view's rows are kept with its answer: they count in KEPT_MEDIA_BYTES like its media, so the oldest
+    answer goes once another's rows take the room."""
+    from collections import OrderedDict
+
+    from components import explain as view
+
+    monkeypatch.setattr(view, "RECORDS", OrderedDict())  # this test's answers only
+    first, second = (Client(api, analytics_enabled=False, verbose=False) for _ in range(2))
+    image = handle_file(str(ASSETS / "street.png"))
+    first.predict(image, "en", api_name="/caption")
+    second.predict(image, "en", api_name="/caption")
+    kept = sum(r.bytes for r in view.RECORDS.values())
+    monkeypatch.setattr(view, "KEPT_MEDIA_BYTES", kept + 16)
+    assert isinstance(first.predict("caption", api_name="/token_budget"), dict)
+    second.predict("caption", 0, 0, 0, 1, "mean", api_name="/attention")  # rows: more than 16 bytes
+    with pytest.raises(Exception, match="Nothing to explain yet"):
+        first.predict("caption", api_name="/token_budget")
+    assert sum(r.bytes for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES or len(view.RECORDS) == 1

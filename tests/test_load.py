@@ -225,3 +225,64 @@ def test_fault_inside_generation_is_a_clear_message_and_the_next_request_succeed
     time.sleep(0.2)
     leftovers = [t.name for t in threading.enumerate() if t.name in ("generate", "text-to-image")]
     assert not leftovers, f"generation threads left running: {leftovers}"
+
+
+def test_one_client_holds_at_most_its_share_of_the_queue_and_others_are_still_served(tiny_settings):
+    """The attack: 40 joins in 0.66 s from one client filled all 32 queue places, and everyone else got "Queue
+    is full". Now one address holds at most its share (a quarter of the places stays for others), and fewer of
+    them for spoken answers; another address still gets in. (Also the canary for server.FairQueue: Gradio's
+    Queue.push must still be the one door into the queue.)"""
+    import inspect
+
+    from gradio import queueing
+
+    from components.server import FairQueue
+    from pipelines.tasks import Pipelines
+
+    assert list(inspect.signature(queueing.Queue.push).parameters) == ["self", "body", "request", "username"]
+    pipes = Pipelines(tiny_settings(queue_size=8, max_new_tokens=24))
+    demo, url = launch(pipes)
+    stop = threading.Event()
+    try:
+        assert isinstance(demo._queue, FairQueue)
+        places, spoken_places = FairQueue.share(8)
+        assert (places, spoken_places) == (6, 1)
+        index = {fn.api_name: i for i, fn in demo.fns.items()}
+        image = {"path": str(ASSETS / "street.png"), "meta": {"_type": "gradio.FileData"}}
+
+        listening = []
+
+        def join(http, api, data, session):
+            """A join as the page makes it, then the session's stream (Gradio drops the events of a session
+            that never listens)."""
+            r = http.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": index[api],
+                                                                "session_hash": session}, timeout=30)
+            if r.status_code == 200:
+                heard = threading.Event()
+
+                def listen():
+                    with http.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
+                                     timeout=60) as stream:
+                        for _ in stream.iter_lines():
+                            heard.set()
+                            if stop.is_set():
+                                return
+
+                listening.append(threading.Thread(target=listen, daemon=True))
+                listening[-1].start()
+                heard.wait(10)
+            return r
+
+        model, drawing = pipes.image.model, ["a red house", 3, 1, 256, 5]
+        with httpx.Client() as mine, httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as other:
+            with model.lock.alone():  # the model stays busy (the first drawing waits inside it): the rest queue up
+                answers = [join(mine, "text_to_image", drawing, f"s{i}") for i in range(12)]  # a new session each
+                refused = [r for r in answers if r.status_code == 503]
+                assert refused and "requests waiting" in refused[0].json()["detail"], [r.status_code for r in answers]
+                assert sum(r.status_code == 200 for r in answers) <= places + 1  # its share, and the one running
+                assert join(other, "text_to_image", drawing, "o1").status_code == 200  # someone else still gets in
+                spoken = [join(other, "vqa_spoken", [image, "What?", [], "Chelsie", None], f"t{i}") for i in range(3)]
+                assert [r.status_code for r in spoken][-1] == 503, "past its spoken share"
+    finally:
+        stop.set()
+        demo.close()

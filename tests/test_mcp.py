@@ -142,3 +142,20 @@ def test_a_bad_call_is_a_clear_error_in_the_agents_language(mcp_app, language, t
     result = call(url, "audio_qa", {"audio": data_uri(ASSETS / "street.png", "audio/wav"), "question": "what?"},
                   language)
     assert result.isError and "Traceback" not in json.dumps(texts(result)), texts(result)
+
+
+def test_one_mcp_client_never_reads_another_clients_answer(mcp_app):
+    """Gradio sends every queued MCP call through one client of its own, so all agents share its session:
+    the session-bound views (/attention, /token_budget) keep and serve nothing over MCP, and an agent asking
+    gets a clear "nothing to explain" instead of another agent's picture and answer. (Also the canary for
+    the header Gradio marks those calls with, which server.from_mcp reads.)"""
+    _, url = mcp_app
+    first = call(url, "caption", {"image": IMAGE, "language": "en"})
+    assert not first.isError, texts(first)
+    for name, arguments in (("attention_api", {"task": "caption", "start": 0, "end": 0, "first_layer": -1,
+                                               "last_layer": -1, "heads": "mean"}),
+                            ("token_budget", {"task": "caption"})):
+        other = call(url, name, arguments)
+        assert other.isError, f"{name} answered another MCP client: {texts(other)[:1]}"
+        assert len(texts(other)) == 1 and "Nothing to explain yet" in texts(other)[0], texts(other)
+        assert not [c for c in other.content if c.type == "image"]

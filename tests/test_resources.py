@@ -77,3 +77,26 @@ def test_uploads_cannot_fill_the_disk(tiny_settings):
             assert os.path.exists(newest)  # the newest file, just arrived for its request, stays
     finally:
         demo.close()
+
+
+def test_a_thousand_cheap_sessions_do_not_evict_a_waiting_question(app):
+    """The attack: past 1,000 sessions Gradio evicts the oldest; 1,100 cheap /status calls (a session each)
+    evicted a page whose question waited for its answer, and that question then ended with nothing. A session
+    holding waiting questions (the chat tabs' `holds_work` state) stays; sessions without any go instead.
+    (Also the canary for the holder override: Gradio must still build its holder through gradio.routes.)"""
+    from components.resources import WORK_STATES, KeepingStateHolder
+
+    demo, url = app
+    holder = demo.state_holder
+    assert isinstance(holder, KeepingStateHolder)
+    waiting = [i for i in WORK_STATES if i in demo.blocks]
+    assert len(waiting) == 2  # the image chat's and the video chat's
+    holder["asker"][waiting[0]] = ["What colour is the house?"]  # what the page's send leaves for its answer
+    idle = "idle"
+    holder[idle]  # noqa: B018 - a session with nothing waiting
+    with httpx.Client() as http:
+        for _ in range(1100):
+            assert "event: complete" in call(http, url, "status", [])
+    assert "asker" in holder and holder["asker"][waiting[0]] == ["What colour is the house?"]
+    assert idle not in holder  # the room came from sessions without waiting work
+    assert len(holder.session_data) <= holder.capacity

@@ -346,3 +346,68 @@ def test_browser_streams_the_spoken_answer_and_offers_its_wav(open_page, viewpor
     for part in ("#audio-spoken", "#audio-spoken-wav"):
         box = page.locator(part).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+def test_speech_streams_whatever_thread_resumes_it(pipes):
+    """Gradio resumes a streaming handler on any worker thread: each piece here is asked for on a thread of its
+    own, and every piece still comes, and no thread is left in torch's inference (no-grad) mode."""
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    *_, answer = vqa.answer(messages, 48)
+    items = vqa.say(messages, answer * 4, "Chelsie")  # a first piece of 24 codes, then more
+    got, modes = [], []
+
+    def step():
+        got.append(next(items, None))
+        modes.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
+
+    while not got or got[-1] is not None:
+        worker = threading.Thread(target=step)
+        worker.start()
+        worker.join(120)
+        assert not worker.is_alive()
+    assert len(got) >= 3 and isinstance(got[-2], speech.Said), got[-3:]
+    assert all(isinstance(p, np.ndarray) and p.size for p in got[:-2])
+    assert set(modes) == {(False, True)}, "a thread was left in inference mode, or without grad mode"
+    assert not torch.is_inference_mode_enabled()
+
+
+def test_twenty_spoken_answers_while_other_threads_serve_status(pipes, tiny_settings):
+    """Spoken answers under ordinary load: while other threads call /status, each answer's pieces are
+    resumed on whatever worker thread Gradio has free, and every one of 20 is spoken."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+    from pipelines.tasks import Pipelines
+
+    short = Pipelines(tiny_settings(max_new_tokens=8, max_speech_seconds=1.0), registry=pipes.registry)
+    demo, url = launch(short, concurrency=4)  # answers side by side: their pieces resumed on any worker
+    clip = handle_file(str(ASSETS / "speech_en.wav"))
+    done = threading.Event()
+
+    def status_calls():
+        c = Client(url, analytics_enabled=False, verbose=False)
+        n = 0
+        while not done.is_set() and n < 500:
+            c.predict(api_name="/status")
+            n += 1
+        return n
+
+    def spoken(_):
+        c = Client(url, analytics_enabled=False, verbose=False)
+        return c.predict(clip, "What is said?", True, "Chelsie", api_name="/audio_qa_spoken")
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            busy = [pool.submit(status_calls) for _ in range(4)]
+            try:
+                answers = list(pool.map(spoken, range(20)))
+            finally:
+                done.set()
+            assert all(b.result(timeout=60) > 0 for b in busy)
+    finally:
+        demo.close()
+    for text, wav in answers:
+        assert text and wav, "an answer was not spoken"
+        with wave.open(wav) as w:
+            assert w.getnframes() > 0

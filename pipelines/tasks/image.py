@@ -132,7 +132,7 @@ class TextToImagePipeline(Pipeline):
                 if guidance <= 1:
                     processors.insert(0, _ConditionalOnly())
                 torch.manual_seed(seed)
-                with torch.inference_mode():
+                with loaded.lock.shared(), torch.inference_mode():  # beside other answers (registry.ModelLock)
                     # top_k=0: DeepSeek's reference samples each image token from the whole softmax
                     # (Janus generation_inference.py); transformers would apply its global top_k=50.
                     tokens = model.generate(
