@@ -346,3 +346,80 @@ def test_browser_streams_the_spoken_answer_and_offers_its_wav(open_page, viewpor
     for part in ("#audio-spoken", "#audio-spoken-wav"):
         box = page.locator(part).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+# -- what reaches the talker, per endpoint (tests/recorder.py: hooks on the real thinker and talker) -------
+
+@pytest.fixture()
+def heard(pipes, monkeypatch):
+    """A Recorder on the module's Omni model with its speech parts loaded (so the talker is watched too);
+    spoken answers cut at 0.2 s: the talker's first steps are what is looked at."""
+    from tests.recorder import Recorder
+
+    pipes.registry.speech(pipes.audio.model_id)
+    monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 0.2)
+    with Recorder(pipes.audio.model) as recorder:
+        yield recorder
+
+
+def spoken_request(endpoint: str, voice: str, sound: bool = True) -> tuple:
+    from gradio_client import handle_file
+
+    if endpoint == "/audio_qa_spoken":
+        return handle_file(str(ASSETS / "speech_en.wav")), "What is said?", True, voice
+    if endpoint == "/vqa_spoken":
+        return handle_file(str(ASSETS / "street.png")), "What?", [], voice, None
+    return handle_file(str(ASSETS / "street_en.mp4")), "What?", [], voice, sound
+
+
+@pytest.mark.parametrize("endpoint", ["/audio_qa_spoken", "/vqa_spoken", "/video_qa_spoken"])
+def test_each_spoken_endpoint_speaks_in_the_chosen_voice(pipes, client, heard, endpoint):
+    """The voice's start token is what the talker reads before the answer (each voice has its own)."""
+    voices = pipes.registry.speech(pipes.audio.model_id).voices
+    assert voices["Ethan"]["bos_token"] != voices["Chelsie"]["bos_token"]
+    for voice in ("Ethan", "Chelsie"):
+        client.predict(*spoken_request(endpoint, voice), api_name=endpoint)
+        assert heard.talker_starts, "the talker never ran"
+        assert heard.talker_starts[-1].text_ids[-2] == voices[voice]["bos_token"], voice
+    assert len(heard.talker_starts) == 2
+
+
+def test_the_talker_reads_no_media_embeddings_and_follows_a_heard_videos_layout(pipes, client, heard):
+    """At the talker's first step, as generate() builds it: over the prompt, the thinker's last hidden state
+    plus its input embedding, except at image, video and audio positions, where the embedding is left out;
+    for a video heard with its sound the talker is told the sound is interleaved (`use_audio_in_video`),
+    and not told when the sound is off."""
+    client.predict(*spoken_request("/video_qa_spoken", "Chelsie", sound=True), api_name="/video_qa_spoken")
+    start, thought = heard.talker_starts[-1], heard.thinker_passes[-1]
+    assert start.use_audio_in_video is True
+    n = len(start.text_ids) - 2  # the prompt; then the voice's start token and the first answer token
+    assert thought.ids[:n] == start.text_ids[:n]
+    cfg = pipes.video.model.model.config.thinker_config
+    media = torch.isin(torch.tensor(thought.ids[:n]),
+                       torch.tensor([cfg.audio_token_index, cfg.image_token_index, cfg.video_token_index]))
+    assert 0 < int(media.sum()) < n
+    read, last, first = start.embeds[:n], thought.last[:n], thought.first[:n]
+    assert torch.allclose(read[media], last[media], atol=1e-5)
+    assert torch.allclose(read[~media], last[~media] + first[~media], atol=1e-5)
+    assert not torch.allclose(read[media], last[media] + first[media], atol=1e-3)  # this case tells
+
+    client.predict(*spoken_request("/video_qa_spoken", "Chelsie", sound=False), api_name="/video_qa_spoken")
+    assert not heard.talker_starts[-1].use_audio_in_video
+
+
+def test_closing_the_speech_stops_the_talker_within_a_step(pipes, heard, monkeypatch):
+    """Closing the stream of pieces (what Stop and a cancelled job do to it) ends the talker's generate():
+    at most the step under way when it closed runs after it, not the rest of the answer's codes."""
+    monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 60)
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    *_, answer = vqa.answer(messages, 48)
+    torch.manual_seed(0)
+    pieces = vqa.say(messages, answer * 4, "Chelsie")  # ~200 codes to say: a first piece of 24, then more
+    assert isinstance(next(pieces), np.ndarray)
+    assert talker_running(), "the talker ended before the close: nothing to observe"
+    closed = time.monotonic()
+    pieces.close()
+    after = [t for t in heard.talker_steps if t > closed]
+    assert len(after) <= 1, f"{len(after)} talker steps after the close"
+    assert not talker_running()
