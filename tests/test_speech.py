@@ -140,21 +140,36 @@ def test_stop_ends_speech_at_the_next_piece(pipes):
     assert not talker_running()
 
 
-def test_stop_during_speech_ends_the_talker(client):
-    """A cancelled job (the page's Stop cancels the same way) ends the talker's generate() too."""
-    from gradio_client import handle_file
+def test_stop_during_speech_ends_the_talker(heard, pipes, tiny_settings, monkeypatch):
+    """A cancelled job (the page's Stop cancels the same way) ends the talker's generate() too: a long answer
+    (1,200 tokens, about as many codes to say) is cut soon after its first step, not said to its end (the
+    steps run while the cancel travels to the server are counted too, hence a third); the talker is gone once
+    the cancel is answered."""
+    from gradio_client import Client, handle_file
 
-    job = client.submit(handle_file(str(ASSETS / "street.png")), "Describe it.", [], "Chelsie", None,
-                        api_name="/vqa_spoken")
-    deadline = time.monotonic() + 300
-    while not talker_running():
-        assert time.monotonic() < deadline and not job.done(), "speech never started"
-        time.sleep(0.05)
-    job.cancel()
-    deadline = time.monotonic() + 60
-    while talker_running():
-        assert time.monotonic() < deadline, "the talker kept generating after Stop"
-        time.sleep(0.1)
+    from pipelines.tasks import Pipelines
+
+    monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 60)
+    long = Pipelines(tiny_settings(max_new_tokens=1200, max_speech_seconds=60), registry=pipes.registry)
+    demo, url = launch(long)
+    try:
+        client = Client(url, analytics_enabled=False, verbose=False, httpx_kwargs={"timeout": 60})
+        job = client.submit(handle_file(str(ASSETS / "street.png")), "Describe it.", [], "Chelsie", None,
+                            api_name="/vqa_spoken")
+        deadline = time.monotonic() + 300
+        while not heard.talker_steps:
+            assert time.monotonic() < deadline and not job.done(), "speech never started"
+            time.sleep(0.02)
+        job.cancel()
+        deadline = time.monotonic() + 60
+        while talker_running():
+            assert time.monotonic() < deadline, "the talker kept generating after Stop"
+            time.sleep(0.1)
+        steps = len(heard.talker_steps)
+        answer = len(heard.thinker_passes[-1].ids) - len(heard.talker_starts[-1].text_ids) + 2
+        assert answer > 1000 and steps < answer / 3, (steps, answer)
+    finally:
+        demo.close()
 
 
 def test_missing_voices_keep_the_text_answer(tiny_dir, tmp_path, tiny_settings):
