@@ -289,3 +289,70 @@ def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, m
     with pytest.raises(Exception, match="Nothing to explain yet"):  # the oldest went, over the budget
         first.predict("video", api_name="/token_budget")
     assert sum(r.media for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES
+
+
+# -- attention values, against the model's own weights --------------------------------------------
+
+
+def direct_rows(loaded, messages, tokens, layers, heads):
+    """The answer's attention rows computed apart from pipelines/explain.py: one eager pass with
+    output_attentions, each layer's weights for the steps that wrote the answer, heads reduced, layers averaged."""
+    full, inputs = explain.conversation(loaded, messages, tokens)
+    prompt = inputs["input_ids"].shape[-1]
+    model = loaded.generator
+    previous = model.config.text_config._attn_implementation
+    model.set_attn_implementation({"text_config": "eager"})
+    try:
+        with torch.inference_mode():
+            attentions = model(**full, use_cache=False, output_attentions=True).attentions
+    finally:
+        model.set_attn_implementation({"text_config": previous})
+    first, last = layers
+    per_layer = [a[0, :, prompt - 1:-1, :].float() for a in attentions[first:last + 1]]
+    return torch.stack([w.mean(0) if heads == "mean" else w.amax(0) for w in per_layer]).mean(0)
+
+
+@pytest.fixture(scope="module")
+def answered(pipes):
+    """A caption of a picture, six tokens long: the answer the attention tests look at."""
+    image = Image.new("RGB", (120, 90), (30, 140, 200))
+    answer = last(pipes.caption(image, "en", max_new_tokens=6))
+    assert len(answer.usage.tokens) == 6
+    return pipes.caption.model, answer.usage
+
+
+def test_attention_per_layer_and_head_mode_is_the_models_own(answered):
+    """Each layer range and head mode gives the rows the model's own weights give; layers differ, and the
+    heads' max is at least their mean (and above it somewhere)."""
+    loaded, usage = answered
+    rows = {}
+    for layers in ((0, 0), (1, 1), (0, 1)):
+        for heads in explain.HEADS:
+            rows[layers, heads], _ = explain.answer_attention(loaded, usage.messages, usage.tokens, layers, heads)
+            expected = direct_rows(loaded, usage.messages, usage.tokens, layers, heads)
+            assert torch.allclose(rows[layers, heads], expected, atol=1e-6), (layers, heads)
+    assert not torch.allclose(rows[(0, 0), "mean"], rows[(1, 1), "mean"], atol=1e-4)
+    assert torch.allclose(rows[(0, 1), "mean"], (rows[(0, 0), "mean"] + rows[(1, 1), "mean"]) / 2, atol=1e-6)
+    for layers in ((0, 0), (1, 1)):
+        top, mean = rows[layers, "max"], rows[layers, "mean"]
+        assert (top >= mean - 1e-7).all() and (top > mean + 1e-4).any()
+
+
+@pytest.mark.parametrize("span", ["last", "all"])
+def test_a_clicked_words_heat_is_its_own_rows(answered, pipes, span):
+    """What the view shows for a word (the last one, whose slice is the end of the rows) or the whole answer:
+    the mean of exactly those tokens' rows over the image's cells, the model's own weights."""
+    from components import explain as view
+
+    loaded, usage = answered
+    rec = view.Record(pipes.caption.model_id, usage.messages, list(usage.tokens), {})
+    pieces = rec.pieces(loaded.tokenizer)
+    start, end = (len(pieces) - 1, len(pieces) - 1) if span == "last" else (0, len(pieces) - 1)
+    _, raw = view.attention(pipes.caption, rec, start, end, 0, 1, "mean")
+    a, b = pieces[start][1], pieces[end][2]
+    assert raw["tokens"] == [a, b] and b > a and (span == "all") == (a == 0 and b == len(usage.tokens))
+    rows = direct_rows(loaded, usage.messages, usage.tokens, (0, 1), "mean")
+    full, _ = explain.conversation(loaded, usage.messages, usage.tokens)
+    seg = explain.segments(loaded, full)[0]
+    expected = explain.image_cells(rows[a:b].mean(0), seg)
+    np.testing.assert_allclose(np.array(raw["inputs"][0]["weights"]), expected, atol=2e-6)
