@@ -235,6 +235,14 @@ def test_api_video_attention_has_the_models_grid_and_its_sound_only_when_heard(a
 
     budget = client.predict("video", api_name="/token_budget")
     assert sum(p["tokens"] for p in budget["inputs"]) == budget["prompt_tokens"]  # no token counted twice
+    # Each part by itself: the frames' tokens, the sound's (heard with the video) and the text's, none as another.
+    loaded = pipes.video.model
+    video_n, audio_n = (int((ids == loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{k}_token")))
+                            .sum()) for k in ("video", "audio"))
+    assert video_n > 0 and (audio_n > 0) == sound
+    expected = [("video", video_n, False)] + ([("audio", audio_n, True)] if sound else []) \
+        + [("text", budget["prompt_tokens"] - video_n - audio_n, False)]
+    assert [(p["kind"], p["tokens"], p.get("in_video", False)) for p in budget["inputs"]] == expected
     heatmaps, raw = client.predict("video", 0, 0, -1, -1, "mean", api_name="/attention")
     kinds = [part["kind"] for part in raw["inputs"]]
     assert kinds == (["video", "audio"] if sound else ["video"]) and len(heatmaps) == len(kinds)
@@ -289,6 +297,21 @@ def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, m
     with pytest.raises(Exception, match="Nothing to explain yet"):  # the oldest went, over the budget
         first.predict("video", api_name="/token_budget")
     assert sum(r.media for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES
+
+
+def test_kept_answers_are_bounded_in_number(api):
+    """At most 32 answers are kept server-wide (sessions x tabs), whatever their size: the 33rd session's
+    answer makes the oldest go."""
+    from components import explain as view
+
+    image = handle_file(str(ASSETS / "chart.png"))
+    clients = [Client(api, analytics_enabled=False, verbose=False) for _ in range(33)]
+    for client in clients:
+        client.predict(image, "en", api_name="/caption")
+    assert len(view.RECORDS) == 32
+    assert isinstance(clients[-1].predict("caption", api_name="/token_budget"), dict)
+    with pytest.raises(Exception, match="Nothing to explain yet"):
+        clients[0].predict("caption", api_name="/token_budget")
 
 
 # -- attention values, against the model's own weights --------------------------------------------
