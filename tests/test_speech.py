@@ -438,3 +438,51 @@ def test_closing_the_speech_stops_the_talker_within_a_step(pipes, heard, monkeyp
     after = [t for t in heard.talker_steps if t > closed]
     assert len(after) <= 1, f"{len(after)} talker steps after the close"
     assert not talker_running()
+
+
+def choose_voice(page, prefix: str, name: str) -> None:
+    page.click(f"#{prefix}-voice input")
+    page.locator(f"#{prefix}-voice [role=option][aria-label={name}]").click()
+
+
+@pytest.mark.parametrize("prefix, field, file, shown", [
+    ("audio", "audio-input", "speech_en.wav", "audio"),
+    ("vqa", "vqa-image", "street.png", "img"),
+    ("video", "video-input", "street_en.mp4", "video"),
+], ids=["audio", "vqa", "video"])
+def test_each_page_speaks_in_the_chosen_voice(open_page, pipes, heard, prefix, field, file, shown):
+    """Each tab's page event: the voice picked on the page is the one whose start token the talker reads;
+    on the video tab with the sound switched off, the model gets the frames only (no sound tokens, no
+    sound features) and the talker is not told of an interleaved sound."""
+    voices = pipes.registry.speech(pipes.audio.model_id).voices
+    page = open_page()
+    page.set_default_timeout(300_000)
+    tab(page, f"tab_{prefix}")
+    upload(page, field, file, shown)
+    if prefix == "video":
+        page.uncheck("#video-sound input[type=checkbox]")
+    page.check(f"#{prefix}-speak input[type=checkbox]")
+    choose_voice(page, prefix, "Ethan")
+    page.fill(f"#{prefix}-question textarea", "What is it?")
+    page.click(f"#{prefix}-run")
+    page.wait_for_selector(f"#{prefix}-spoken-wav", state="visible")  # the speech has ended
+    assert len(heard.talker_starts) == 1
+    assert heard.talker_starts[0].text_ids[-2] == voices["Ethan"]["bos_token"]
+    if prefix == "video":
+        asked = heard.prompts[0]
+        assert asked.count(heard.token_id("<|VIDEO|>")) > 0
+        assert asked.count(heard.token_id("<|AUDIO|>")) == 0 and not asked.audio_frames
+        assert not heard.talker_starts[0].use_audio_in_video
+
+
+def test_the_audio_page_says_nothing_with_speak_off(open_page, heard):
+    """"Speak the answer" off (the default): the answer is written, the talker never runs."""
+    page = open_page()
+    tab(page, "tab_audio")
+    upload(page, "audio-input", "speech_en.wav", "audio")
+    assert not page.locator("#audio-speak input[type=checkbox]").is_checked()
+    page.fill("#audio-question textarea", "What is said?")
+    page.click("#audio-run")
+    assert wait_text(page, "audio-output").strip()
+    assert heard.prompts and not heard.talker_starts
+    assert not page.locator("#audio-spoken-wav").is_visible()
