@@ -258,10 +258,16 @@ def test_silent_video_with_sound_on_says_it_has_no_sound(client, corpus):
     assert not notices(client, corpus / "silent.mp4", sound=False)
 
 
-def test_bad_videos_leave_nothing_open_or_behind(client, corpus):
+def test_bad_videos_leave_nothing_open_or_behind(client, corpus, tmp_path, monkeypatch):
     """After the whole corpus: no file of it or of the upload cache is held open by the server, and no
-    decoding thread or temporary file was left."""
+    decoding thread or temporary file was left. The server (in this process) gets a temporary folder of its
+    own meanwhile, so files other processes write to the system's are not counted."""
     import tempfile
+
+    private = tmp_path / "system-temp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
 
     def threads() -> int:
         """Threads other than the server's worker pools (bounded, reused, and grown by a fresh server's first calls)."""
