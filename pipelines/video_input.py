@@ -195,11 +195,7 @@ def model_inputs(processor, messages: list[dict], clip: Video):
     processor places 2 s of audio tokens after each 2 s of frames as the model was trained.
     """
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    # The processor's own video bounds (Qwen2_5OmniProcessor.videos_kwargs: 128 to 768 x 28² pixels a
-    # frame), the upper one lowered to --max-video-pixels.
-    bounds = processor.videos_kwargs["size"]
-    size = {"shortest_edge": min(bounds["shortest_edge"], clip.max_pixels),
-            "longest_edge": min(bounds["longest_edge"], clip.max_pixels)}
+    size = frame_bounds(processor, clip)
     kwargs = dict(text=prompt, videos=[clip.frames], return_tensors="pt",
                   videos_kwargs=dict(fps=clip.fps, do_sample_frames=False, size=size,
                                      cap_pixels_per_frame=True))  # qwen-omni-utils' total bound
@@ -207,6 +203,28 @@ def model_inputs(processor, messages: list[dict], clip: Video):
         kwargs.update(audio=[clip.audio], audio_from_video_indices=[0], load_audio_from_video=True)
     inputs = processor(**kwargs)
     return inputs, clip.audio is not None
+
+
+def frame_bounds(processor, clip: Video) -> dict:
+    """The processor's own video bounds (Qwen2_5OmniProcessor.videos_kwargs: 128 to 768 x 28² pixels a
+    frame) kept within --max-video-pixels, as a `size` for its call.
+
+    Lowering the upper bound alone is not enough: the processor scales a frame below the lower bound up
+    (rounding each side up to its grid) and, with `cap_pixels_per_frame`, lifts the upper bound to 1.05x
+    the lower one; either can take a frame past the limit. So the lower bound stays under limit / 1.05,
+    and is dropped to one grid cell for a frame its upscaling would take past the limit.
+    """
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import smart_resize
+
+    bounds, limit = processor.videos_kwargs["size"], clip.max_pixels
+    vp = processor.video_processor
+    factor = vp.patch_size * vp.merge_size
+    low = min(bounds["shortest_edge"], int(limit / 1.05))
+    height, width = clip.frames.shape[1:3]
+    h, w = smart_resize(height, width, factor=factor, min_pixels=low, max_pixels=limit)
+    if h * w > limit:
+        low = factor * factor
+    return {"shortest_edge": low, "longest_edge": min(bounds["longest_edge"], limit)}
 
 
 def to_mp4(clip: Video) -> bytes:

@@ -9,11 +9,16 @@ where a prompt that lost a turn or an image that was never downscaled shows.
 For the Qwen2.5-Omni thinker (caption, VQA, audio): in transformers 5.23, generate() encodes images
 before its first forward (the thinker then gets `mm_encoder_outputs`, not pixels), so images are read
 at the vision encoder, the prompt and the audio features at the thinker's first forward.
+
+For spoken answers (once the talker is loaded): the talker's first step (its text ids, with the voice's
+start token, `use_audio_in_video`, and the embeddings it reads), the time of each of its steps, and the
+thinker pass that made those embeddings (its input and last hidden states).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -37,9 +42,29 @@ class Prompt:
     images: list[Image] = field(default_factory=list)
     audio_frames: list[int] = field(default_factory=list)   # mel frames per clip (the mask's ones)
     audio_seconds: list[float] = field(default_factory=list)  # frames x hop / the rate the extractor assumes
+    use_audio_in_video: bool | None = None  # as the thinker's forward was told
+    positions: torch.Tensor | None = field(default=None, repr=False)  # position_ids, row 0: (rope axes, seq)
 
     def count(self, token_id: int) -> int:
         return self.ids.count(token_id)
+
+
+@dataclass
+class TalkerStart:
+    """What the talker's first step read (row 0)."""
+
+    text_ids: list[int] = field(repr=False)  # input_text_ids: prompt, the voice's start token, the first answer token
+    use_audio_in_video: bool | None
+    embeds: torch.Tensor = field(repr=False)  # inputs_embeds (sequence, hidden)
+
+
+@dataclass
+class ThinkerPass:
+    """A thinker forward pass asked for its hidden states (the one that feeds the talker), row 0."""
+
+    ids: list[int] = field(repr=False)
+    first: torch.Tensor = field(repr=False)  # hidden_states[0]: the embedding layer's output
+    last: torch.Tensor = field(repr=False)   # hidden_states[-1]
 
 
 class Recorder:
@@ -48,6 +73,9 @@ class Recorder:
     def __init__(self, loaded):
         self.loaded = loaded
         self.prompts: list[Prompt] = []
+        self.talker_starts: list[TalkerStart] = []
+        self.talker_steps: list[float] = []  # time.monotonic() at the start of each talker forward
+        self.thinker_passes: list[ThinkerPass] = []
         self._images: list[Image] = []  # encoded before the prompt's first forward; joined to it there
         self._lock = threading.Lock()
         self._handles = []
@@ -63,7 +91,11 @@ class Recorder:
         generator = self.loaded.generator
         visual = generator.model.visual  # Qwen2_5OmniThinkerModel's vision encoder
         self._handles = [generator.register_forward_pre_hook(self._on_forward, with_kwargs=True),
+                         generator.register_forward_hook(self._on_hidden, with_kwargs=True),
                          visual.register_forward_pre_hook(self._on_image, with_kwargs=True)]
+        talker = getattr(self.loaded.model, "talker", None)  # hooked only if the speech parts are loaded
+        if talker is not None:
+            self._handles.append(talker.register_forward_pre_hook(self._on_talker, with_kwargs=True))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -105,8 +137,28 @@ class Recorder:
         ids = ids[0].tolist()
         mask = kwargs.get("feature_attention_mask")
         frames = [] if mask is None else mask.sum(-1).tolist()
+        positions = kwargs.get("position_ids")
+        positions = None if positions is None else positions[:, 0].detach().cpu().clone()
         with self._lock:
             images, self._images = self._images, []
             self.prompts.append(Prompt(
                 ids, self.loaded.tokenizer.decode(ids, skip_special_tokens=False), images, frames,
-                [f * self.seconds_per_frame for f in frames]))
+                [f * self.seconds_per_frame for f in frames], kwargs.get("use_audio_in_video"), positions))
+
+    def _on_hidden(self, module, args, kwargs, output):
+        hidden = getattr(output, "hidden_states", None)
+        if not kwargs.get("output_hidden_states") or hidden is None:
+            return
+        with self._lock:
+            self.thinker_passes.append(ThinkerPass(kwargs["input_ids"][0].tolist(), hidden[0][0].detach().float().cpu(),
+                                                   hidden[-1][0].detach().float().cpu()))
+
+    def _on_talker(self, module, args, kwargs):
+        now = time.monotonic()
+        with self._lock:
+            self.talker_steps.append(now)
+            embeds = kwargs.get("inputs_embeds")
+            if embeds is not None:  # the first step; later ones pass codec ids only
+                self.talker_starts.append(TalkerStart(kwargs["input_text_ids"][0].tolist(),
+                                                      kwargs.get("use_audio_in_video"),
+                                                      embeds[0].detach().float().cpu().clone()))

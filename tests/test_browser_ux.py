@@ -334,8 +334,13 @@ def test_a_new_run_closes_old_error_toasts_and_clear_empties_the_tab(open_page):
 
 
 def test_start_up_points_to_the_share_flag(server):
-    """Finding 9: the start-up lines name --share, not Gradio's `share=True` in launch()."""
-    log = (ARTIFACTS / "app-ux.log").read_text()
+    """Finding 9: the start-up lines name --share, not Gradio's `share=True` in launch(). The server answers
+    before app.py prints them (run alone, this test comes first): they are waited for, 30 s at most."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while "public link" not in (log := (ARTIFACTS / "app-ux.log").read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "--share" in log and "share=True" not in log
 
 

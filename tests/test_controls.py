@@ -180,6 +180,15 @@ def test_max_new_tokens_at_its_bounds_answers(app, tokens):
     assert isinstance(list(pipes.caption(img, "en", max_new_tokens=tokens))[-1], str)
 
 
+def test_each_requests_max_new_tokens_is_what_the_model_writes(app):
+    """A request's own limit, below the app's (4 here), ends the answer there: the model wrote that many tokens."""
+    pipes = app[1]
+    img = Image.open(ASSETS / "street.png")
+    for tokens in (1, 2, 4):
+        *_, answer = pipes.caption(img, "en", max_new_tokens=tokens)
+        assert len(answer.usage.tokens) == tokens
+
+
 @pytest.mark.parametrize("tokens", [0, 5])
 def test_max_new_tokens_past_its_bounds_is_refused(app, tokens):
     from pipelines.errors import InputError

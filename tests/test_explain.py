@@ -235,6 +235,14 @@ def test_api_video_attention_has_the_models_grid_and_its_sound_only_when_heard(a
 
     budget = client.predict("video", api_name="/token_budget")
     assert sum(p["tokens"] for p in budget["inputs"]) == budget["prompt_tokens"]  # no token counted twice
+    # Each part by itself: the frames' tokens, the sound's (heard with the video) and the text's, none as another.
+    loaded = pipes.video.model
+    video_n, audio_n = (int((ids == loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{k}_token")))
+                            .sum()) for k in ("video", "audio"))
+    assert video_n > 0 and (audio_n > 0) == sound
+    expected = [("video", video_n, False)] + ([("audio", audio_n, True)] if sound else []) \
+        + [("text", budget["prompt_tokens"] - video_n - audio_n, False)]
+    assert [(p["kind"], p["tokens"], p.get("in_video", False)) for p in budget["inputs"]] == expected
     heatmaps, raw = client.predict("video", 0, 0, -1, -1, "mean", api_name="/attention")
     kinds = [part["kind"] for part in raw["inputs"]]
     assert kinds == (["video", "audio"] if sound else ["video"]) and len(heatmaps) == len(kinds)
@@ -291,13 +299,28 @@ def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, m
     assert sum(r.media for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES
 
 
-# -- the attention pass's memory and its lock (issue 23, issue 25 item 3) -----------------------------
+def test_kept_answers_are_bounded_in_number(api):
+    """At most 32 answers are kept server-wide (sessions x tabs), whatever their size: the 33rd session's
+    answer makes the oldest go."""
+    from components import explain as view
+
+    image = handle_file(str(ASSETS / "chart.png"))
+    clients = [Client(api, analytics_enabled=False, verbose=False) for _ in range(33)]
+    for client in clients:
+        client.predict(image, "en", api_name="/caption")
+    assert len(view.RECORDS) == 32
+    assert isinstance(clients[-1].predict("caption", api_name="/token_budget"), dict)
+    with pytest.raises(Exception, match="Nothing to explain yet"):
+        clients[0].predict("caption", api_name="/token_budget")
 
 
-def eager_rows(loaded, messages, answer_ids, layers, heads):
-    """The reference: the pass as it was first written, full eager attention with every layer's weights
-    (memory that grows with the square of the length; a short case only)."""
-    full, inputs = explain.conversation(loaded, messages, answer_ids)
+# -- attention values, against the model's own weights --------------------------------------------
+
+
+def direct_rows(loaded, messages, tokens, layers, heads):
+    """The answer's attention rows computed apart from pipelines/explain.py: one eager pass with
+    output_attentions, each layer's weights for the steps that wrote the answer, heads reduced, layers averaged."""
+    full, inputs = explain.conversation(loaded, messages, tokens)
     prompt = inputs["input_ids"].shape[-1]
     model = loaded.generator
     previous = model.config.text_config._attn_implementation
@@ -312,14 +335,7 @@ def eager_rows(loaded, messages, answer_ids, layers, heads):
     return torch.stack(rows).mean(0)
 
 
-@pytest.mark.parametrize("layers, heads", [((0, 1), "mean"), ((1, 1), "max"), ((0, 0), "mean")])
-def test_attention_rows_equal_the_eager_computation_on_a_short_case(pipes, layers, heads):
-    answer = last(pipes.vqa.answer(pipes.vqa.request(str(ASSETS / "street.png"), "What is it?"), 6))
-    loaded, usage = pipes.vqa.model, answer.usage
-    rows, _ = explain.answer_attention(loaded, usage.messages, usage.tokens, layers, heads)
-    expected = eager_rows(loaded, usage.messages, usage.tokens, layers, heads)
-    assert rows.shape == expected.shape
-    torch.testing.assert_close(rows, expected, rtol=1e-5, atol=1e-7)
+# -- the attention pass's memory and its lock (issue 23, issue 25 item 3) -----------------------------
 
 
 class Biggest(torch.utils._python_dispatch.TorchDispatchMode):
@@ -393,3 +409,49 @@ def test_kept_attention_rows_count_in_the_explain_budget(api, monkeypatch):
     with pytest.raises(Exception, match="Nothing to explain yet"):
         first.predict("caption", api_name="/token_budget")
     assert sum(r.bytes for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES or len(view.RECORDS) == 1
+
+
+@pytest.fixture(scope="module")
+def answered(pipes):
+    """A caption of a picture, six tokens long: the answer the attention tests look at."""
+    image = Image.new("RGB", (120, 90), (30, 140, 200))
+    answer = last(pipes.caption(image, "en", max_new_tokens=6))
+    assert len(answer.usage.tokens) == 6
+    return pipes.caption.model, answer.usage
+
+
+def test_attention_per_layer_and_head_mode_is_the_models_own(answered):
+    """Each layer range and head mode gives the rows the model's own weights give; layers differ, and the
+    heads' max is at least their mean (and above it somewhere)."""
+    loaded, usage = answered
+    rows = {}
+    for layers in ((0, 0), (1, 1), (0, 1)):
+        for heads in explain.HEADS:
+            rows[layers, heads], _ = explain.answer_attention(loaded, usage.messages, usage.tokens, layers, heads)
+            expected = direct_rows(loaded, usage.messages, usage.tokens, layers, heads)
+            assert torch.allclose(rows[layers, heads], expected, atol=1e-6), (layers, heads)
+    assert not torch.allclose(rows[(0, 0), "mean"], rows[(1, 1), "mean"], atol=1e-4)
+    assert torch.allclose(rows[(0, 1), "mean"], (rows[(0, 0), "mean"] + rows[(1, 1), "mean"]) / 2, atol=1e-6)
+    for layers in ((0, 0), (1, 1)):
+        top, mean = rows[layers, "max"], rows[layers, "mean"]
+        assert (top >= mean - 1e-7).all() and (top > mean + 1e-4).any()
+
+
+@pytest.mark.parametrize("span", ["last", "all"])
+def test_a_clicked_words_heat_is_its_own_rows(answered, pipes, span):
+    """What the view shows for a word (the last one, whose slice is the end of the rows) or the whole answer:
+    the mean of exactly those tokens' rows over the image's cells, the model's own weights."""
+    from components import explain as view
+
+    loaded, usage = answered
+    rec = view.Record(pipes.caption.model_id, usage.messages, list(usage.tokens), {})
+    pieces = rec.pieces(loaded.tokenizer)
+    start, end = (len(pieces) - 1, len(pieces) - 1) if span == "last" else (0, len(pieces) - 1)
+    _, raw = view.attention(pipes.caption, rec, start, end, 0, 1, "mean")
+    a, b = pieces[start][1], pieces[end][2]
+    assert raw["tokens"] == [a, b] and b > a and (span == "all") == (a == 0 and b == len(usage.tokens))
+    rows = direct_rows(loaded, usage.messages, usage.tokens, (0, 1), "mean")
+    full, _ = explain.conversation(loaded, usage.messages, usage.tokens)
+    seg = explain.segments(loaded, full)[0]
+    expected = explain.image_cells(rows[a:b].mean(0), seg)
+    np.testing.assert_allclose(np.array(raw["inputs"][0]["weights"]), expected, atol=2e-6)

@@ -140,21 +140,36 @@ def test_stop_ends_speech_at_the_next_piece(pipes):
     assert not talker_running()
 
 
-def test_stop_during_speech_ends_the_talker(client):
-    """A cancelled job (the page's Stop cancels the same way) ends the talker's generate() too."""
-    from gradio_client import handle_file
+def test_stop_during_speech_ends_the_talker(heard, pipes, tiny_settings, monkeypatch):
+    """A cancelled job (the page's Stop cancels the same way) ends the talker's generate() too: a long answer
+    (1,200 tokens, about as many codes to say) is cut soon after its first step, not said to its end (the
+    steps run while the cancel travels to the server are counted too, hence a third); the talker is gone once
+    the cancel is answered."""
+    from gradio_client import Client, handle_file
 
-    job = client.submit(handle_file(str(ASSETS / "street.png")), "Describe it.", [], "Chelsie", None,
-                        api_name="/vqa_spoken")
-    deadline = time.monotonic() + 300
-    while not talker_running():
-        assert time.monotonic() < deadline and not job.done(), "speech never started"
-        time.sleep(0.05)
-    job.cancel()
-    deadline = time.monotonic() + 60
-    while talker_running():
-        assert time.monotonic() < deadline, "the talker kept generating after Stop"
-        time.sleep(0.1)
+    from pipelines.tasks import Pipelines
+
+    monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 60)
+    long = Pipelines(tiny_settings(max_new_tokens=1200, max_speech_seconds=60), registry=pipes.registry)
+    demo, url = launch(long)
+    try:
+        client = Client(url, analytics_enabled=False, verbose=False, httpx_kwargs={"timeout": 60})
+        job = client.submit(handle_file(str(ASSETS / "street.png")), "Describe it.", [], "Chelsie", None,
+                            api_name="/vqa_spoken")
+        deadline = time.monotonic() + 300
+        while not heard.talker_steps:
+            assert time.monotonic() < deadline and not job.done(), "speech never started"
+            time.sleep(0.02)
+        job.cancel()
+        deadline = time.monotonic() + 60
+        while talker_running():
+            assert time.monotonic() < deadline, "the talker kept generating after Stop"
+            time.sleep(0.1)
+        steps = len(heard.talker_steps)
+        answer = len(heard.thinker_passes[-1].ids) - len(heard.talker_starts[-1].text_ids) + 2
+        assert answer > 1000 and steps < answer / 3, (steps, answer)
+    finally:
+        demo.close()
 
 
 def test_missing_voices_keep_the_text_answer(tiny_dir, tmp_path, tiny_settings):
@@ -411,3 +426,126 @@ def test_twenty_spoken_answers_while_other_threads_serve_status(pipes, tiny_sett
         assert text and wav, "an answer was not spoken"
         with wave.open(wav) as w:
             assert w.getnframes() > 0
+# -- what reaches the talker, per endpoint (tests/recorder.py: hooks on the real thinker and talker) -------
+
+@pytest.fixture()
+def heard(pipes, monkeypatch):
+    """A Recorder on the module's Omni model with its speech parts loaded (so the talker is watched too);
+    spoken answers cut at 0.2 s: the talker's first steps are what is looked at."""
+    from tests.recorder import Recorder
+
+    pipes.registry.speech(pipes.audio.model_id)
+    monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 0.2)
+    with Recorder(pipes.audio.model) as recorder:
+        yield recorder
+
+
+def spoken_request(endpoint: str, voice: str, sound: bool = True) -> tuple:
+    from gradio_client import handle_file
+
+    if endpoint == "/audio_qa_spoken":
+        return handle_file(str(ASSETS / "speech_en.wav")), "What is said?", True, voice
+    if endpoint == "/vqa_spoken":
+        return handle_file(str(ASSETS / "street.png")), "What?", [], voice, None
+    return handle_file(str(ASSETS / "street_en.mp4")), "What?", [], voice, sound
+
+
+@pytest.mark.parametrize("endpoint", ["/audio_qa_spoken", "/vqa_spoken", "/video_qa_spoken"])
+def test_each_spoken_endpoint_speaks_in_the_chosen_voice(pipes, client, heard, endpoint):
+    """The voice's start token is what the talker reads before the answer (each voice has its own)."""
+    voices = pipes.registry.speech(pipes.audio.model_id).voices
+    assert voices["Ethan"]["bos_token"] != voices["Chelsie"]["bos_token"]
+    for voice in ("Ethan", "Chelsie"):
+        client.predict(*spoken_request(endpoint, voice), api_name=endpoint)
+        assert heard.talker_starts, "the talker never ran"
+        assert heard.talker_starts[-1].text_ids[-2] == voices[voice]["bos_token"], voice
+    assert len(heard.talker_starts) == 2
+
+
+def test_the_talker_reads_no_media_embeddings_and_follows_a_heard_videos_layout(pipes, client, heard):
+    """At the talker's first step, as generate() builds it: over the prompt, the thinker's last hidden state
+    plus its input embedding, except at image, video and audio positions, where the embedding is left out;
+    for a video heard with its sound the talker is told the sound is interleaved (`use_audio_in_video`),
+    and not told when the sound is off."""
+    client.predict(*spoken_request("/video_qa_spoken", "Chelsie", sound=True), api_name="/video_qa_spoken")
+    start, thought = heard.talker_starts[-1], heard.thinker_passes[-1]
+    assert start.use_audio_in_video is True
+    n = len(start.text_ids) - 2  # the prompt; then the voice's start token and the first answer token
+    assert thought.ids[:n] == start.text_ids[:n]
+    cfg = pipes.video.model.model.config.thinker_config
+    media = torch.isin(torch.tensor(thought.ids[:n]),
+                       torch.tensor([cfg.audio_token_index, cfg.image_token_index, cfg.video_token_index]))
+    assert 0 < int(media.sum()) < n
+    read, last, first = start.embeds[:n], thought.last[:n], thought.first[:n]
+    assert torch.allclose(read[media], last[media], atol=1e-5)
+    assert torch.allclose(read[~media], last[~media] + first[~media], atol=1e-5)
+    assert not torch.allclose(read[media], last[media] + first[media], atol=1e-3)  # this case tells
+
+    client.predict(*spoken_request("/video_qa_spoken", "Chelsie", sound=False), api_name="/video_qa_spoken")
+    assert not heard.talker_starts[-1].use_audio_in_video
+
+
+def test_closing_the_speech_stops_the_talker_within_a_step(pipes, heard, monkeypatch):
+    """Closing the stream of pieces (what Stop and a cancelled job do to it) ends the talker's generate():
+    at most the step under way when it closed runs after it, not the rest of the answer's codes."""
+    monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 60)
+    vqa = pipes.vqa
+    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    *_, answer = vqa.answer(messages, 48)
+    torch.manual_seed(0)
+    pieces = vqa.say(messages, answer * 4, "Chelsie")  # ~200 codes to say: a first piece of 24, then more
+    assert isinstance(next(pieces), np.ndarray)
+    assert talker_running(), "the talker ended before the close: nothing to observe"
+    closed = time.monotonic()
+    pieces.close()
+    after = [t for t in heard.talker_steps if t > closed]
+    assert len(after) <= 1, f"{len(after)} talker steps after the close"
+    assert not talker_running()
+
+
+def choose_voice(page, prefix: str, name: str) -> None:
+    page.click(f"#{prefix}-voice input")
+    page.locator(f"#{prefix}-voice [role=option][aria-label={name}]").click()
+
+
+@pytest.mark.parametrize("prefix, field, file, shown", [
+    ("audio", "audio-input", "speech_en.wav", "audio"),
+    ("vqa", "vqa-image", "street.png", "img"),
+    ("video", "video-input", "street_en.mp4", "video"),
+], ids=["audio", "vqa", "video"])
+def test_each_page_speaks_in_the_chosen_voice(open_page, pipes, heard, prefix, field, file, shown):
+    """Each tab's page event: the voice picked on the page is the one whose start token the talker reads;
+    on the video tab with the sound switched off, the model gets the frames only (no sound tokens, no
+    sound features) and the talker is not told of an interleaved sound."""
+    voices = pipes.registry.speech(pipes.audio.model_id).voices
+    page = open_page()
+    page.set_default_timeout(300_000)
+    tab(page, f"tab_{prefix}")
+    upload(page, field, file, shown)
+    if prefix == "video":
+        page.uncheck("#video-sound input[type=checkbox]")
+    page.check(f"#{prefix}-speak input[type=checkbox]")
+    choose_voice(page, prefix, "Ethan")
+    page.fill(f"#{prefix}-question textarea", "What is it?")
+    page.click(f"#{prefix}-run")
+    page.wait_for_selector(f"#{prefix}-spoken-wav", state="visible")  # the speech has ended
+    assert len(heard.talker_starts) == 1
+    assert heard.talker_starts[0].text_ids[-2] == voices["Ethan"]["bos_token"]
+    if prefix == "video":
+        asked = heard.prompts[0]
+        assert asked.count(heard.token_id("<|VIDEO|>")) > 0
+        assert asked.count(heard.token_id("<|AUDIO|>")) == 0 and not asked.audio_frames
+        assert not heard.talker_starts[0].use_audio_in_video
+
+
+def test_the_audio_page_says_nothing_with_speak_off(open_page, heard):
+    """"Speak the answer" off (the default): the answer is written, the talker never runs."""
+    page = open_page()
+    tab(page, "tab_audio")
+    upload(page, "audio-input", "speech_en.wav", "audio")
+    assert not page.locator("#audio-speak input[type=checkbox]").is_checked()
+    page.fill("#audio-question textarea", "What is said?")
+    page.click("#audio-run")
+    assert wait_text(page, "audio-output").strip()
+    assert heard.prompts and not heard.talker_starts
+    assert not page.locator("#audio-spoken-wav").is_visible()

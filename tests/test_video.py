@@ -6,6 +6,7 @@ What the model receives is read with tests/recorder.py (hooks on the real model;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -22,6 +24,7 @@ from components.vqa import text_of
 
 from .conftest import ASSETS, launch
 from .recorder import Recorder
+from .test_stop import within
 
 CLIP = ASSETS / "street_en.mp4"  # 4.1 s, 10 fps, 320x214, a spoken line (assets/make_assets.py)
 LIMITS = dict(max_new_tokens=3, max_video_seconds=3.0, max_video_frames=16, max_video_pixels=320 * 240)
@@ -95,6 +98,63 @@ def test_frames_are_sampled_at_two_a_second_within_the_limits(app_pipes):
     assert clip.trimmed and clip.seconds == 3.0 and clip.original_seconds > 4
     assert clip.frames.shape[1] * clip.frames.shape[2] <= LIMITS["max_video_pixels"]
     assert clip.audio is not None and len(clip.audio) == 3 * 16_000  # the sound of the same 3 s
+
+
+@pytest.fixture(scope="module")
+def big_clip(tmp_path_factory) -> Path:
+    """640x480 (4 times --max-video-pixels here), 3 s at 10 fps, with a tone."""
+    path = tmp_path_factory.mktemp("big") / "big.mp4"
+    write_video(path, frames(30, 640, 480), 10, tone(3))
+    return path
+
+
+def test_decoded_frames_are_scaled_down_to_the_limit(app_pipes, big_clip):
+    clip = app_pipes.video.load(str(big_clip))
+    assert clip.frames.shape[1:3] == (240, 320)  # 640x480 halved: 76,800 pixels, the aspect kept
+
+
+def test_frames_reach_the_model_within_max_video_pixels(client, seen, big_clip):
+    """The frame grid the vision encoder gets stays within --max-video-pixels (320x240 here), for a clip over
+    the limit and for one under it (which the processor scales up towards its own lower bound)."""
+    limit = LIMITS["max_video_pixels"]
+    for video in (big_clip, CLIP):
+        ask(client, video)
+        (image,) = seen.last.images
+        h, w = image.side
+        assert limit / 2 <= h * w <= limit, (video.name, image.side)
+
+
+def test_the_thinker_places_a_heard_videos_sound_between_its_frames(client, seen, app_pipes):
+    """With the sound on, the thinker is told the sound is interleaved with the frames
+    (`use_audio_in_video`): its positions are the interleaved ones; with the sound off they are not asked."""
+    from pipelines.video_input import model_inputs
+
+    thinker = app_pipes.video.model.generator
+    for sound in (True, False):
+        ask(client, CLIP, sound=sound)
+        prompt = seen.last
+        assert bool(prompt.use_audio_in_video) is sound and prompt.positions is not None
+        clip = app_pipes.video.load(str(CLIP), sound)
+        inputs, _ = model_inputs(app_pipes.video.model.processor, app_pipes.video.messages(clip, "What happens?"), clip)
+        mask = inputs.get("feature_attention_mask")
+
+        def rope(interleaved):
+            return thinker.model.get_rope_index(
+                inputs["input_ids"], None, inputs["video_grid_thw"], inputs["attention_mask"], interleaved,
+                None if mask is None else mask.sum(-1), inputs["video_second_per_grid"])[0][:, 0]
+
+        assert torch.equal(prompt.positions[-3:], rope(sound))
+        if sound:
+            assert not torch.equal(rope(True), rope(False))  # the flag moves the positions: this case tells
+
+
+def test_zerogpu_duration_counts_the_sound(app_pipes):
+    """A minute of soundtrack costs its Whisper encoding and 1,500 audio tokens: the duration asked for grows."""
+    clip = app_pipes.video.load(str(CLIP))
+    silent = app_pipes.video.load(str(CLIP), sound=False)
+    clip.audio = np.zeros(60 * 16_000, np.float32)
+    heard = app_pipes.video.gpu_seconds(app_pipes.video.messages(clip, "?"), 64)
+    assert heard - app_pipes.video.gpu_seconds(app_pipes.video.messages(silent, "?"), 64) == 3  # 60 s x 0.05
 
 
 def notices(client, video, **kw) -> list[tuple[str, str]]:
@@ -198,10 +258,16 @@ def test_silent_video_with_sound_on_says_it_has_no_sound(client, corpus):
     assert not notices(client, corpus / "silent.mp4", sound=False)
 
 
-def test_bad_videos_leave_nothing_open_or_behind(client, corpus):
+def test_bad_videos_leave_nothing_open_or_behind(client, corpus, tmp_path, monkeypatch):
     """After the whole corpus: no file of it or of the upload cache is held open by the server, and no
-    decoding thread or temporary file was left."""
+    decoding thread or temporary file was left. The server (in this process) gets a temporary folder of its
+    own meanwhile, so files other processes write to the system's are not counted."""
     import tempfile
+
+    private = tmp_path / "system-temp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
 
     def threads() -> int:
         """Threads other than the server's worker pools (bounded, reused, and grown by a fresh server's first calls)."""
@@ -241,7 +307,7 @@ def words(message: dict) -> str:
 def test_stop_ends_a_video_answer_and_frees_the_queue(app_pipes, tiny_settings):
     from pipelines.tasks import Pipelines
 
-    from .test_stop import alive, within
+    from .test_stop import alive
 
     long = Pipelines(tiny_settings(**{**LIMITS, "max_new_tokens": 4000}), registry=app_pipes.registry)
     demo, url = launch(long)
@@ -265,14 +331,17 @@ def test_stop_ends_a_video_answer_and_frees_the_queue(app_pipes, tiny_settings):
 
 def test_video_rows_run_alone_when_batching_is_on(app_pipes, tiny_settings):
     """Batching shares a generate() between text requests; a video's frame and sound positions cannot be
-    padded into other rows, so each video runs as a batch of one, in the batcher's turn."""
-    from pipelines.tasks import Pipelines
+    padded into other rows, so each video runs as a batch of one, in the batcher's turn. A long answer keeps
+    the model busy while two image questions and then two videos queue, so a batch really forms behind it."""
+    from pipelines.errors import Cancelled
     from pipelines.registry import ModelRegistry
+    from pipelines.tasks import Pipelines
 
-    batched = Pipelines(tiny_settings(**LIMITS, max_batch_size=4), registry=ModelRegistry(
-        "cpu", max_batch_size=4, batch_wait=0.2))
+    batched = Pipelines(tiny_settings(**{**LIMITS, "max_new_tokens": 4000}, max_batch_size=4),
+                        registry=ModelRegistry("cpu", max_batch_size=4, batch_wait=0.2))
     clip = batched.video.load(str(CLIP))
-    results, errors = [], []
+    batcher = batched.registry.batcher(batched.video.model_id)
+    results, errors, busy = [], [], threading.Event()
 
     def run(fn):
         try:
@@ -280,17 +349,28 @@ def test_video_rows_run_alone_when_batching_is_on(app_pipes, tiny_settings):
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
-    jobs = [lambda: batched.video(clip, "What?"), lambda: batched.video(clip, "Sound?"),
-            lambda: batched.vqa(str(ASSETS / "street.png"), "Colour?"),
-            lambda: batched.vqa(str(ASSETS / "chart.png"), "Bars?")]
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
+    def long_answer():
+        with contextlib.suppress(Cancelled):  # ended by `busy` below
+            list(batched.vqa(str(ASSETS / "street.png"), "Long?", stop=busy))
+
+    first = threading.Thread(target=long_answer)
+    first.start()
+    assert within(60, lambda: len(batcher.sizes) == 1), "the long answer never started"
+    jobs = [lambda: batched.vqa(str(ASSETS / "street.png"), "Colour?", max_new_tokens=3),
+            lambda: batched.vqa(str(ASSETS / "chart.png"), "Bars?", max_new_tokens=3),
+            lambda: batched.video(clip, "What?", max_new_tokens=3),
+            lambda: batched.video(clip, "Sound?", max_new_tokens=3)]
+    threads = []
+    for i, job in enumerate(jobs):  # queued one after the other, in this order, behind the long answer
+        threads.append(threading.Thread(target=run, args=(job,)))
+        threads[-1].start()
+        assert within(60, lambda: batcher.pending.qsize() == i + 1), f"request {i} never queued"
+    busy.set()
+    first.join(60)
     for t in threads:
         t.join(120)
     assert not errors and len(results) == 4, errors
-    sizes = batched.registry.batcher(batched.video.model_id).sizes
-    assert sum(sizes) == 4 and sizes.count(1) >= 2, sizes
+    assert batcher.sizes[1:] == [2, 1, 1], batcher.sizes  # the two image questions together, each video alone
 
 
 def test_miniature_sizes_video_frames_as_the_real_processor(app_pipes):
