@@ -275,9 +275,9 @@ LOGIN_WINDOW_S = 60.0
 MAX_CLIENTS = 10_000  # addresses remembered; the oldest are forgotten first
 
 # Cheap routes (the page's unqueued events, /status, /info, /config, starting an API call) per client: a
-# burst, then a steady rate. A flood of /status at 112 a second made a caption 4-6 times slower.
-CHEAP_RATE = 10.0  # requests a second, after the burst
-CHEAP_BURST = 60  # a page load makes about 15 at once
+# burst, then a steady rate (--max-requests-per-second). A flood of /status at 112 a second made a caption
+# 4-6 times slower.
+CHEAP_BURST_SECONDS = 6  # the burst: 60 requests at the default rate; a page load makes about 15 at once
 
 # Gradio's screen-recording post-processing (ffmpeg re-encodes, outside the queue): the page's recorder
 # lives in Gradio's settings panel, which this app does not show (launch_options' footer_links).
@@ -336,11 +336,11 @@ class Guard:
     """Pure ASGI middleware (streams pass through untouched): body limits, switched-off routes, per-client
     rate limit of cheap routes, login wall, failed-login limit, nosniff."""
 
-    def __init__(self, app, body_limit: float = math.inf, upload_limit: float = math.inf):
+    def __init__(self, app, body_limit: float = math.inf, upload_limit: float = math.inf, rate: float = 10.0):
         self.app = app
         self.body_limit, self.upload_limit = body_limit, upload_limit
         self.failures: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
-        self.cheap = Buckets(CHEAP_RATE, CHEAP_BURST)
+        self.cheap = Buckets(rate, max(1, round(rate * CHEAP_BURST_SECONDS)))
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -483,8 +483,10 @@ async def _unnamed_upload(request: Request, exc: Exception):
 
 def app_kwargs(settings=None) -> dict:
     """Keyword arguments for the FastAPI app Gradio builds (launch(app_kwargs=...)); `settings` gives the
-    body limits (body_limits), none without them."""
-    limits = dict(zip(("body_limit", "upload_limit"), body_limits(settings))) if settings is not None else {}
+    body limits (body_limits) and the cheap routes' rate, none without them."""
+    limits = {}
+    if settings is not None:
+        limits = dict(zip(("body_limit", "upload_limit"), body_limits(settings)), rate=settings.max_requests_per_second)
     return dict(middleware=[Middleware(Guard, **limits)],
                 exception_handlers={FnIndexInferError: _no_such_endpoint, KeyError: _no_such_endpoint,
                                     TypeError: _unnamed_upload})
