@@ -184,10 +184,14 @@ def answer_waiting(pipeline, messages_for, chat, waiting: Waiting, limit: int, v
         # A new answer clears the last one's speech; in the same run, its speech plays on after it.
         text, spoken, first = "", voice.cleared(player=first), False
         for text in pipeline.answer(messages):
+            if waiting.turn != turn_of_run:  # a Stop that came before Gradio knew of this run
+                return
             turn[1] = {"role": "assistant", "content": text}
             yield done + turn + [user(q) for q in waiting.questions[1:]], *spoken
             spoken = gr.skip(), gr.skip()
         for spoken in voice.spoken(messages, text, speak, voice_name, request):
+            if waiting.turn != turn_of_run:
+                return
             yield gr.skip(), *spoken
         if waiting.turn != turn_of_run:
             return
@@ -360,23 +364,30 @@ def chat_events(chat, question, waiting, controls, clear, voice, view, answering
 
     chat.clear(emptied, waiting, voice.outputs, cancels=answers, api_visibility="private", queue=False)
 
-    def stopped(chat, waiting, box, request: gr.Request):
+    # Stop and a new picture restart the turn at once, unqueued, before the button comes back (a queued
+    # restart could land after the next question was sent, and end its answer); their notices follow.
+    said = gr.State(None)
+
+    def notice(said, request: gr.Request):
+        if said:
+            key, params = said
+            gr.Info(message(key, lang_of(request), **params))
+
+    def stopped(chat, waiting, box):
         chat, box, back = take_back(chat, waiting, box, limit)
         if not back:
-            return gr.skip(), gr.skip()
-        gr.Info(message("stop_returned", lang_of(request), count=len(back)))
-        return chat, box
+            return *controls.ended(), gr.skip(), gr.skip(), None
+        return *controls.ended(), chat, box, ("stop_returned", {"count": len(back)})
 
-    controls.stop.click(stopped, [chat, waiting, question], [chat, question], **quick)
+    controls.stop.click(stopped, [chat, waiting, question], [controls.run, controls.stop, chat, question, said],
+                        cancels=answers, queue=False, api_visibility="private").then(notice, said, None, **quick)
 
-    def new_picture(chat, waiting, box, request: gr.Request):
+    def new_picture(chat, waiting, box):
         had = bool(shown(chat, limit))
         _, box, back = take_back(chat, waiting, box, limit)
-        if had:
-            gr.Info(message(new_talk, lang_of(request)))
-        return ([] if had else gr.skip()), (box if back else gr.skip()), *voice.cleared()
+        return ([] if had else gr.skip()), (box if back else gr.skip()), *voice.cleared(), \
+            ((new_talk, {}) if had else None)
 
-    gr.on(pictures, new_picture, [chat, waiting, question], [chat, question, *voice.outputs], cancels=answers,
-          **quick)
-    controls.stop_cancels(answers)
+    gr.on(pictures, new_picture, [chat, waiting, question], [chat, question, *voice.outputs, said], cancels=answers,
+          queue=False, api_visibility="private").then(notice, said, None, **quick)
     view.after(*answers)

@@ -76,6 +76,13 @@ class PageSession:
         messages = self.wait(self.join(index, data))
         return outputs(messages)
 
+    def predict(self, index: int, data: list) -> list:
+        """Run an unqueued event (a quick page handler); its outputs."""
+        r = self.http.post("gradio_api/run/predict", json={"data": data, "fn_index": index,
+                                                           "session_hash": self.session})
+        r.raise_for_status()
+        return r.json()["data"]
+
     def cancel(self, index: int, event: str) -> None:
         self.http.post("gradio_api/cancel", json={"session_hash": self.session, "fn_index": index,
                                                   "event_id": event})

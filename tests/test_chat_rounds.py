@@ -54,8 +54,8 @@ def test_every_question_after_stop_is_answered(served, tab, media, asset):
             page.cancel(answer, run)  # Stop: Gradio's cancel, and the tab's own handler
             with page.changed:
                 shown = chat_of(page.messages.get(run, []), chat)
-            back = page.call(stopped, [shown, None, ""])
-            chat = back[0] if isinstance(back[0], list) else shown
+            back = page.predict(stopped, [shown, None, ""])  # (run, stop, chat, box, notice)
+            chat = back[2] if isinstance(back[2], list) else shown
             chat, box = page.call(send, [f"follow-up {n}", picture, chat, None])
             messages = page.wait(page.join(answer, [picture, extra, chat, None, False, "Chelsie"]))
             assert not failed(messages), f"round {n}: {failed(messages)}"
