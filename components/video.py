@@ -13,7 +13,7 @@ from pipelines.inputs import check_text
 from .common import SafeVideo, Switch, add_examples, model_event, user_errors, warn
 from .explain import explained
 from .i18n import t
-from .vqa import (ROLES, Waiting, answer_then_speak, answer_waiting, ask_chain, chat_column, chat_events,
+from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, chat_events,
                   send_question, shown, to_pairs, user)
 
 
@@ -28,9 +28,8 @@ def render(pipes, ui) -> None:
                 sound = Switch(value=True, label=t("video_sound"), elem_id="video-sound")
             with gr.Column():
                 # The image chat's features: retry, undo and edit of a question, copy.
-                chat, question, controls, clear, voice, view = chat_column(
+                chat, question, controls, clear, voice, view, waiting = chat_column(
                     "video", pipes.video, ui, "video_question_placeholder", editable="user")
-        waiting = gr.State(Waiting())  # questions sent, not answered yet (see components/vqa.py)
 
         def load(video, sound, request):
             """The clip within the limits, with a notice when it was trimmed or has no sound to hear."""

@@ -87,6 +87,10 @@ class Waiting:
         self.questions: list[str] = []
         self.turn = 0
 
+    @property
+    def busy(self) -> bool:  # questions are being answered: a stopped run's end leaves Stop live
+        return bool(self.questions)
+
     def restart(self, questions=()) -> None:
         self.turn += 1
         self.questions = list(questions)
@@ -119,7 +123,11 @@ def take_back(chat, waiting: Waiting, box: str, limit: int) -> tuple[list, str, 
 
 def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> tuple:
     """A chat tab's right column (image chat, video): the conversation, the question box, Ask/Stop and
-    Clear, Speak the answer, Show attention. Returns (chat, question, controls, clear, voice, view)."""
+    Clear, Speak the answer, Show attention. Returns (chat, question, controls, clear, voice, view, waiting).
+
+    `waiting` holds the questions sent and not answered yet (Waiting). Gradio hands a State's object itself
+    to every event of the session, so the running answer sees questions added while it streams."""
+    waiting = gr.State(Waiting())
     chat = gr.Chatbot(label=t("conversation"), height=360, editable=editable, buttons=["copy", "copy_all"],
                       elem_id=f"{prefix}-chat")
     # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
@@ -127,11 +135,11 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
                           max_length=ui.settings.max_prompt_chars, elem_id=f"{prefix}-question")
     with gr.Row():
         # Ask stays live while an answer streams: the next question waits its turn.
-        controls = RunControls("ask", "busy_answer", prefix, keep_run=True)
+        controls = RunControls("ask", "busy_answer", prefix, keep_run=True, busy=waiting)
         clear = gr.Button(t("clear"), elem_id=f"{prefix}-clear")
     voice = SpeakControls(pipeline, prefix)
     view = ExplainView(prefix, pipeline, ui, controls)
-    return chat, question, controls, clear, voice, view
+    return chat, question, controls, clear, voice, view, waiting
 
 
 # Sending is quick but queued, in a queue of its own that never waits: Gradio shows a queued event's
@@ -211,11 +219,8 @@ def render(pipes, ui) -> None:
                                height=170, elem_id="vqa-more-images")
             with gr.Column():
                 # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
-                chat, question, controls, clear, voice, view = chat_column(
+                chat, question, controls, clear, voice, view, waiting = chat_column(
                     "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
-        # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
-        # the session, so the running answer sees questions added while it streams.
-        waiting = gr.State(Waiting())
 
         @user_errors
         def send(question, image, chat, waiting, request: gr.Request):
