@@ -342,7 +342,10 @@ def chat_events(chat, question, waiting, controls, clear, voice, view, answering
         asked = text_of(data.value).strip()
         if not asked:  # refused: the question stands as it was (the page had emptied its bubble)
             warn("no_question", request)
-            return shown(chat, limit)
+            chat = shown(chat, limit)
+            if 0 <= index_of(data) < len(chat):
+                chat[index_of(data)] = user(text_of(data.previous_value))
+            return chat
         done, _ = rewind(chat, index_of(data))
         waiting.restart([asked[:limit]])
         return [*done, user(asked[:limit])]
