@@ -174,3 +174,13 @@ def test_video_chat_has_retry_undo_edit_and_refuses_a_blank_edit(open_page):
     page.wait_for_function("document.querySelector('#video-stop').disabled", timeout=SHORT_MS)
     page.wait_for_timeout(1500)
     assert not texts(page, "video", "bot"), "the answer went on after the chat was emptied"
+
+
+@pytest.mark.parametrize("locale, lang", [("zh-HK", ZH), ("zh", ZH), ("zh-Hans-CN", ZH), ("fr-FR", EN)])
+def test_any_chinese_locale_gets_the_chinese_page_and_any_other_english(open_page, locale, lang):
+    """Finding 5: the page's labels and Gradio's own strings follow the browser's locale: any Chinese one gives
+    the Chinese page (before: zh, zh-HK... got English tabs beside Chinese examples), any other English."""
+    page = open_page(locale=locale)
+    page.wait_for_selector(f"[role=tab]:text-is('{lang['tab_vqa']}')", timeout=SHORT_MS)
+    body = page.locator("body").inner_text()
+    assert ("将图像拖放到此处" in body) == (lang is ZH) and ("Drop Image Here" in body) == (lang is EN)
