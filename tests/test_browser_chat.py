@@ -10,7 +10,7 @@ import pytest
 from components.i18n import EN, ZH
 from pipelines.messages import MESSAGES
 from tests.test_browser import (  # noqa: F401 - fixtures
-    WIDE, browser, open_page, shot, tab, tiny_app, upload, wait_done)
+    browser, open_page, shot, tab, tiny_app, upload)
 from tests.test_browser_ux import SHORT_MS, model_busy
 
 CHATS = {"vqa": ("tab_vqa", "vqa-image", "chart.png", "img", "no_image"),
