@@ -131,8 +131,8 @@ class RunControls:
     (a second click is never dropped silently) and Stop is live; otherwise Stop is grey and off."""
 
     def __init__(self, run_key: str, busy_key: str, prefix: str, *, keep_run: bool = False,
-                 quiet_stop: bool = False):
-        self.run_key, self.busy_key, self.keep_run = run_key, busy_key, keep_run
+                 quiet_stop: bool = False, busy: gr.State | None = None):
+        self.run_key, self.busy_key, self.keep_run, self.busy = run_key, busy_key, keep_run, busy
         self.run = gr.Button(t(run_key), variant="primary", elem_id=f"{prefix}-run")
         self.stop = gr.Button(t("stop"), variant="secondary", interactive=False, elem_id=f"{prefix}-stop")
         # quiet_stop: Stop raises this session's flag and the handler ends itself at its next step.
@@ -148,13 +148,20 @@ class RunControls:
     def ended(self):
         return gr.Button(t(self.run_key), interactive=True), gr.Button(variant="secondary", interactive=False)
 
+    def ended_unless_busy(self, state):
+        """ended(), unless the `busy` State's value says (its .busy) that a later run is at work."""
+        return (gr.skip(), gr.skip()) if state.busy else self.ended()
+
     def around(self, trigger, run: dict) -> dict:
         """`trigger(**kw)` starts an event (a click, a submit): the buttons say busy, `run` (the
         event's arguments) runs, the buttons come back. Returns the running event, for Stop to cancel."""
         buttons = dict(inputs=None, outputs=[self.run, self.stop], queue=False, api_visibility="private")
         flag = [self.stopping] if self.stopping is not None else None
         event = trigger(self.started, **{**buttons, "inputs": flag}, js=CLOSE_TOASTS).then(**run)
-        event.then(self.ended, **buttons)
+        if self.busy is None:
+            event.then(self.ended, **buttons)
+        else:  # a stopped run's end must not turn the buttons off under the next run (the chat tabs)
+            event.then(self.ended_unless_busy, **{**buttons, "inputs": [self.busy]})
         event.failure(self.ended, **buttons)  # Gradio 6.31's page skips .then() after an error
         return event
 

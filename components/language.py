@@ -22,8 +22,10 @@ BROWSER_LOCALE = {"en": "en", "zh": "zh-CN"}
 
 # Runs before Gradio's scripts (module scripts wait for the document): the cookie's language,
 # if the switch set one, becomes the browser's language as far as the front-end can tell.
+# Without the cookie, the browser's own language decides the same way the server does (lang_of): any Chinese
+# locale (zh, zh-HK, zh-Hans-CN...) gets the Chinese page, any other English, Gradio's own strings included.
 PAGE_SCRIPT = ("<script>(function(){var m=document.cookie.match(/(?:^|; )" + LANG_COOKIE + "=(en|zh)(?:;|$)/);"
-               "if(!m)return;var l=m[1]==='zh'?'zh-CN':'en';"
+               "var c=m?m[1]:(/^zh/i.test(navigator.language||'')?'zh':'en');var l=c==='zh'?'zh-CN':'en';"
                "Object.defineProperty(navigator,'language',{get:function(){return l},configurable:true});"
                "Object.defineProperty(navigator,'languages',{get:function(){return [l]},configurable:true});"
                "document.documentElement.lang=l;})();</script>").encode()

@@ -13,9 +13,8 @@ from pipelines.inputs import check_text
 from .common import SafeVideo, Switch, add_examples, model_event, user_errors, warn
 from .explain import explained
 from .i18n import t
-from .resources import holds_work
-from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, send_question, shown,
-                  to_pairs, user)
+from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, chat_events,
+                  send_question, shown, to_pairs, user)
 
 
 def render(pipes, ui) -> None:
@@ -28,9 +27,9 @@ def render(pipes, ui) -> None:
                                   elem_id="video-input")
                 sound = Switch(value=True, label=t("video_sound"), elem_id="video-sound")
             with gr.Column():
-                chat, question, controls, clear, voice, view = chat_column(
-                    "video", pipes.video, ui, "video_question_placeholder")
-        waiting = holds_work(gr.State([]))  # questions sent, not answered yet (see components/vqa.py)
+                # The image chat's features: retry, undo and edit of a question, copy.
+                chat, question, controls, clear, voice, view, waiting = chat_column(
+                    "video", pipes.video, ui, "video_question_placeholder", editable="user")
 
         def load(video, sound, request):
             """The clip within the limits, with a notice when it was trimmed or has no sound to hear."""
@@ -43,8 +42,14 @@ def render(pipes, ui) -> None:
             return clip
 
         @user_errors
-        def send(question, chat, waiting, request: gr.Request):
-            return send_question(question, chat, waiting, limit)
+        def send(question, video, chat, waiting, request: gr.Request):
+            return send_question(question, chat, waiting, limit, None if video else "no_video")
+
+        @user_errors
+        def send_new(question, video, chat, waiting, request: gr.Request):
+            """An example's question: a new conversation about the example's video."""
+            waiting.restart()
+            return send_question(question, [], waiting, limit, None if video else "no_video")
 
         @user_errors
         @explained("video", lambda: pipes.video)
@@ -108,7 +113,7 @@ def render(pipes, ui) -> None:
 
         queue = model_event(ui, pipes.video)
 
-        sending = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question])
+        sending = dict(fn=send, inputs=[question, video, chat, waiting], outputs=[chat, question])
         answering = dict(fn=answer, inputs=[video, sound, chat, waiting, *voice.inputs],
                          outputs=[chat, *voice.outputs], **queue)
         event = ask_chain(controls, [controls.run.click, question.submit], sending, answering)
@@ -127,15 +132,9 @@ def render(pipes, ui) -> None:
                                      [ui.asset("street_zh.mp4"), "视频里发生了什么？说话人说了什么？"]],
                                 [video, question], [chat, question], video_new,
                                 ["example_video_en", "example_video_zh"], pipes.video,
-                                chain=lambda loaded: ask_chain(controls, [loaded.then], sending, answering))
+                                chain=lambda loaded: ask_chain(controls, [loaded.then], {**sending, "fn": send_new},
+                                                               answering))
         answers = [event, api_event, api_spoken, *examples]
 
-        def new_conversation(waiting):
-            waiting.clear()
-            return [], "", *voice.cleared()
-
-        clear.click(new_conversation, waiting, [chat, question, *voice.outputs], cancels=answers,
-                    api_visibility="private", queue=False)
-        video.change(lambda: [], None, chat, api_visibility="private", queue=False)  # new video, new talk
-        controls.stop_cancels(answers)
-        view.after(*answers)
+        chat_events(chat, question, waiting, controls, clear, voice, view, answering, answers, limit,
+                    pictures=[video.input], new_talk="new_video_new_talk")

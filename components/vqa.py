@@ -9,9 +9,10 @@ import gradio as gr
 
 from pipelines.errors import InputError
 from pipelines.inputs import check_text
+from pipelines.messages import message
 
+from .common import RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
 from .explain import ExplainView, explained
-from .common import RunControls, SafeImage, add_examples, model_event, user_errors
 from .i18n import t
 from .resources import holds_work
 from .speech import SpeakControls
@@ -75,18 +76,62 @@ def user(text: str) -> dict:
     return {"role": "user", "content": text}
 
 
-def send_question(question, chat, waiting: list, limit: int) -> tuple[list, str]:
-    """Move the question into the conversation and empty the box (before any model work)."""
+class Waiting:
+    """A session's questions sent and not answered yet, and which run answers them (its `turn`).
+
+    Stop, a new image or video, New conversation, retry, edit and undo start a new turn. Gradio cannot
+    close a cancelled answer's generator while its thread is in a step (decoding a video, a piece of
+    speech): it closes it later, after the person may have asked again. A run whose turn has passed
+    therefore never touches the questions: they belong to the run that answers them now."""
+
+    def __init__(self):
+        self.questions: list[str] = []
+        self.turn = 0
+
+    @property
+    def busy(self) -> bool:  # questions are being answered: a stopped run's end leaves Stop live
+        return bool(self.questions)
+
+    def __len__(self) -> int:  # questions waiting: the session holds work (resources.holds_work)
+        return len(self.questions)
+
+    def restart(self, questions=()) -> None:
+        self.turn += 1
+        self.questions = list(questions)
+
+
+def send_question(question, chat, waiting: Waiting, limit: int, missing: str | None = None) -> tuple[list, str]:
+    """Move the question into the conversation and empty the box (before any model work). A question
+    that cannot be sent yet (none typed, `missing` the image or video, too many waiting) stays in the
+    box: the refusal is the event's error, shown on the page in its language."""
     question = check_text(question, "question", limit)
-    if len(waiting) >= MAX_WAITING:
+    if missing:
+        raise InputError(missing)
+    if len(waiting.questions) >= MAX_WAITING:
         raise InputError("too_many_waiting", limit=MAX_WAITING)
-    waiting.append(question)
+    waiting.questions.append(question)
     return [*shown(chat, limit), user(question)], ""
+
+
+def take_back(chat, waiting: Waiting, box: str, limit: int) -> tuple[list, str, list[str]]:
+    """Stop (or a new picture): the questions not answered yet leave the conversation and go back to the
+    box, before what is typed there, and no run answers them any more. Returns the conversation, the
+    box and the questions taken back."""
+    waiting.restart()
+    chat = shown(chat, limit)
+    back = []
+    while chat and chat[-1]["role"] == "user":
+        back.insert(0, chat.pop()["content"])
+    return chat, "\n".join([*back, box] if (box or "").strip() else back), back
 
 
 def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> tuple:
     """A chat tab's right column (image chat, video): the conversation, the question box, Ask/Stop and
-    Clear, Speak the answer, Show attention. Returns (chat, question, controls, clear, voice, view)."""
+    Clear, Speak the answer, Show attention. Returns (chat, question, controls, clear, voice, view, waiting).
+
+    `waiting` holds the questions sent and not answered yet (Waiting). Gradio hands a State's object itself
+    to every event of the session, so the running answer sees questions added while it streams."""
+    waiting = holds_work(gr.State(Waiting()))  # a session holding questions is not evicted for new ones
     chat = gr.Chatbot(label=t("conversation"), height=360, editable=editable, buttons=["copy", "copy_all"],
                       elem_id=f"{prefix}-chat")
     # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
@@ -94,18 +139,23 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
                           max_length=ui.settings.max_prompt_chars, elem_id=f"{prefix}-question")
     with gr.Row():
         # Ask stays live while an answer streams: the next question waits its turn.
-        controls = RunControls("ask", "busy_answer", prefix, keep_run=True)
+        controls = RunControls("ask", "busy_answer", prefix, keep_run=True, busy=waiting)
         clear = gr.Button(t("clear"), elem_id=f"{prefix}-clear")
     voice = SpeakControls(pipeline, prefix)
     view = ExplainView(prefix, pipeline, ui, controls)
-    return chat, question, controls, clear, voice, view
+    return chat, question, controls, clear, voice, view, waiting
+
+
+# Sending is quick but queued, in a queue of its own that never waits: Gradio shows a queued event's
+# error on the page, and drops that of an unqueued one (an empty question said nothing).
+SEND_QUEUE = dict(queue=True, concurrency_id="chat_send", concurrency_limit=None, show_progress="hidden")
 
 
 def ask_chain(controls, triggers: list, send: dict, answer: dict):
-    """send (quick, no queue) -> answer (model queue). One answering event for Ask and Enter: a question
+    """send (quick, its own queue) -> answer (model queue). One answering event for Ask and Enter: a question
     sent while it runs is answered by that run, or by one more run right after. `send` and `answer` are
     the steps' fn, inputs, outputs (and the answer's queue); the chat tabs (image, video) share it."""
-    send = dict(**send, queue=False, api_visibility="private")
+    send = dict(**send, **SEND_QUEUE, api_visibility="private")
     sent = gr.on(triggers, **send) if len(triggers) > 1 else triggers[0](**send)
     return answer_after(controls, sent, answer)
 
@@ -127,32 +177,38 @@ def answer_then_speak(pipeline, messages, history: list, voice, voice_name, requ
         yield history, "", wav
 
 
-def answer_waiting(pipeline, messages_for, chat, waiting: list, limit: int, voice, speak, voice_name, request):
+def answer_waiting(pipeline, messages_for, chat, waiting: Waiting, limit: int, voice, speak, voice_name,
+                   request):
     """Answer the waiting questions in turn, streaming into the conversation, then speaking each answer
     if asked. `messages_for(question, earlier pairs)` is the checked request for the model. Yields
-    (conversation, player, wav) updates; the chat tabs (image, video) share it."""
+    (conversation, player, wav) updates; the chat tabs (image, video) share it. The run ends as soon as
+    its turn has passed (Stop, a new picture...); after an error the questions wait for the next Ask."""
     done = answered(shown(chat, limit))
-    if not waiting:  # a later trigger whose question an earlier run already answered
+    turn_of_run = waiting.turn
+    if not waiting.questions:  # a later trigger whose question an earlier run already answered
         yield gr.skip(), gr.skip(), gr.skip()
         return
     first = True
-    try:
-        while waiting:
-            turn = [user(waiting[0]), {"role": "assistant", "content": ""}]
-            messages = messages_for(waiting[0], to_pairs(done))
-            # A new answer clears the last one's speech; in the same run, its speech plays on after it.
-            text, spoken, first = "", voice.cleared(player=first), False
-            for text in pipeline.answer(messages):
-                turn[1] = {"role": "assistant", "content": text}
-                yield done + turn + [user(q) for q in waiting[1:]], *spoken
-                spoken = gr.skip(), gr.skip()
-            for spoken in voice.spoken(messages, text, speak, voice_name, request):
-                yield gr.skip(), *spoken
-            done += turn
-            waiting.pop(0)
-    except BaseException:  # an error or Stop: the questions behind it are not asked
-        waiting.clear()
-        raise
+    while waiting.questions and waiting.turn == turn_of_run:
+        question = waiting.questions[0]
+        turn = [user(question), {"role": "assistant", "content": ""}]
+        messages = messages_for(question, to_pairs(done))
+        # A new answer clears the last one's speech; in the same run, its speech plays on after it.
+        text, spoken, first = "", voice.cleared(player=first), False
+        for text in pipeline.answer(messages):
+            if waiting.turn != turn_of_run:  # a Stop that came before Gradio knew of this run
+                return
+            turn[1] = {"role": "assistant", "content": text}
+            yield done + turn + [user(q) for q in waiting.questions[1:]], *spoken
+            spoken = gr.skip(), gr.skip()
+        for spoken in voice.spoken(messages, text, speak, voice_name, request):
+            if waiting.turn != turn_of_run:
+                return
+            yield gr.skip(), *spoken
+        if waiting.turn != turn_of_run:
+            return
+        done += turn
+        waiting.questions.pop(0)
 
 
 def render(pipes, ui) -> None:
@@ -167,15 +223,18 @@ def render(pipes, ui) -> None:
                                height=170, elem_id="vqa-more-images")
             with gr.Column():
                 # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
-                chat, question, controls, clear, voice, view = chat_column(
+                chat, question, controls, clear, voice, view, waiting = chat_column(
                     "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
-        # Questions sent but not answered yet. Gradio hands a State's object itself to every event of
-        # the session, so the running answer sees questions added while it streams.
-        waiting = holds_work(gr.State([]))
 
         @user_errors
-        def send(question, chat, waiting, request: gr.Request):
-            return send_question(question, chat, waiting, limit)
+        def send(question, image, chat, waiting, request: gr.Request):
+            return send_question(question, chat, waiting, limit, None if image else "no_image")
+
+        @user_errors
+        def send_new(question, image, chat, waiting, request: gr.Request):
+            """An example's question: a new conversation about the example's image."""
+            waiting.restart()
+            return send_question(question, [], waiting, limit, None if image else "no_image")
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)
@@ -210,7 +269,7 @@ def render(pipes, ui) -> None:
 
         queue = model_event(ui, pipes.vqa)
 
-        sending = dict(fn=send, inputs=[question, chat, waiting], outputs=[chat, question])
+        sending = dict(fn=send, inputs=[question, image, chat, waiting], outputs=[chat, question])
         answering = dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs],
                          outputs=[chat, *voice.outputs], **queue)
         event = ask_chain(controls, [controls.run.click, question.submit], sending, answering)
@@ -243,56 +302,104 @@ def render(pipes, ui) -> None:
         api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more],
                                       [chat, question, voice.wav], api_name="vqa_spoken", **queue)
 
-        def new_conversation(waiting):
-            waiting.clear()
-            return [], "", *voice.cleared()
-
         def vqa_new(image, question, request: gr.Request):
             yield from vqa(image, question, [], request)
 
         examples = add_examples(ui, [[ui.asset("street.png"), "What colour is the house?"],
                                      [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
                                 vqa_new, ["example_house_colour", "example_highest_bar"], pipes.vqa,
-                                chain=lambda loaded: ask_chain(controls, [loaded.then], sending, answering))
+                                chain=lambda loaded: ask_chain(controls, [loaded.then], {**sending, "fn": send_new},
+                                                               answering))
         answers = [event, api_event, api_spoken, *examples]
+        chat_events(chat, question, waiting, controls, clear, voice, view, answering, answers, limit,
+                    pictures=[image.input, more.upload, more.clear, more.delete], new_talk="new_image_new_talk")
 
-        # The chat's own retry, undo and edit: each rewinds the conversation to a question, then
-        # retry and edit ask it (again) through the same answering event; undo puts it back in the box.
-        def rewind(chat, index: int) -> tuple[list, str]:
-            """The conversation before the question at or before `index`, and that question."""
-            chat = list(chat or [])
-            i = min(index, len(chat) - 1)
-            while i > 0 and role_of(chat[i]) != "user":
-                i -= 1
-            question = text_of(chat[i]["content"] if isinstance(chat[i], dict) else chat[i].content) if chat else ""
-            return chat[:i], question
 
-        def retry(chat, waiting, data: gr.RetryData):
-            done, question = rewind(chat, data.index if isinstance(data.index, int) else data.index[0])
-            waiting[:] = [question]
-            return [*done, user(question)]
+def rewind(chat, index: int) -> tuple[list, str]:
+    """The conversation before the question at or before `index`, and that question."""
+    chat = list(chat or [])
+    i = min(index, len(chat) - 1)
+    while i > 0 and role_of(chat[i]) != "user":
+        i -= 1
+    question = text_of(chat[i]["content"] if isinstance(chat[i], dict) else chat[i].content) if chat else ""
+    return chat[:i], question
 
-        def edit(chat, waiting, data: gr.EditData):
-            index = data.index if isinstance(data.index, int) else data.index[0]
-            done, _ = rewind(chat, index)
-            question = text_of(data.value).strip()
-            if not question:
-                return gr.skip()
-            waiting[:] = [question]
-            return [*done, user(question)]
 
-        def undo(chat, waiting, data: gr.UndoData):
-            waiting.clear()
-            return rewind(chat, data.index if isinstance(data.index, int) else data.index[0])
+def index_of(data) -> int:
+    return data.index if isinstance(data.index, int) else data.index[0]
 
-        for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
-            again = listener(fn, [chat, waiting], chat, queue=False, cancels=answers, api_visibility="private")
-            answers.append(answer_after(controls, again, answering))
-        chat.undo(undo, [chat, waiting], [chat, question], queue=False, cancels=answers, api_visibility="private")
 
-        clear.click(new_conversation, waiting, [chat, question, *voice.outputs], cancels=answers,
-                    api_visibility="private", queue=False)
-        for picture in (image, more):  # new images, new talk
-            picture.change(lambda: [], None, chat, api_visibility="private", queue=False)
-        controls.stop_cancels(answers)
-        view.after(*answers)
+def chat_events(chat, question, waiting, controls, clear, voice, view, answering: dict, answers: list, limit: int,
+                pictures: list, new_talk: str) -> None:
+    """What both chat tabs (image, video) do besides Ask: the chat's own retry, undo and edit; New
+    conversation and the chat's trash icon; Stop, which hands the questions still waiting back to the
+    box and says so; a new picture (`pictures`: its user events), which starts a new conversation and
+    says so. Each of these first cancels the running answer (`answers`, to which retry and edit add theirs)."""
+    quick = dict(**SEND_QUEUE, api_visibility="private")
+
+    def retry(chat, waiting, data: gr.RetryData):
+        done, asked = rewind(chat, index_of(data))
+        waiting.restart([asked])
+        return [*done, user(asked)]
+
+    def edit(chat, waiting, data: gr.EditData, request: gr.Request):
+        asked = text_of(data.value).strip()
+        if not asked:  # refused: the question stands as it was (the page had emptied its bubble)
+            warn("no_question", request)
+            chat = shown(chat, limit)
+            if 0 <= index_of(data) < len(chat):
+                chat[index_of(data)] = user(text_of(data.previous_value))
+            return chat
+        done, _ = rewind(chat, index_of(data))
+        waiting.restart([asked[:limit]])
+        return [*done, user(asked[:limit])]
+
+    def undo(chat, waiting, data: gr.UndoData):
+        waiting.restart()
+        return rewind(chat, index_of(data))
+
+    for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
+        again = listener(fn, [chat, waiting], chat, cancels=list(answers), **quick)
+        answers.append(answer_after(controls, again, answering))
+    chat.undo(undo, [chat, waiting], [chat, question], cancels=list(answers), **quick)
+
+    def new_conversation(waiting):
+        waiting.restart()
+        return [], "", *voice.cleared()
+
+    clear.click(new_conversation, waiting, [chat, question, *voice.outputs], cancels=answers,
+                api_visibility="private", queue=False)
+
+    def emptied(waiting):  # the chat's trash icon: the page has emptied it; the answer must not go on
+        waiting.restart()
+        return voice.cleared()
+
+    chat.clear(emptied, waiting, voice.outputs, cancels=answers, api_visibility="private", queue=False)
+
+    # Stop and a new picture restart the turn at once, unqueued, before the button comes back (a queued
+    # restart could land after the next question was sent, and end its answer); their notices follow.
+    said = gr.State(None)
+
+    def notice(said, request: gr.Request):
+        if said:
+            key, params = said
+            gr.Info(message(key, lang_of(request), **params))
+
+    def stopped(chat, waiting, box):
+        chat, box, back = take_back(chat, waiting, box, limit)
+        if not back:
+            return *controls.ended(), gr.skip(), gr.skip(), None
+        return *controls.ended(), chat, box, ("stop_returned", {"count": len(back)})
+
+    controls.stop.click(stopped, [chat, waiting, question], [controls.run, controls.stop, chat, question, said],
+                        cancels=answers, queue=False, api_visibility="private").then(notice, said, None, **quick)
+
+    def new_picture(chat, waiting, box):
+        had = bool(shown(chat, limit))
+        _, box, back = take_back(chat, waiting, box, limit)
+        return ([] if had else gr.skip()), (box if back else gr.skip()), *voice.cleared(), \
+            ((new_talk, {}) if had else None)
+
+    gr.on(pictures, new_picture, [chat, waiting, question], [chat, question, *voice.outputs, said], cancels=answers,
+          queue=False, api_visibility="private").then(notice, said, None, **quick)
+    view.after(*answers)

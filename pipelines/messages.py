@@ -28,6 +28,9 @@ MESSAGES = {
         "too_many_waiting": "{limit} questions are already waiting for an answer; please wait for them.",
         "client_queue_full": "You already have {count} requests waiting; the rest of the queue is kept for others. "
                              "Please wait for yours to finish before sending more.",
+        "stop_returned": "Stopped. {count} question(s) not answered yet are back in the question box.",
+        "new_image_new_talk": "A new image: the conversation starts over.",
+        "new_video_new_talk": "A new video: the conversation starts over.",
         "no_prompt": "Please describe the image you want.",
         "text_too_long": "The text is {length:,} characters long; the limit is {limit:,}.",
         "prompt_rejected": "The model cannot read this request as it is (markup such as <|...|> or a file it "
@@ -170,6 +173,9 @@ MESSAGES = {
         "too_many_images": "一个问题附带了 {count} 张图片，上限为 {limit} 张。",
         "too_many_waiting": "已有 {limit} 个问题在等待回答，请稍候。",
         "client_queue_full": "您已有 {count} 个请求在排队；其余队列位置留给其他用户。请等您的请求完成后再发送。",
+        "stop_returned": "已停止。{count} 个尚未回答的问题已放回问题框。",
+        "new_image_new_talk": "换了图片：对话重新开始。",
+        "new_video_new_talk": "换了视频：对话重新开始。",
         "no_prompt": "请描述你想要的图片。",
         "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}。",
         "prompt_rejected": "模型无法按原样读取此请求（含有 <|...|> 之类的标记，或文件无法处理）。请改写问题或换一个文件。",

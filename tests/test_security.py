@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from .conftest import ASSETS, ROOT, free_port, launch
+from .page import PageSession, failed, outputs
 
 STREET = ASSETS / "street.png"
 NOT_UPLOADED = "The file is not among this app's uploads (or has expired); please upload it again."
@@ -289,11 +290,15 @@ def test_huge_page_conversation_is_not_echoed(served):
 
     demo, app = served
     chat = [{"role": role, "content": [{"type": "text", "text": role[0] * 500}]} for role in ("user", "assistant")] * 5000
-    r = httpx.post(f"{app}gradio_api/run/predict", timeout=60,
-                   json={"data": ["hello", chat, None], "fn_index": _page_send(demo), "session_hash": "huge-chat"})
-    assert r.status_code == 200, r.text[:300]
-    shown = r.json()["data"][0]
-    assert len(shown) == MAX_SHOWN_MESSAGES + 1 and len(r.content) < 200_000, (len(shown), len(r.content))
+    page = PageSession(app)
+    try:  # (sending checks that there is an image; it does not open it)
+        messages = page.wait(page.join(_page_send(demo), ["hello", page.upload(STREET), chat, None]))
+    finally:
+        page.close()
+    assert not failed(messages), failed(messages)
+    done = json.dumps(messages[-1])
+    shown = outputs(messages)[0]
+    assert len(shown) == MAX_SHOWN_MESSAGES + 1 and len(done) < 200_000, (len(shown), len(done))
 
 
 def test_questions_waiting_in_one_session_are_bounded(served):
@@ -301,11 +306,15 @@ def test_questions_waiting_in_one_session_are_bounded(served):
     the bound components/vqa.py sets; written here, so a changed bound shows)."""
     demo, app = served
     MAX_WAITING = 5
-    answers = [httpx.post(f"{app}gradio_api/run/predict", timeout=60,
-                          json={"data": [f"q{i}", [], None], "fn_index": _page_send(demo),
-                                "session_hash": "pile-up"}) for i in range(MAX_WAITING + 1)]
-    assert [a.status_code for a in answers[:MAX_WAITING]] == [200] * MAX_WAITING
-    assert "already waiting" in answers[-1].text, answers[-1].text[:300]
+    page = PageSession(app)
+    try:
+        picture = page.upload(STREET)
+        answers = [page.wait(page.join(_page_send(demo), [f"q{i}", picture, [], None]))
+                   for i in range(MAX_WAITING + 1)]
+    finally:
+        page.close()
+    assert [failed(a) for a in answers[:MAX_WAITING]] == [[]] * MAX_WAITING
+    assert "already waiting" in failed(answers[-1])[0]["output"]["error"], answers[-1]
 
 
 # --- 6. nothing freezes, fills or kills the server (issue 23) ----------------------------------------
@@ -408,12 +417,15 @@ def test_component_messages_in_a_chat_build_nothing(served, private_files):
     path = upload(app, "street.png", STREET.read_bytes())
     answer = call(app, "vqa", [{"path": path, "meta": {"_type": "gradio.FileData"}}, "what?", chat])
     assert "event: complete" in answer, answer[:300]
-    r = httpx.post(f"{app}gradio_api/run/predict", timeout=60,
-                   json={"data": ["hello", chat, None], "fn_index": _page_send(demo), "session_hash": "component"})
-    assert r.status_code == 200, r.text[:300]
+    page = PageSession(app)
+    try:
+        messages = page.wait(page.join(_page_send(demo), ["hello", page.upload(STREET), chat, None]))
+    finally:
+        page.close()
+    assert not failed(messages), failed(messages)
     from components.vqa import text_of
 
-    assert [text_of(m["content"]) for m in r.json()["data"][0]] == ["earlier", "answer", "hello"]
+    assert [text_of(m["content"]) for m in outputs(messages)[0]] == ["earlier", "answer", "hello"]
     assert copies() == before, "a server file was copied into the upload cache"
 
 

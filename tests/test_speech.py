@@ -237,19 +237,20 @@ def test_questions_answered_in_one_run_speak_one_after_the_other_in_one_stream(p
     import gradio as gr
 
     from components.speech import SpeakControls
-    from components.vqa import answer_waiting, user
+    from components.vqa import Waiting, answer_waiting, user
 
     vqa = pipes.vqa
     with gr.Blocks():
         voice = SpeakControls(vqa, "t2")
-    waiting = ["Which bar is tallest?", "And the lowest?"]
+    waiting = Waiting()
+    waiting.questions = ["Which bar is tallest?", "And the lowest?"]
     updates = list(answer_waiting(vqa, lambda q, pairs: vqa.request(str(ASSETS / "chart.png"), q, pairs),
-                                  [user(q) for q in waiting], waiting, 500, voice, True, "Chelsie", None))
+                                  [user(q) for q in waiting.questions], waiting, 500, voice, True, "Chelsie", None))
     players = [player for _, player, _ in updates]
     assert players.count(gr.update(value=None)) == 1 and players[0] == gr.update(value=None)
     wavs = [wav["value"] for _, _, wav in updates if isinstance(wav, dict) and wav.get("value")]
     assert len(wavs) == 2 and all(w.endswith("spoken-answer.wav") for w in wavs)
-    assert sum(isinstance(p, bytes) for p in players) >= 2 and waiting == []
+    assert sum(isinstance(p, bytes) for p in players) >= 2 and waiting.questions == []
 
 
 # Qwen2.5-Omni-3B: the thinker's text embedding has 151936 rows (config.json), its tokenizer names ids up to

@@ -99,14 +99,18 @@ def test_warnings_and_progress_follow_the_callers_language(app_url, lang, header
 
 def test_stop_cancels_every_model_run_example_clicks_too(demo):
     """(test_load.py checks that they all share the model queue.)"""
-    runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue}
+    from components.vqa import SEND_QUEUE
+
+    # (the chat tabs' quick steps, sending a question and their notices, wait in a queue of their own)
+    runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue
+            and fn.concurrency_id != SEND_QUEUE["concurrency_id"]}
     # Per tab. Caption: its run and Enter. Image chat: the answer (after Ask/Enter, an example, a retry,
     # an edit), /vqa, /vqa_spoken. Drawing: its run and Enter, the default drawing, "Describe this drawing"
     # (a caption run). Audio: the page's run and Enter, /audio_qa_spoken, /audio_qa and its example.
-    # Video: the answer (after Ask/Enter, an example), /video_qa, /video_qa_spoken. The attention pass on
+    # Video: the answer (after Ask/Enter, an example, a retry, an edit), /video_qa, /video_qa_spoken. The attention pass on
     # caption, image chat, audio and video (a word clicked, heads, first and last layer: 4 each), and /attention.
     show = 4
-    assert len(runs) == (2 + show) + (4 + 2 + show) + 4 + (5 + show) + (2 + 2 + show) + 1
+    assert len(runs) == (2 + show) + (4 + 2 + show) + 4 + (5 + show) + (4 + 2 + show) + 1
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
     # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
     flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}
@@ -116,12 +120,17 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
 def test_clicking_an_example_fills_the_inputs_then_runs_on_the_model_queue(demo):
     fills = [fn for fn in demo.fns.values() if fn.inputs and isinstance(fn.inputs[0], gr.Dataset)]
     assert len(fills) == 5 and not any(fn.queue for fn in fills)  # filling is instant
-    for fill in fills:  # (the buttons say busy, the chat takes the question first: instant steps)
+    from components.vqa import SEND_QUEUE
+
+    def quick(fn):  # unqueued, or the chat's send queue that never waits
+        return not fn.queue or fn.concurrency_id == SEND_QUEUE["concurrency_id"]
+
+    for fill in fills:  # (the buttons say busy, the chat takes the question first: quick steps)
         runs, after = [], {fill._id}
         while after:
             steps = [fn for fn in demo.fns.values() if fn.trigger_after in after]
-            runs += [fn for fn in steps if fn.queue]
-            after = {fn._id for fn in steps if not fn.queue}
+            runs += [fn for fn in steps if not quick(fn)]
+            after = {fn._id for fn in steps if quick(fn)}
         assert len(runs) == 1 and runs[0].concurrency_id == MODEL_QUEUE
         assert runs[0].inputs and runs[0].outputs
 

@@ -1,0 +1,186 @@
+"""The chat tabs as a person uses them (issue 26): no question lost, no silent refusal, Stop says what
+happened, both chats alike. Same browser and helpers as test_browser.py; answers are long (1000 new
+tokens) so a test can stop or ask while one streams. Many Stop-then-ask rounds: tests/test_chat_rounds.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from components.i18n import EN, ZH
+from pipelines.messages import MESSAGES
+from tests.test_browser import (  # noqa: F401 - fixtures
+    browser, open_page, shot, tab, tiny_app, upload)
+from tests.test_browser_ux import SHORT_MS, model_busy
+
+CHATS = {"vqa": ("tab_vqa", "vqa-image", "chart.png", "img", "no_image"),
+         "video": ("tab_video", "video-input", "street_en.mp4", "video", "no_video")}
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dir):
+    with tiny_app(tiny_dir, max_new_tokens=1000, log_name="app-chat.log") as url:
+        yield url
+
+
+def texts(page, prefix: str, who: str) -> list[str]:
+    return page.locator(f"#{prefix}-chat [data-testid={who}]").all_inner_texts()
+
+
+def toasts(page) -> list[str]:
+    return page.locator("[data-testid=toast-body]").all_inner_texts()
+
+
+def wait_toast(page, text: str) -> None:
+    page.wait_for_function("t => [...document.querySelectorAll('[data-testid=toast-body]')]"
+                           ".some(e => e.innerText.includes(t))", arg=text, timeout=SHORT_MS)
+
+
+def box(page, prefix: str):
+    return page.locator(f"#{prefix}-question textarea")
+
+
+def open_chat(page, prefix: str, lang: dict = EN, media: bool = True) -> None:
+    key, field, asset, shown, _ = CHATS[prefix]
+    tab(page, key, lang)
+    if media:
+        upload(page, field, asset, shown)
+
+
+def close_toasts(page) -> None:
+    page.evaluate("document.querySelectorAll('[data-testid=toast-close]').forEach(b => b.click())")
+    page.wait_for_selector("[data-testid=toast-body]", state="detached", timeout=SHORT_MS)
+
+
+@pytest.mark.parametrize("prefix", ["video", "vqa"])
+def test_every_question_after_stop_is_answered(open_page, prefix):
+    """Finding 1, in the browser (a few rounds; 100 per tab at the event level in test_chat_rounds.py):
+    ask, Stop early, ask again: the new question is answered."""
+    page = open_page()
+    open_chat(page, prefix)
+    for n in range(4):
+        box(page, prefix).fill(f"question {n}")
+        page.click(f"#{prefix}-run")
+        page.wait_for_function(f"document.querySelector('#{prefix}-question textarea').value === ''",
+                               timeout=SHORT_MS)
+        page.wait_for_timeout(150 * n)
+        page.click(f"#{prefix}-stop")
+        page.wait_for_function(f"document.querySelector('#{prefix}-stop').disabled", timeout=SHORT_MS)
+        page.wait_for_timeout(500)  # a question stopped before its answer comes back to the box: typed over
+        box(page, prefix).fill(f"follow-up {n}")
+        page.click(f"#{prefix}-run")
+        # answered: an answer with words right after the follow-up, and nothing left unanswered
+        page.wait_for_function(
+            "([p, q]) => { const m = [...document.querySelectorAll(`#${p}-chat [data-testid=user],"
+            " #${p}-chat [data-testid=bot]`)]; const i = m.findIndex(e => e.innerText.includes(q));"
+            " return i >= 0 && i + 1 < m.length && m[i + 1].dataset.testid === 'bot' &&"
+            " m[i + 1].innerText.trim().length > 0; }", arg=[prefix, f"follow-up {n}"], timeout=60_000)
+        page.click(f"#{prefix}-stop")
+        page.wait_for_function(f"document.querySelector('#{prefix}-stop').disabled", timeout=SHORT_MS)
+    assert len(texts(page, prefix, "user")) == len(texts(page, prefix, "bot")), "a question left unanswered"
+    assert not [t for t in toasts(page) if "wrong" in t.lower()], toasts(page)
+
+
+@pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
+def test_an_empty_question_is_refused_on_the_page(open_page, locale, lang):
+    """Finding 2: Ask or Enter with an empty box says so, in the page's language (before: a 500 the page
+    never showed), in both chats."""
+    page = open_page(locale=locale)
+    for prefix, send in (("vqa", "click"), ("video", "enter")):
+        open_chat(page, prefix, EN if lang == "en" else ZH)
+        if send == "click":
+            page.click(f"#{prefix}-run")
+        else:
+            box(page, prefix).press("Enter")
+        wait_toast(page, MESSAGES[lang]["no_question"])
+        assert not texts(page, prefix, "user")
+        close_toasts(page)
+
+
+@pytest.mark.parametrize("prefix", ["vqa", "video"])
+def test_a_question_typed_before_the_picture_stays_in_the_box(open_page, prefix):
+    """Finding 3: asked before the image or video, the question stays in the box with "add one first";
+    the upload keeps it; then it is sent and answered (before: it went into the chat, and the upload
+    wiped it)."""
+    page = open_page()
+    open_chat(page, prefix, media=False)
+    box(page, prefix).fill("What is shown?")
+    page.click(f"#{prefix}-run")
+    wait_toast(page, MESSAGES["en"][CHATS[prefix][4]])
+    assert box(page, prefix).input_value() == "What is shown?" and not texts(page, prefix, "user")
+    _, field, asset, shown, _ = CHATS[prefix]
+    upload(page, field, asset, shown)
+    page.wait_for_timeout(1000)
+    assert box(page, prefix).input_value() == "What is shown?"
+    page.click(f"#{prefix}-run")
+    page.wait_for_selector(f"#{prefix}-chat [data-testid=bot]", timeout=60_000)
+    assert texts(page, prefix, "user") == ["What is shown?"] and box(page, prefix).input_value() == ""
+    page.click(f"#{prefix}-stop")
+
+
+@pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
+def test_stop_hands_the_waiting_questions_back(open_page, server, locale, lang):
+    """Findings 7 and 2: questions waiting behind a stopped answer go back to the box, and a notice says
+    so; the sixth waiting question is refused on the page and stays in the box."""
+    page = open_page(locale=locale)
+    open_chat(page, "vqa", EN if lang == "en" else ZH)
+    with model_busy(server):
+        for n in range(8):  # five wait (the first may be answered meanwhile): a sixth or seventh is refused
+            box(page, "vqa").fill(f"q{n}")
+            page.click("#vqa-run")
+            page.wait_for_function(f"document.querySelectorAll('#vqa-chat [data-testid=user]').length === {n + 1}"
+                                   " || document.querySelector('[data-testid=toast-body]')", timeout=SHORT_MS)
+            if toasts(page):
+                break
+        assert MESSAGES[lang]["too_many_waiting"].format(limit=5) in toasts(page)[0] and n >= 5
+        assert box(page, "vqa").input_value() == f"q{n}"
+        close_toasts(page)
+        page.click("#vqa-stop")
+        said = MESSAGES[lang]["stop_returned"].split("{count}")
+        page.wait_for_function("s => [...document.querySelectorAll('[data-testid=toast-body]')]"
+                               ".some(e => e.innerText.includes(s[0]) && e.innerText.includes(s[1]))", arg=said,
+                               timeout=SHORT_MS)
+    # the questions not answered yet are back, in order, before what was typed; the chat keeps the answered
+    back = box(page, "vqa").input_value().split("\n")
+    count = int(toasts(page)[0].split(said[0])[1].split(said[1])[0])
+    assert back[-1] == f"q{n}" and len(back) == count + 1 and count >= 1
+    assert texts(page, "vqa", "user") + back[:-1] == [f"q{i}" for i in range(n)]
+    assert len(texts(page, "vqa", "bot")) == len(texts(page, "vqa", "user"))
+    shot(page, f"vqa_stop_returns_{lang}")
+
+
+def test_video_chat_has_retry_undo_edit_and_refuses_a_blank_edit(open_page):
+    """Finding 10: the video chat has the image chat's retry, undo and edit; a question edited to blank
+    is refused and stands as it was; the chat's trash icon stops a streaming answer."""
+    page = open_page()
+    open_chat(page, "video")
+    box(page, "video").fill("What happens?")
+    page.click("#video-run")
+    page.wait_for_selector("#video-chat [data-testid=bot]", timeout=60_000)
+    page.click("#video-stop")
+    page.wait_for_function("document.querySelector('#video-stop').disabled", timeout=SHORT_MS)
+    for name in ("Retry", "Undo", "Edit"):
+        assert page.locator(f"#video-chat button[aria-label='{name}']").count(), name
+    page.locator("#video-chat button[aria-label='Edit']").click()
+    page.locator("#video-chat textarea").first.fill("")
+    page.locator("#video-chat button[aria-label='Submit']").first.click()
+    wait_toast(page, MESSAGES["en"]["no_question"])
+    page.wait_for_function("[...document.querySelectorAll('#video-chat [data-testid=user]')]"
+                           ".some(u => u.innerText.includes('What happens?'))", timeout=SHORT_MS)
+    page.locator("#video-chat button[aria-label='Retry']").click()
+    page.wait_for_function("document.querySelector('#video-stop') && !document.querySelector('#video-stop').disabled",
+                           timeout=SHORT_MS)
+    page.locator("#video-chat button[aria-label='Clear']").click()  # the trash icon, while it streams
+    page.wait_for_function("document.querySelector('#video-stop').disabled", timeout=SHORT_MS)
+    page.wait_for_timeout(1500)
+    assert not texts(page, "video", "bot"), "the answer went on after the chat was emptied"
+
+
+@pytest.mark.parametrize("locale, lang", [("zh-HK", ZH), ("zh", ZH), ("zh-Hans-CN", ZH), ("fr-FR", EN)])
+def test_any_chinese_locale_gets_the_chinese_page_and_any_other_english(open_page, locale, lang):
+    """Finding 5: the page's labels and Gradio's own strings follow the browser's locale: any Chinese one gives
+    the Chinese page (before: zh, zh-HK... got English tabs beside Chinese examples), any other English."""
+    page = open_page(locale=locale)
+    page.wait_for_selector(f"[role=tab]:text-is('{lang['tab_vqa']}')", timeout=SHORT_MS)
+    body = page.locator("body").inner_text()
+    assert ("将图像拖放到此处" in body) == (lang is ZH) and ("Drop Image Here" in body) == (lang is EN)
