@@ -56,8 +56,9 @@ class PageSession:
         return {"path": r.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
     def join(self, index: int, data: list) -> str:
-        r = self.http.post("gradio_api/queue/join", json={"data": data, "fn_index": index,
-                                                          "session_hash": self.session, "trigger_id": None})
+        # json.dumps escapes what UTF-8 cannot carry (a lone surrogate arrives as "\\ud800", as a client sends it)
+        body = json.dumps({"data": data, "fn_index": index, "session_hash": self.session, "trigger_id": None})
+        r = self.http.post("gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
         r.raise_for_status()
         return r.json()["event_id"]
 

@@ -479,17 +479,22 @@ def page_event(app: str, kinds: list[str] | None = None, api: str | None = None)
 
 
 def test_lone_surrogate_on_the_pages_own_routes_is_mended(app, client):
-    """The page's unqueued `send` echoed "\\ud800" back: a bare 500 with a traceback, and a queued call's
-    event stream broke off. Now it is mended (U+FFFD) before any handler runs, on both routes."""
+    """The page's `send` echoed "\\ud800" back: a bare 500 with a traceback, and a queued call's event stream
+    broke off. Now it is mended (U+FFFD) before any handler runs, on the page's event and on an API call."""
     import secrets
 
     import httpx
 
-    send = page_event(app, ["textbox", "chatbot", "state"])
-    body = json.dumps({"data": ["what \ud800 is it?", [], None], "fn_index": send, "session_hash": "surrogate"})
-    r = httpx.post(f"{app}gradio_api/run/predict", content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 200, r.text[:300]
-    assert r.json()["data"][0][-1]["content"] == [{"text": "what \ufffd is it?", "type": "text"}]
+    from .page import PageSession, failed, outputs
+
+    send = page_event(app, ["textbox", "image", "chatbot", "state"])
+    page = PageSession(app)
+    try:
+        messages = page.wait(page.join(send, ["what \ud800 is it?", page.upload(STREET), [], None]))
+    finally:
+        page.close()
+    assert not failed(messages), failed(messages)
+    assert outputs(messages)[0][-1]["content"] == [{"text": "what \ufffd is it?", "type": "text"}]
     (path,) = httpx.post(f"{app}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
     vqa = page_event(app, api="vqa")
