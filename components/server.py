@@ -277,7 +277,7 @@ MAX_CLIENTS = 10_000  # addresses remembered; the oldest are forgotten first
 # Cheap routes (the page's unqueued events, /status, /info, /config, starting an API call) per client: a
 # burst, then a steady rate (--max-requests-per-second). A flood of /status at 112 a second made a caption
 # 4-6 times slower.
-CHEAP_BURST_SECONDS = 6  # the burst: 60 requests at the default rate; a page load makes about 15 at once
+CHEAP_BURST_SECONDS = 15  # the burst: 300 at the default rate; a page load makes about 15, each click a few
 
 # Gradio's screen-recording post-processing (ffmpeg re-encodes, outside the queue): the page's recorder
 # lives in Gradio's settings panel, which this app does not show (launch_options' footer_links).
@@ -336,7 +336,7 @@ class Guard:
     """Pure ASGI middleware (streams pass through untouched): body limits, switched-off routes, per-client
     rate limit of cheap routes, login wall, failed-login limit, nosniff."""
 
-    def __init__(self, app, body_limit: float = math.inf, upload_limit: float = math.inf, rate: float = 10.0):
+    def __init__(self, app, body_limit: float = math.inf, upload_limit: float = math.inf, rate: float = 20.0):
         self.app = app
         self.body_limit, self.upload_limit = body_limit, upload_limit
         self.failures: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()

@@ -92,9 +92,6 @@ class Waiting:
     def busy(self) -> bool:  # questions are being answered: a stopped run's end leaves Stop live
         return bool(self.questions)
 
-    def __len__(self) -> int:  # questions waiting: the session holds work (resources.holds_work)
-        return len(self.questions)
-
     def restart(self, questions=()) -> None:
         self.turn += 1
         self.questions = list(questions)

@@ -46,8 +46,8 @@ class Settings:
     max_question_images: int = field(default=4, metadata={"env": "MMDEMO_MAX_QUESTION_IMAGES"})
     queue_size: int = field(default=32, metadata={"env": "MMDEMO_QUEUE_SIZE"})
     # Cheap routes (the page's unqueued events, /status, /info, /config, starting an API call) per client
-    # address: a burst of 6 s worth, then this rate. Raise it when many people share one address (NAT).
-    max_requests_per_second: float = field(default=10.0, metadata={"env": "MMDEMO_MAX_REQUESTS_PER_SECOND"})
+    # address: a burst of 15 s worth, then this rate. Raise it when many people share one address (NAT).
+    max_requests_per_second: float = field(default=20.0, metadata={"env": "MMDEMO_MAX_REQUESTS_PER_SECOND"})
     # Where caption, VQA and audio Q&A run: in this process ("local") or on an OpenAI-compatible
     # engine ("openai": vLLM, SGLang, `transformers serve`). Text-to-image always runs here.
     backend: str = field(default="local", metadata={"env": "MMDEMO_BACKEND"})
