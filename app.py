@@ -157,6 +157,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
     from components import (api_page, audio, banner, caption, explain, header, language, status, text_to_image, video,
                             vqa)
+    from components.common import render_file_refusal
     from components.i18n import t
     from components.resources import bound_sessions, return_big_frees
     from components.server import Demo
@@ -181,6 +182,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 tabs.append(video)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
+        render_file_refusal()
         explain.render_api(pipes, ui, ui.caption[1])  # /token_budget, /attention (Stop: the Caption tab's)
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
@@ -205,6 +207,7 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     from gradio.utils import get_upload_folder
     from starlette.middleware import Middleware
 
+    from components.common import FILE_TYPE_SCRIPT
     from components.header import CSS as HEADER_CSS
     from components.i18n import I18N
     from components.language import TOAST_CSS, PageLanguage
@@ -221,7 +224,7 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
-                state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
+                head=FILE_TYPE_SCRIPT, state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

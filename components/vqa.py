@@ -11,7 +11,7 @@ from pipelines.errors import InputError
 from pipelines.inputs import check_text
 from pipelines.messages import message
 
-from .common import RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
+from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
 from .explain import ExplainView, explained
 from .i18n import t
 from .resources import holds_work
@@ -144,11 +144,6 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
     voice = SpeakControls(pipeline, prefix)
     view = ExplainView(prefix, pipeline, ui, controls)
     return chat, question, controls, clear, voice, view, waiting
-
-
-# Sending is quick but queued, in a queue of its own that never waits: Gradio shows a queued event's
-# error on the page, and drops that of an unqueued one (an empty question said nothing).
-SEND_QUEUE = dict(queue=True, concurrency_id="chat_send", concurrency_limit=None, show_progress="hidden")
 
 
 def ask_chain(controls, triggers: list, send: dict, answer: dict):
