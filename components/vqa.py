@@ -137,7 +137,7 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
     # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
     question = gr.Textbox(label=t("question"), placeholder=t(placeholder), lines=1, max_lines=6,
                           max_length=ui.settings.max_prompt_chars, elem_id=f"{prefix}-question")
-    with gr.Row():
+    with gr.Row(elem_classes=["chat-buttons"]):  # one row, also at 390 px (components/header.py CSS)
         # Ask stays live while an answer streams: the next question waits its turn.
         controls = RunControls("ask", "busy_answer", prefix, keep_run=True, busy=waiting)
         clear = gr.Button(t("clear"), elem_id=f"{prefix}-clear")
