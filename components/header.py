@@ -47,7 +47,7 @@ footer > .divider:last-child { display: none; }
   .block.tiny-banner { padding: 2px 8px; }
   [role=tablist] button[role=tab] { padding: var(--size-1) var(--size-2); font-size: var(--text-sm); }
   #vqa-image, #video-input { height: 150px !important; min-height: 0 !important; }
-  #vqa-more-images { height: 72px !important; min-height: 0 !important; }
+  #vqa-more-images { height: 84px !important; min-height: 0 !important; }
   #vqa-more-images .icon-wrap { display: none; }
   #vqa-chat, #video-chat { height: 140px !important; }
   .chat-buttons { flex-wrap: nowrap; gap: var(--size-2); }
