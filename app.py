@@ -157,6 +157,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
 
     from components import (api_page, audio, banner, caption, explain, header, language, status, text_to_image, video,
                             vqa)
+    from components.common import render_file_refusal
     from components.i18n import t
     from components.resources import bound_sessions, return_big_frees
     from components.server import Demo
@@ -165,12 +166,12 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     return_big_frees()
     ui = UI(pipes.settings, concurrency, cache_examples)
     with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=True, elem_id="page-head"):
             with gr.Column(scale=4):
                 gr.Markdown(t("title"), elem_id="title")
             with gr.Column(scale=1, min_width=200):
                 language.render(ui)
-        gr.Markdown(t("subtitle"))
+        gr.Markdown(t("subtitle"), elem_id="subtitle")
         header.render(pipes, ui)
         banner.render(pipes, ui)
         with gr.Tabs(overflow_behavior="wrap") as ui.tabs:  # every tab one tap away, also at 390 px
@@ -181,6 +182,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 tabs.append(video)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
+        render_file_refusal()
         explain.render_api(pipes, ui, ui.caption[1])  # /token_budget, /attention (Stop: the Caption tab's)
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
@@ -205,7 +207,9 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     from gradio.utils import get_upload_folder
     from starlette.middleware import Middleware
 
+    from components.common import FILE_TYPE_SCRIPT
     from components.header import CSS as HEADER_CSS
+    from components.header import HEAD as HEADER_HEAD
     from components.i18n import I18N
     from components.language import TOAST_CSS, PageLanguage
     from components.resources import CACHE_SHARES, DISK, SESSION_CAPACITY, CacheBudgetMiddleware
@@ -221,7 +225,7 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
-                state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
+                head=FILE_TYPE_SCRIPT + HEADER_HEAD, state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

@@ -333,3 +333,50 @@ def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labe
 
     ui.on_load.append((translate, ex.dataset))
     return events
+
+
+# Wrong file types (issue 26): Gradio 6.31's upload area refuses a file whose type does not fit its
+# `accept` in the browser, with its own English toast ("Invalid file type: x.txt. Only audio/aac,
+# audio/midi,... allowed."), titled Error in the image tabs and Warning in the audio and video ones.
+# This script, in the page's <head>, sees the choice or drop first (capture phase), applies the same
+# test as Gradio's upload (gradio/js/upload: is_valid_file on `accept`), and for a file that would be
+# refused stops the event and clicks the hidden button of its kind (#file-refusal-image...): the server
+# answers with our message, in the page's language, as an Error like every other refusal. The canary
+# (tests/test_browser_chat.py test_a_wrong_file_type_is_refused_in_the_pages_language) fails if
+# Gradio's own toast comes back.
+FILE_TYPE_SCRIPT = """<script>(function(){
+function fits(f,accept){if(!accept)return true;var n=f.name.toLowerCase(),ext='.'+n.split('.').pop(),type=f.type||'';
+return accept.split(',').some(function(a){a=a.trim().toLowerCase();if(!a)return false;
+if(a==='*'||a==='file/*'||a==='*/*')return true;
+if(a.charAt(0)==='.')return n.length>a.length&&n.slice(-a.length)===a||a===ext;
+if(a.slice(-2)==='/*')return type.indexOf(a.slice(0,-1))===0;return type===a;});}
+function refuse(input,files,e){if(!files.length||files.every(function(f){return fits(f,input.accept)}))return;
+e.stopImmediatePropagation();e.preventDefault();input.value='';var m=/(image|audio|video)\\//.exec(input.accept||'');
+var b=document.getElementById('file-refusal-'+(m?m[1]:'file'));if(b)b.click();}
+window.addEventListener('change',function(e){var i=e.target;
+if(i instanceof HTMLInputElement&&i.type==='file'&&i.files)refuse(i,Array.from(i.files),e);},true);
+window.addEventListener('drop',function(e){if(!e.dataTransfer||!e.dataTransfer.files.length)return;
+for(var el=e.target;el&&el.querySelector;el=el.parentElement){var i=el.querySelector('input[type=file]');
+if(i){refuse(i,Array.from(e.dataTransfer.files),e);return;}}},true);
+})();</script>"""
+
+# Sending is quick but queued, in a queue of its own that never waits: Gradio shows a queued event's
+# error on the page, and drops that of an unqueued one (an empty question said nothing). The chats'
+# sending (components/vqa.py) and the file-type refusal below.
+SEND_QUEUE = dict(queue=True, concurrency_id="chat_send", concurrency_limit=None, show_progress="hidden")
+
+WRONG_FILE_KEYS = {"image": "wrong_file_image", "audio": "wrong_file_audio", "video": "wrong_file_video"}
+
+
+def render_file_refusal() -> None:
+    """One hidden button per kind of file, clicked by FILE_TYPE_SCRIPT; in SEND_QUEUE (never waits)."""
+    for kind in (*WRONG_FILE_KEYS, "file"):
+        button = gr.Button("", visible="hidden", elem_id=f"file-refusal-{kind}")
+        button.click(refuse_file_type(kind), None, None, **SEND_QUEUE, api_visibility="private")
+
+
+def refuse_file_type(kind: str):
+    """The handler of a `kind` the page's upload refused (FILE_TYPE_SCRIPT): our message, in the page's language."""
+    def refuse(request: gr.Request):
+        raise gr.Error(message(WRONG_FILE_KEYS.get(kind, "wrong_file"), lang_of(request)), print_exception=False)
+    return refuse

@@ -32,7 +32,34 @@ CSS = """
 .dark .block.tiny-banner { background: #3d3000; }
 /* Gradio 6.31 leaves the divider before the (removed) settings link: a stray "·" ending the footer. */
 footer > .divider:last-child { display: none; }
+/* A phone (390 px): title and switch on one line, the subtitle left out (the tabs say it), small print for
+   the models and banner, tighter tabs; the chats' media, conversation and buttons short enough that Ask
+   is within the first screen. ("Use via API", which Gradio hides under 640 px: HEAD below.) */
+@media (max-width: 640px) {
+  #page-head { flex-wrap: nowrap; align-items: center; gap: var(--size-2); }
+  #page-head > .column { min-width: 0 !important; flex: 1 1 auto; }
+  #page-head > .column:last-child { flex: 0 0 auto; }
+  #lang-switch label { padding: 2px var(--size-2); font-size: var(--text-sm); min-height: 0; }
+  #title, #title * { font-size: var(--text-xl) !important; margin: 0 !important; line-height: 1.2 !important; }
+  #subtitle { display: none; }
+  #models *, .block.tiny-banner *, .block.device-warning * { font-size: var(--text-xs) !important; line-height: 1.35; }
+  #models p, .block.tiny-banner p, .block.device-warning p { margin: 0; }
+  .block.tiny-banner { padding: 2px 8px; }
+  [role=tablist] button[role=tab] { padding: var(--size-1) var(--size-2); font-size: var(--text-sm); }
+  #vqa-image, #video-input { height: 150px !important; min-height: 0 !important; }
+  #vqa-more-images { height: 84px !important; min-height: 0 !important; }
+  #vqa-more-images .icon-wrap { display: none; }
+  #vqa-chat, #video-chat { height: 140px !important; }
+  .chat-buttons { flex-wrap: nowrap; gap: var(--size-2); }
+  .chat-buttons > button { min-width: 0 !important; padding: var(--size-2) var(--size-1) !important;
+                           font-size: var(--text-sm) !important; }
+}
 """
+
+# Gradio scopes launch(css=) to the blocks (".contain"), and the footer lies outside them: a rule for it
+# goes in the page's <head>. "Use via API" stays on a phone (Gradio 6.31 hides it under 640 px).
+HEAD = ("<style>@media (max-width: 640px) { footer .show-api, footer .show-api-divider "
+        "{ display: flex !important; } }</style>")
 
 
 def is_tiny(model_id: str) -> bool:

@@ -11,7 +11,7 @@ from pipelines.errors import InputError
 from pipelines.inputs import check_text
 from pipelines.messages import message
 
-from .common import RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
+from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
 from .explain import ExplainView, explained
 from .i18n import t
 from .resources import holds_work
@@ -134,18 +134,13 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
     # lines=1 (growing to 6): Enter sends, Shift+Enter adds a line (Gradio's rule for one-line boxes)
     question = gr.Textbox(label=t("question"), placeholder=t(placeholder), lines=1, max_lines=6,
                           max_length=ui.settings.max_prompt_chars, elem_id=f"{prefix}-question")
-    with gr.Row():
+    with gr.Row(elem_classes=["chat-buttons"]):  # one row, also at 390 px (components/header.py CSS)
         # Ask stays live while an answer streams: the next question waits its turn.
         controls = RunControls("ask", "busy_answer", prefix, keep_run=True, busy=waiting)
         clear = gr.Button(t("clear"), elem_id=f"{prefix}-clear")
     voice = SpeakControls(pipeline, prefix)
     view = ExplainView(prefix, pipeline, ui, controls)
     return chat, question, controls, clear, voice, view, waiting
-
-
-# Sending is quick but queued, in a queue of its own that never waits: Gradio shows a queued event's
-# error on the page, and drops that of an unqueued one (an empty question said nothing).
-SEND_QUEUE = dict(queue=True, concurrency_id="chat_send", concurrency_limit=None, show_progress="hidden")
 
 
 def ask_chain(controls, triggers: list, send: dict, answer: dict):

@@ -184,3 +184,54 @@ def test_any_chinese_locale_gets_the_chinese_page_and_any_other_english(open_pag
     page.wait_for_selector(f"[role=tab]:text-is('{lang['tab_vqa']}')", timeout=SHORT_MS)
     body = page.locator("body").inner_text()
     assert ("将图像拖放到此处" in body) == (lang is ZH) and ("Drop Image Here" in body) == (lang is EN)
+
+
+@pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
+def test_a_wrong_file_type_is_refused_in_the_pages_language(open_page, locale, lang):
+    """Finding 8 (and the canary of components/common.py FILE_TYPE_SCRIPT): a file of the wrong type,
+    in every upload area, is refused with our message in the page's language, titled Error in every
+    tab (before: Gradio's "Invalid file type: ... Only audio/aac,audio/midi,... allowed." in English,
+    Error in some tabs and Warning in others). Nothing is uploaded: the area stays empty."""
+    page = open_page(locale=locale)
+    notes = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a picture, a sound or a film"}
+    for key, field, kind in (("tab_caption", "caption-image", "image"), ("tab_vqa", "vqa-image", "image"),
+                             ("tab_audio", "audio-input", "audio"), ("tab_video", "video-input", "video")):
+        tab(page, key, EN if lang == "en" else ZH)
+        page.locator(f"#{field} input[type=file]").first.set_input_files(notes)
+        wait_toast(page, MESSAGES[lang][f"wrong_file_{kind}"])
+        page.wait_for_timeout(300)  # a toast of Gradio's own would be there by now
+        shown = toasts(page)  # one toast: ours (a toast's text is its title, ×, then its message)
+        assert len(shown) == 1 and shown[0].endswith(MESSAGES[lang][f"wrong_file_{kind}"]), (key, shown)
+        assert page.locator(".toast-title.error").count() == 1 and not page.locator(".toast-title.warning").count()
+        assert not page.locator(f"#{field} img, #{field} video, #{field} audio").count(), key
+        close_toasts(page)
+
+
+@pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
+def test_a_phone_sees_the_tabs_and_ask_on_its_first_screen(open_page, locale, lang):
+    """Finding 9, at 390x844: header, banner and tabs take well under half the screen (before: 410-446 px),
+    the image chat's Ask is within about one screen (before: 1.7 screens down), the spoken-answer player
+    within a screen of Ask, and "Use via API" is shown and opens (before: hidden under 640 px)."""
+    from tests.test_browser import NARROW
+
+    page = open_page(locale=locale, viewport=NARROW)
+    page.wait_for_function("document.querySelector('#models').innerText.trim().length > 0", timeout=SHORT_MS)
+    open_chat(page, "vqa", EN if lang == "en" else ZH, media=False)
+    page.click("#vqa-speak input")
+    page.wait_for_selector("#vqa-spoken", state="visible", timeout=SHORT_MS)
+    box = page.evaluate("""() => { const r = s => { const e = document.querySelector(s);
+        if (!e || !e.offsetParent) return null; const b = e.getBoundingClientRect();
+        return {top: b.top + scrollY, bottom: b.bottom + scrollY}; };
+        return {tabs: r('[role=tablist]'), warning: r('#device-warning'), ask: r('#vqa-run'),
+                player: r('#vqa-spoken'), width: document.documentElement.scrollWidth}; }""")
+    # (a device warning, when the machine has one, comes on top and is left out of the count)
+    warning = box["warning"]["bottom"] - box["warning"]["top"] if box["warning"] else 0
+    assert box["width"] <= NARROW["width"], "the page scrolls sideways"
+    assert box["tabs"]["bottom"] - warning <= 300, box
+    assert box["ask"]["bottom"] - warning <= 1.05 * NARROW["height"], box
+    assert box["player"]["bottom"] - box["ask"]["top"] <= NARROW["height"], box
+    shot(page, f"chat_390_{lang}")  # (docs/screenshots/chat_390_zh.png)
+    api = page.locator("footer .show-api")  # "Use via API"
+    assert api.is_visible() and "API" in api.inner_text()
+    api.click()
+    page.wait_for_selector(".api-docs", state="visible", timeout=SHORT_MS)
