@@ -30,9 +30,20 @@ ASSETS = ROOT / "assets"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range (32768 and up on Linux): a port the kernel hands out
+    may be given next to an outgoing connection (a client, the browser), and an app started on it then
+    fails to bind while a poll of its URL can reach that other end."""
+    import random
+
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +134,8 @@ def run_app(*args: str, env: dict | None = None, log_path: Path | None = None, p
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"app.py did not start (exit code {proc.poll()}):\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
+        if proc.poll() is not None:  # what answered is not this app (it could not bind its port)
+            pytest.fail(f"app.py exited (code {proc.poll()}):\n{log_path.read_text()[-3000:]}")
         yield url
     finally:
         stop_process(proc)

@@ -496,7 +496,7 @@ def test_closing_the_speech_stops_the_talker_within_a_step(pipes, heard, monkeyp
     messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
     *_, answer = vqa.answer(messages, 48)
     torch.manual_seed(0)
-    pieces = vqa.say(messages, answer * 4, "Chelsie")  # ~200 codes to say: a first piece of 24, then more
+    pieces = vqa.say(messages, answer * 20, "Chelsie")  # ~1,000 codes to say: a first piece of 24, then more
     assert isinstance(next(pieces), np.ndarray)
     assert talker_running(), "the talker ended before the close: nothing to observe"
     closed = time.monotonic()
