@@ -14,7 +14,7 @@ from .common import SafeVideo, Switch, add_examples, model_event, user_errors, w
 from .explain import explained
 from .i18n import t
 from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, chat_events,
-                  send_question, shown, to_pairs, user)
+                  send_steps, shown, to_pairs, user)
 
 
 def render(pipes, ui) -> None:
@@ -41,15 +41,7 @@ def render(pipes, ui) -> None:
                 warn("video_no_sound", request)
             return clip
 
-        @user_errors
-        def send(question, video, chat, waiting, request: gr.Request):
-            return send_question(question, chat, waiting, limit, None if video else "no_video")
-
-        @user_errors
-        def send_new(question, video, chat, waiting, request: gr.Request):
-            """An example's question: a new conversation about the example's video."""
-            waiting.restart()
-            return send_question(question, [], waiting, limit, None if video else "no_video")
+        send, send_new = send_steps(limit, "no_video")
 
         @user_errors
         @explained("video", lambda: pipes.video)

@@ -110,6 +110,23 @@ def send_question(question, chat, waiting: Waiting, limit: int, missing: str | N
     return [*shown(chat, limit), user(question)], ""
 
 
+def send_steps(limit: int, missing: str) -> tuple:
+    """A chat tab's send, and an example's (a new conversation); both refuse a question sent before its image or
+    video (`missing`: the message key)."""
+
+    @user_errors
+    def send(question, media, chat, waiting, request: gr.Request):
+        return send_question(question, chat, waiting, limit, None if media else missing)
+
+    @user_errors
+    def send_new(question, media, chat, waiting, request: gr.Request):
+        """An example's question: a new conversation about the example's image or video."""
+        waiting.restart()
+        return send_question(question, [], waiting, limit, None if media else missing)
+
+    return send, send_new
+
+
 def take_back(chat, waiting: Waiting, box: str, limit: int) -> tuple[list, str, list[str]]:
     """Stop (or a new picture): the questions not answered yet leave the conversation and go back to the
     box, before what is typed there, and no run answers them any more. Returns the conversation, the
@@ -218,15 +235,7 @@ def render(pipes, ui) -> None:
                 chat, question, controls, clear, voice, view, waiting = chat_column(
                     "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
 
-        @user_errors
-        def send(question, image, chat, waiting, request: gr.Request):
-            return send_question(question, chat, waiting, limit, None if image else "no_image")
-
-        @user_errors
-        def send_new(question, image, chat, waiting, request: gr.Request):
-            """An example's question: a new conversation about the example's image."""
-            waiting.restart()
-            return send_question(question, [], waiting, limit, None if image else "no_image")
+        send, send_new = send_steps(limit, "no_image")
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)
