@@ -33,12 +33,12 @@ from gradio.components import State
 # them), its Stop flags and explain selection (reset at the next run), never its waiting questions
 # (KeepingStateHolder), unless that many sessions all hold some: then at most twice this many are held.
 SESSION_CAPACITY = 1000
-WORK_STATES: set[int] = set()  # ids of the gr.State components whose non-empty value is work waiting
+WORK_STATES: set[int] = set()  # ids of the gr.State components whose value may be work waiting (see waits)
 
 
 def holds_work(state: State) -> State:
-    """Mark a gr.State whose value, while not empty, is work its session waits for (questions sent, not yet
-    answered): such a session is not evicted to make room for new ones."""
+    """Mark a gr.State whose value may be work its session waits for (questions sent, not yet answered; see
+    waits): a session holding such work is not evicted to make room for new ones."""
     WORK_STATES.add(state._id)
     return state
 
