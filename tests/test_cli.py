@@ -185,7 +185,7 @@ def test_limits_are_settings_with_flags_env_vars_and_a_true_readme(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def served(tiny_dir):
+def started(tiny_dir):
     """`python app.py --tiny --auth ...` as a user would start it; yields its port and URL."""
     port = free_port()
     env = {**CLEAN_ENV, "HF_HUB_OFFLINE": "1", "MMDEMO_AUTH": "demo:s3cret", "MMDEMO_MAX_FILE_MB": "1"}
@@ -207,15 +207,15 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_binds_loopback_only(served):
-    port, _ = served
+def test_binds_loopback_only(started):
+    port, _ = started
     if not os.path.exists("/proc/net/tcp"):
         unavailable("needs Linux /proc/net/tcp")
     assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
 
 
-def test_auth_from_environment_is_enforced(served):
-    _, url = served
+def test_auth_from_environment_is_enforced(started):
+    _, url = started
     with pytest.raises(AuthenticationError):
         Client(url, analytics_enabled=False, verbose=False)
     assert httpx.post(url + "gradio_api/queue/join", json={}).status_code == 401
@@ -229,16 +229,16 @@ def logged_in(url: str) -> httpx.Client:
     return session
 
 
-def test_upload_size_limit_is_enforced_by_the_server(served, tmp_path):
-    _, url = served
+def test_upload_size_limit_is_enforced_by_the_server(started, tmp_path):
+    _, url = started
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * (2 * 1024 * 1024))
     r = logged_in(url).post("gradio_api/upload", files={"files": ("big.png", big.read_bytes())})
     assert r.status_code == 413 and "maximum allowed size" in r.text
 
 
-def test_uploaded_files_are_not_served_to_other_users(served):
-    _, url = served
+def test_uploaded_files_are_not_served_to_other_users(started):
+    _, url = started
     alice = logged_in(url)
     mine = {"files": ("mine.png", (ASSETS / "street.png").read_bytes())}
     (path,) = alice.post("gradio_api/upload", files=mine).json()

@@ -98,12 +98,11 @@ def app_on(tiny_settings, engine):
             settings = tiny_settings(backend="openai", endpoint=engine, served_model=model, api_key=key,
                                      remote_timeout=20.0)
             demos[model, key] = launch(Pipelines(settings))  # a registry of its own: the text tasks are remote
-        return Client(demos[model, key][1], analytics_enabled=False, verbose=False,
-                      headers={"Accept-Language": language})
+        return demos[model, key].new_client(headers={"Accept-Language": language})
 
     yield make
-    for demo, _ in demos.values():
-        demo.close()
+    for served in demos.values():
+        served.close()
 
 
 def test_the_key_is_sent_and_the_answer_streams(app_on, received):
