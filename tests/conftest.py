@@ -47,6 +47,18 @@ ASSETS = ROOT / "assets"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 
+# Fixtures that start a process (app.py, chromium, an engine): a test using one is marked slow.
+PROCESS_FIXTURES = {"tiny_server", "browser", "started", "proxied", "engine"}
+
+
+def pytest_collection_modifyitems(items):
+    """`slow` (pytest.ini) on every test that starts a process through a fixture; the tests that start one
+    themselves (a benchmark, `python app.py ...`) or run many rounds carry @pytest.mark.slow."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """On CI (CI=true, set by .ci/run) a skipped test fails, whatever skipped it (tests/requires.py says why

@@ -132,6 +132,7 @@ for t in threads: t.join()
 """
 
 
+@pytest.mark.slow
 def test_a_process_that_batched_exits_cleanly(tiny_settings):
     """With the batching thread left parked, about one exit in three aborted ("terminate called
     without an active exception", 134); the batcher now ends its thread at exit."""

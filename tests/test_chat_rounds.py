@@ -27,6 +27,7 @@ def served(apps):
 
 @pytest.mark.parametrize("tab, media, asset", [("vqa", "vqa-image", "chart.png"),
                                                ("video", "video-input", "street_en.mp4")], ids=["image", "video"])
+@pytest.mark.slow
 def test_every_question_after_stop_is_answered(served, tab, media, asset):
     """ROUNDS times: ask, Stop at once or a moment later (while the clip is decoded or the answer streams),
     ask again: the new question is answered (before: a stopped run cleaned up the waiting questions when

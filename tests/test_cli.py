@@ -27,6 +27,7 @@ def app_command(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "app.py"), *args]
 
 
+@pytest.mark.slow
 def test_model_that_fails_to_load_stops_startup_in_one_line():
     r = subprocess.run(app_command("--caption-model", "does/not-exist"), capture_output=True, text=True,
                        env={**CLEAN_ENV, "HF_HUB_OFFLINE": "1"}, cwd=ROOT, timeout=180)
@@ -49,6 +50,7 @@ def no_line_twice(text: str) -> None:
     assert len(lines) == len(set(lines)), f"a line printed twice:\n{text[-3000:]}"
 
 
+@pytest.mark.slow
 def test_without_network_startup_fails_at_once_and_names_the_fixes(tmp_path):
     r = subprocess.run(app_command(), capture_output=True, text=True, env=no_network_env(tmp_path), cwd=ROOT,
                        timeout=180)
@@ -63,6 +65,7 @@ def test_without_network_startup_fails_at_once_and_names_the_fixes(tmp_path):
     no_line_twice(out)
 
 
+@pytest.mark.slow
 def test_a_missing_local_folder_is_called_that(tmp_path):
     r = subprocess.run(app_command("--caption-model", "./missing-folder"), capture_output=True, text=True,
                        env=no_network_env(tmp_path), cwd=ROOT, timeout=180)
@@ -85,6 +88,7 @@ def fake_hub_cache(hf_home, tiny_dir) -> None:
         shutil.copytree(tiny_dir / folder, repo / "snapshots" / ("0" * 40))
 
 
+@pytest.mark.slow
 def test_without_network_cached_models_start_offline_with_one_warning(tmp_path, tiny_dir):
     fake_hub_cache(tmp_path / "hf", tiny_dir)
     log = tmp_path / "app.log"
@@ -98,6 +102,7 @@ def test_without_network_cached_models_start_offline_with_one_warning(tmp_path, 
     no_line_twice("\n".join(line for line in text.splitlines() if line.startswith(("WARNING", "ERROR"))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["alice", "alice:", ":secret"])
 def test_malformed_auth_is_refused_before_anything_loads(value):
     r = subprocess.run(app_command("--auth", value), capture_output=True, text=True, env=CLEAN_ENV, cwd=ROOT,
@@ -134,6 +139,7 @@ def test_a_limit_out_of_range_stops_startup_in_one_line(monkeypatch, capsys, arg
     assert capsys.readouterr().err.strip() == f"error: {text}"
 
 
+@pytest.mark.slow
 def test_cuda_without_a_gpu_stops_startup_in_one_line(tiny_dir):
     """Run where no GPU is visible (CUDA_VISIBLE_DEVICES empty), so the test means the same on a GPU machine."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1"}

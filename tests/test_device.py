@@ -305,6 +305,7 @@ def test_the_page_shows_a_banner_only_when_something_is_wrong(warned, pipes):
     assert banner_of(build_demo(pipes), "en").visible is False  # all is well: no banner
 
 
+@pytest.mark.slow
 def test_python_app_logs_an_unused_gpu_loudly(tiny_dir, tmp_path):
     """`python app.py` on this CPU-only machine, with an `nvidia-smi` on PATH: the log says it, once."""
     tool = tmp_path / "bin" / "nvidia-smi"

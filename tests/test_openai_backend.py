@@ -25,6 +25,8 @@ from .requires import unavailable
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
 from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
 
+pytestmark = pytest.mark.slow  # an engine (`transformers serve`) in a process of its own
+
 
 @pytest.fixture(scope="module")
 def thinker(tiny_dir):

@@ -113,6 +113,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_zerogpu_wraps_every_model_call_with_a_sized_duration(tiny_dir):
     require("spaces", "preinstalled on Spaces; requirements-dev.txt pins it for this test")
     # What a ZeroGPU Space sets; the device API is only called when a request runs.
@@ -129,6 +130,7 @@ def test_zerogpu_wraps_every_model_call_with_a_sized_duration(tiny_dir):
     assert got["status"]["device"]["cuda"] is True
 
 
+@pytest.mark.slow
 def test_without_spaces_the_same_code_runs_unchanged(tiny_dir):
     code = "import sys; sys.modules['spaces'] = None  # as where `spaces` is not installed\n" + PROBE + f"""
 print(json.dumps(list(pipes.caption({str(ASSETS / "street.png")!r}))))
@@ -137,6 +139,7 @@ print(json.dumps(list(pipes.caption({str(ASSETS / "street.png")!r}))))
     assert isinstance(got, list) and len(got) > 1 and all(isinstance(c, str) for c in got)
 
 
+@pytest.mark.slow
 def test_on_zerogpu_the_speech_parts_load_at_startup(tiny_dir):
     """ZeroGPU's docs: load models at start-up, outside the GPU function. The speech parts too, without --voice,
     where the checkpoint can speak (else each spoken answer's GPU call could load them again). app.py's start-up
