@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 
 from .errors import InputError
 from .generation import Usage, as_model_error, prepared
-from .registry import LoadedModel
+from .loaded import LoadedModel
 
 HEADS = ("mean", "max")
 

@@ -27,7 +27,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from .errors import Cancelled, InputError, ModelError, UserFacingError
-from .registry import LoadedModel
+from .loaded import LoadedModel
 
 log = logging.getLogger(__name__)
 

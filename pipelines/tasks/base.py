@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 from ..errors import InputError, UserFacingError
 from ..generation import stream_text
-from ..registry import LoadedModel, ModelRegistry
+from ..loaded import LoadedModel
+from ..registry import ModelRegistry
 from ..settings import Settings
 from .. import zerogpu
 from ..zerogpu import gpu, speech_seconds, text_seconds
