@@ -76,8 +76,9 @@ class Pipeline:
     def answer(self, request: Request | list[dict], max_new_tokens: int | None = None,
                stop: threading.Event | None = None) -> Iterator[str]:
         """Stream the answer to a prepared Request (or a built conversation): the growing Answer."""
+        tokens = self._tokens(max_new_tokens)  # a bad limit is refused before the processor runs
         request = self._request(request)
-        return self.generate(request.messages, self._tokens(max_new_tokens), stop, request.inputs)
+        return self.generate(request.messages, tokens, stop, request.inputs)
 
     def say(self, request: Request | list[dict], answer: str, voice: str,
             stop: threading.Event | None = None) -> Iterator:
