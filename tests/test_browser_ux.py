@@ -49,7 +49,7 @@ def start_vqa(page, question: str) -> None:
 @contextlib.contextmanager
 def model_busy(served):
     """For the block, a description through the API holds the app's one queue slot, and cannot end: the Omni
-    model's lock is held alone (registry.ModelLock), so it waits at its first step (a miniature's answer may
+    model's lock is held alone (pipelines/loaded.py, ModelLock), so it waits at its first step (a miniature's answer may
     otherwise end within a few tokens). A question sent from the page meanwhile waits in the queue before
     any answer comes."""
     import time
