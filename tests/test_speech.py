@@ -1,7 +1,7 @@
 """Spoken answers (issue 16): the Omni miniature's own talker, token2wav and voices, through the real code.
 
 One registry and one in-process app for the module (speech on a 2-core CPU takes seconds per answer),
-kept apart from the session's `pipes`, so its first spoken answer is this module's to observe.
+kept apart from the session's `pipes`; the test of what loading speech adds has an app of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.conftest import ASSETS, launch, serve
 @pytest.fixture(scope="module")
 def served(tiny_settings):
     """The app in this process, so a test can see its threads and its registry; of this module's own (not
-    `apps`), so its first spoken answer is this module's to observe."""
+    `apps`): its speech parts are loaded by this module's tests only."""
     from pipelines.tasks import Pipelines
 
     with serve(Pipelines(tiny_settings(max_new_tokens=48))) as served:
@@ -58,9 +58,17 @@ def said(pipeline, messages, answer: str, voice: str, seed: int = 0) -> np.ndarr
     return np.concatenate(items[:-1])
 
 
-def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(pipes, client):
+def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(tiny_settings):
     """Speech off: the thinker-only model, byte for byte. Speech on: talker and token2wav join that
-    same model object (the thinker is not loaded again), and the API returns a valid 24 kHz wav."""
+    same model object (the thinker is not loaded again), and the API returns a valid 24 kHz wav. On an app
+    of its own, so that what the module's other tests loaded before it (in any order) does not count."""
+    from pipelines.tasks import Pipelines
+
+    with serve(Pipelines(tiny_settings(max_new_tokens=48))) as served:
+        spoken_on_a_fresh_app(served.pipes, served.client)
+
+
+def spoken_on_a_fresh_app(pipes, client):
     from gradio_client import handle_file
 
     model_id = pipes.audio.model_id
