@@ -25,7 +25,7 @@ import torch
 from pipelines import explain
 from pipelines.errors import InputError
 from pipelines.generation import Answer
-from pipelines.messages import message
+from catalogue import message
 from pipelines.video_input import Video
 
 from .common import lang_of, model_event, user_errors

@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.errors import InputError, UserFacingError
-from pipelines.messages import message
+from catalogue import message
 
 from .common import lang_of, readable_path, to_gr_error
 

@@ -9,7 +9,7 @@ import gradio as gr
 
 from pipelines.errors import InputError
 from pipelines.inputs import check_text
-from pipelines.messages import message
+from catalogue import message
 
 from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
 from .explain import ExplainView, explained

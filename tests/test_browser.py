@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
+from catalogue import MESSAGES
 from tests.conftest import ASSETS, ROOT, run_app
 
 CHROMIUM = Path("/usr/bin/chromium")

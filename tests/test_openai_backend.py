@@ -167,7 +167,7 @@ def test_errors_in_chinese(remote_settings):
 ])
 def test_engine_failures_map_to_messages(remote_settings, overrides, key):
     from pipelines.errors import ModelError
-    from pipelines.messages import MESSAGES
+    from catalogue import MESSAGES
     from pipelines.tasks import Pipelines
 
     pipes = Pipelines(remote_settings(**overrides))

@@ -14,7 +14,7 @@ from gradio_client import Client, handle_file
 from components.common import MODEL_QUEUE
 from components.i18n import EN, ZH
 from components.status import shown_model
-from pipelines.messages import MESSAGES, message
+from catalogue import MESSAGES, message
 
 from .conftest import ASSETS, launch
 

@@ -1,0 +1,45 @@
+"""The one translation catalogue: every key in both languages, with the same placeholders."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from catalogue import LABELS, LANGS, MESSAGES, message
+
+
+def placeholders(text: str) -> set[tuple[str, str]]:
+    """The fields a sentence formats, with their format specs ({limit:,} and {limit} differ)."""
+    return {(field, spec) for _, field, spec, _ in string.Formatter().parse(text) if field is not None}
+
+
+@pytest.mark.parametrize("table", [LABELS, MESSAGES], ids=["labels", "messages"])
+def test_every_key_has_every_language_with_the_same_placeholders(table):
+    assert set(table) == set(LANGS)
+    english = table["en"]
+    for lang in LANGS:
+        assert set(table[lang]) == set(english), f"{lang}: missing {set(english) - set(table[lang])}, " \
+                                                  f"extra {set(table[lang]) - set(english)}"
+        differ = {key: (placeholders(english[key]), placeholders(text)) for key, text in table[lang].items()
+                  if placeholders(english[key]) != placeholders(text)}
+        assert not differ, f"{lang}: placeholders differ from English: {differ}"
+        assert all(text.strip() for text in table[lang].values())
+
+
+def test_a_label_is_never_formatted_and_a_message_always_formats():
+    """Labels go to gr.I18n as they are: no placeholders. A message formats with its own fields."""
+    assert not [key for key, text in LABELS["en"].items() if placeholders(text)]
+    for key, text in MESSAGES["en"].items():
+        fields = {field.split(".")[0].split("[")[0]: 1 for field, _ in placeholders(text)}
+        for lang in LANGS:
+            try:
+                message(key, lang, **{name: _sample(text, name) for name in fields})
+            except (ValueError, TypeError) as exc:
+                pytest.fail(f"{lang} {key}: {exc}")
+
+
+def _sample(text: str, name: str):
+    """A value the field's format spec takes: a number for a numeric spec, else text."""
+    specs = {spec for field, spec in placeholders(text) if field == name}
+    return 1.5 if any(spec and spec[-1] in ",fgd%" for spec in specs) else "x"
