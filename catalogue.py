@@ -46,8 +46,8 @@ LABELS = {
         "voice_choice": "Voice",
         "spoken_answer": "Spoken answer",
         "download_wav": "Download the spoken answer (wav)",
-        "speech_text_only": "Text only here: the answers come from an OpenAI-compatible engine, the model cannot speak, "
-                            "or speech does not fit this machine's memory (see the notice above).",
+        "speech_text_only": "Text only here: the answers come from an OpenAI-compatible engine, the model cannot "
+                            "speak, or speech does not fit this machine's memory (see the notice above).",
         "conversation": "Conversation",
         "images": "Images",
         "seed": "Seed (-1 = random)",
@@ -313,7 +313,8 @@ MESSAGES = {
         "bad_video_value": "The video must be a file uploaded to this app (handle_file() in gradio_client) or a "
                            "public http(s) link.",
         # the Status tab's readable panel (components/status_panel.py)
-        "status_models": "Models", "status_loaded": "loaded", "status_not_loaded": "not loaded yet (loads on first use)",
+        "status_models": "Models", "status_loaded": "loaded",
+        "status_not_loaded": "not loaded yet (loads on first use)",
         "status_tasks": "tasks", "status_params": "parameters", "status_load": "loaded in", "status_device": "Device",
         "status_gpu": "GPU", "status_cpu": "CPU only", "status_threads": "CPU threads", "status_memory": "Memory",
         "status_rss": "this process", "status_cuda": "GPU memory in use", "status_peak": "peak", "status_of": "of",

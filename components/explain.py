@@ -22,10 +22,10 @@ import gradio as gr
 import numpy as np
 import torch
 
+from catalogue import message
 from pipelines import explain
 from pipelines.errors import InputError
 from pipelines.generation import Answer
-from catalogue import message
 from pipelines.video_input import Video
 
 from .common import lang_of, model_event, user_errors

@@ -11,8 +11,8 @@ import contextlib
 
 import pytest
 
-from components.i18n import EN, ZH
 from catalogue import MESSAGES
+from components.i18n import EN, ZH
 from tests.conftest import ASSETS
 from tests.test_browser import (  # noqa: F401 - fixtures
     ARTIFACTS, NARROW, TAB_BUTTON, WIDE, browser, open_page, shot, tab, tiny_app, toast, upload, wait_done)

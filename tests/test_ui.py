@@ -11,10 +11,10 @@ import gradio as gr
 import pytest
 from gradio_client import Client, handle_file
 
+from catalogue import MESSAGES, message
 from components.common import MODEL_QUEUE
 from components.i18n import EN, ZH
 from components.status import shown_model
-from catalogue import MESSAGES, message
 
 from .conftest import ASSETS, launch
 
