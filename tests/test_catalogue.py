@@ -9,6 +9,21 @@ import pytest
 from catalogue import LABELS, LANGS, MESSAGES, message
 
 
+def fields_of(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_english_and_chinese_say_the_same_things():
+    """(From tests/test_ui.py, when the labels and the messages were two tables in two layers.)"""
+    EN, ZH = LABELS["en"], LABELS["zh"]
+    assert EN.keys() == ZH.keys()
+    assert MESSAGES["en"].keys() == MESSAGES["zh"].keys()
+    for table in (EN, ZH, *MESSAGES.values()):
+        assert all(isinstance(v, str) and v.strip() for v in table.values())
+    for key, text in MESSAGES["en"].items():
+        assert fields_of(text) == fields_of(MESSAGES["zh"][key]), key
+
+
 def placeholders(text: str) -> set[tuple[str, str]]:
     """The fields a sentence formats, with their format specs ({limit:,} and {limit} differ)."""
     return {(field, spec) for _, field, spec, _ in string.Formatter().parse(text) if field is not None}
@@ -16,6 +31,7 @@ def placeholders(text: str) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("table", [LABELS, MESSAGES], ids=["labels", "messages"])
 def test_every_key_has_every_language_with_the_same_placeholders(table):
+    """Every language the catalogue names, and the format specs too: {limit:,} is not {limit}."""
     assert set(table) == set(LANGS)
     english = table["en"]
     for lang in LANGS:
