@@ -9,6 +9,8 @@ torch import: pipelines and components both read it (tests/test_catalogue.py che
 both languages and the same placeholders).
 """
 
+from dataclasses import dataclass, field
+
 LANGS = ("en", "zh")
 
 LABELS = {
@@ -215,6 +217,11 @@ MESSAGES = {
         "speech_failed": "The answer could not be spoken ({reason}); the text answer above is complete.",
         "speech_cut": "The spoken answer stops at {limit:g} s (--max-speech-seconds); the text has it all.",
         "load_failed": "Could not load model '{model}': {reason}",
+        "reason_load": "{error} Check the id, your network, or HF_HUB_OFFLINE and the local cache.",
+        "reason_family": "it is a '{model_type}' model; this demo runs {families} models.",
+        "reason_no_cuda": "--device cuda was asked for, but no CUDA GPU is visible; use --device cpu.",
+        "reason_choose_another": "{reason} Choose another with {flags}, or run `python app.py --tiny` for offline "
+                                 "test models.",
         "internal": "Something went wrong on the server. Please try again.",
         "drawing": "Drawing",
         "error_title": "Error",
@@ -227,6 +234,7 @@ MESSAGES = {
                         "--api-key / MMDEMO_API_KEY.",
         "backend_rejected": "The model server rejected the request (HTTP {status}): {detail}",
         "backend_failed": "The model server failed on this request ({detail}). Please try again.",
+        "detail_unreadable_stream": "unreadable stream",
         "backend_busy": "The model server is busy (HTTP {status}). Please try again in a moment.",
         "backend_broken": "The model server's answer broke off midway. Please try again.",
         "bad_backend": "Unknown backend '{backend}'; choose one of: {choices}.",
@@ -379,6 +387,10 @@ MESSAGES = {
         "speech_failed": "回答无法朗读（{reason}）；上面的文字回答是完整的。",
         "speech_cut": "朗读在 {limit:g} 秒处停止（--max-speech-seconds）；完整内容见文字回答。",
         "load_failed": "无法加载模型“{model}”：{reason}",
+        "reason_load": "{error} 请检查模型 id、网络，或 HF_HUB_OFFLINE 与本地缓存。",
+        "reason_family": "它是“{model_type}”模型；本演示只运行 {families} 模型。",
+        "reason_no_cuda": "指定了 --device cuda，但看不到 CUDA GPU；请改用 --device cpu。",
+        "reason_choose_another": "{reason}请用 {flags} 选择其他模型，或运行 `python app.py --tiny` 使用离线测试模型。",
         "internal": "服务器出错了，请重试。",
         "drawing": "绘制中",
         "error_title": "错误",
@@ -389,6 +401,7 @@ MESSAGES = {
         "backend_auth": "模型服务器拒绝了本演示的 API 密钥（HTTP {status}）。请管理员检查 --api-key / MMDEMO_API_KEY。",
         "backend_rejected": "模型服务器拒绝了此请求（HTTP {status}）：{detail}",
         "backend_failed": "模型服务器处理此请求时出错（{detail}）。请重试。",
+        "detail_unreadable_stream": "无法读取的数据流",
         "backend_busy": "模型服务器正忙（HTTP {status}），请稍后再试。",
         "backend_broken": "模型服务器的回答中途中断了，请重试。",
         "bad_backend": "未知的后端“{backend}”；可选：{choices}。",
@@ -483,9 +496,22 @@ MESSAGES = {
 
 
 def message(key: str, lang: str = "en", **params) -> str:
-    """The sentence for `key` in `lang` (falls back to English)."""
+    """The sentence for `key` in `lang` (falls back to English); a Text among the parameters in `lang` too."""
     table = MESSAGES.get(lang, MESSAGES["en"])
+    params = {name: value.text(lang) if isinstance(value, Text) else value for name, value in params.items()}
     return table.get(key, MESSAGES["en"].get(key, key)).format(**params)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message key and its parameters, written in the reader's language only when shown: a part of a message
+    that pipelines build before anyone knows the language (a load failure's reason)."""
+
+    key: str
+    params: dict = field(default_factory=dict)
+
+    def text(self, lang: str = "en") -> str:
+        return message(self.key, lang, **self.params)
 
 
 def label(key: str, lang: str) -> str:

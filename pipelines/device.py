@@ -17,20 +17,13 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catalogue import message
+from catalogue import Text
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DeviceWarning:
-    """A message key and its parameters: rendered in the reader's language (catalogue.py)."""
-
-    key: str
-    params: dict
-
-    def text(self, lang: str = "en") -> str:
-        return message(self.key, lang, **self.params)
+class DeviceWarning(Text):
+    """What is wrong with the device at start-up: logged in English, shown in each reader's language."""
 
 
 def nvidia_gpu_present(dev: str | Path = "/dev", which=shutil.which) -> bool:

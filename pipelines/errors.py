@@ -5,7 +5,7 @@ the sentence in the browser's language, and anything else is logged and replaced
 generic message, never a stack trace.
 """
 
-from catalogue import message
+from catalogue import Text, message  # noqa: F401 - Text: a translatable part of a message, for pipelines
 
 
 class UserFacingError(Exception):
