@@ -59,3 +59,20 @@ def _sample(text: str, name: str):
     """A value the field's format spec takes: a number for a numeric spec, else text."""
     specs = {spec for field, spec in placeholders(text) if field == name}
     return 1.5 if any(spec and spec[-1] in ",fgd%" for spec in specs) else "x"
+
+
+def test_a_load_failure_reads_in_the_readers_language(tiny_settings, tmp_path):
+    """Pipelines build a load failure's reason before anyone knows the language: the Chinese message was
+    Chinese around an English reason ('it is a ... model; this demo runs ...', 'Choose another with ...')."""
+    from pipelines.errors import ModelError
+    from pipelines.tasks import Pipelines
+
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ModelError) as failed:
+        Pipelines(tiny_settings(caption_model=str(folder))).check()
+    english, chinese = failed.value.message("en"), failed.value.message("zh")
+    assert failed.value.key == "load_failed" and "'bert' model" in english and "--caption-model" in english
+    assert "“bert”模型" in chinese and "--caption-model" in chinese
+    assert not [word for word in ("Choose", "another", "demo", "model;", "offline") if word in chinese], chinese
