@@ -494,7 +494,6 @@ MESSAGES = {
 }
 
 
-
 def message(key: str, lang: str = "en", **params) -> str:
     """The sentence for `key` in `lang` (falls back to English); a Text among the parameters in `lang` too."""
     table = MESSAGES.get(lang, MESSAGES["en"])
