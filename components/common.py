@@ -16,8 +16,8 @@ from gradio import processing_utils
 from gradio.context import LocalContext, get_blocks_context
 from gradio.utils import get_upload_folder
 
+from catalogue import message
 from pipelines.errors import Cancelled, InputError, UserFacingError
-from pipelines.messages import message
 
 from .i18n import t, text
 from .language import lang_of  # noqa: F401 - the tabs take it from here

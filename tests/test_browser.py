@@ -13,8 +13,8 @@ import re
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
 from tests.browser import NARROW, TAB_BUTTON, WIDE, shot, tab, toast, upload, wait_done, wait_text
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
 from tests.browser import NARROW, SHORT_MS, shot, tab, upload
 from tests.test_browser_ux import LONG_ANSWERS, model_busy
 
