@@ -50,7 +50,7 @@ def error_of(answer: str) -> str:
     """The message of an API call that ended in an error ("" if it did not)."""
     if not answer.startswith("event: error"):
         return ""
-    return json.loads(answer.split("data:", 1)[1])["error"]
+    return json.loads(answer.split("data:", 1)[1])["error"] or ""
 
 
 def uploaded(url: str, path=STREET) -> dict:
