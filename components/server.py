@@ -1,4 +1,6 @@
 """The server around the tabs: what a hostile client must not get past, where Gradio has no option for it.
+What is checked and how it is worded lives here; where it hooks into Gradio lives in server/ (each hook with a
+canary in tests/test_canaries.py).
 
 - Demo (the gr.Blocks app.py builds): every file a request names is checked before Gradio touches it
   (common.readable_path), and a value refused before any handler runs (a file that was not uploaded
@@ -43,6 +45,7 @@ from server.blocks import from_mcp  # noqa: F401 - the tabs take it from here
 from .common import lang_of, readable_path, to_gr_error
 
 log = logging.getLogger(__name__)
+
 
 class FairQueue(queue.FairQueue):
     """server.queue.FairQueue, refusing in the caller's language."""

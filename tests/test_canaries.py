@@ -58,6 +58,15 @@ def uploaded(url: str, path=STREET) -> dict:
     return {"path": name, "meta": {"_type": "gradio.FileData"}}
 
 
+def test_server_imports_no_model_code_and_no_components():
+    """server/ sits under components/ and beside pipelines/: Gradio and Starlette only."""
+    code = ("import sys, server.blocks, server.middleware, server.queue, server.sessions, server.memory; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'components', "
+            "'pipelines'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 # --- Gradio: the request check and the calls around it ---------------------------------------------------
 
 def test_a_renamed_upstream_method_stops_the_app_at_start_up():
