@@ -204,6 +204,26 @@ def test_gradios_mcp_server_still_marks_its_calls_with_the_header_from_mcp_reads
     assert f'"{name}": "{value}"' in inspect.getsource(mcp), "gradio/mcp.py no longer marks its calls this way"
 
 
+def test_gradio_helpers_the_app_calls_as_they_are_still_there():
+    """Not overridden, but not Gradio's documented API either: module-level helpers the components and
+    server/ call directly (saving a file in the cache, the upload folder, walking a request's file entries,
+    InvalidPathError for Gradio's own "not uploaded" refusal)."""
+    import gradio as gr
+    from gradio import exceptions, processing_utils, utils
+    from gradio_client import utils as client_utils
+
+    from server import expect
+
+    expect(processing_utils, "save_bytes_to_cache", ["data", "file_name", "cache_dir"])
+    expect(processing_utils, "ffmpeg_installed", [])
+    expect(utils, "get_upload_folder", [])
+    expect(client_utils, "traverse", ["json_obj", "func", "is_root"])
+    expect(client_utils, "is_file_obj", ["d"])
+    expect(client_utils, "is_http_url_like", ["possible_url"])
+    assert issubclass(exceptions.InvalidPathError, Exception)
+    assert gr.Image().GRADIO_CACHE == gr.Audio().GRADIO_CACHE == utils.get_upload_folder()
+
+
 # --- Gradio: what the middleware knows of its routes -------------------------------------------------------
 
 @pytest.fixture(scope="module")
