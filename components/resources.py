@@ -28,8 +28,9 @@ import anyio
 from server.sessions import WORK_STATES, KeepingStateHolder, LeanSessionState, bound_sessions, holds_work  # noqa: F401
 
 # Sessions held at once. An evicted session loses its page's example captions (the page already shows
-# them), its Stop flags, chat notice, picked drawing and explain selection (reset at the next run), never its waiting questions
-# (KeepingStateHolder), unless that many sessions all hold some: then at most twice this many are held.
+# them), its Stop flags, chat notice, picked drawing and explain selection (reset at the next run), never
+# its waiting questions (KeepingStateHolder), unless that many sessions all hold some: then at most twice
+# this many are held.
 SESSION_CAPACITY = 1000
 
 
