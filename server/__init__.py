@@ -20,6 +20,7 @@ pipelines/compat.py.
   middleware.logged_in            Gradio's login cookies, read by the login wall on every route
   middleware.PROCESS_RECORDING    the route switched off
   middleware.UNKNOWN_ENDPOINT     the exceptions Gradio raises for an endpoint it does not have
+  middleware.HeadFirst            a script first in the <head> of Gradio's page (the page language)
   memory.return_big_frees         glibc's MALLOC_MMAP_THRESHOLD_ (a public tunable, set before start-up)
 """
 

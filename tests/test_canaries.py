@@ -278,6 +278,17 @@ def test_gradio_still_raises_these_for_an_endpoint_it_does_not_have(served):
         assert r.status_code == 404, (path, r.status_code, r.text[:200])
 
 
+def test_gradios_page_still_has_a_head_for_the_language_script_to_go_first(served):
+    from components.language import PAGE_SCRIPT
+
+    _, url = served
+    before = hits("head_first")
+    page = httpx.get(url).content
+    assert page.index(PAGE_SCRIPT) == page.index(b"<head>") + len(b"<head>") < page.index(b"<script", 1 + page.index(
+        PAGE_SCRIPT)), page[:500]
+    assert hits("head_first") > before
+
+
 # --- glibc -------------------------------------------------------------------------------------------------
 
 MMAP_PROBE = textwrap.dedent("""
