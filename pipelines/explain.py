@@ -256,11 +256,11 @@ def _rows_attention(module, query, key, value, attention_mask, scaling, dropout=
 
 
 def _register() -> None:
-    from transformers import AttentionInterface
-    from transformers import AttentionMaskInterface
+    from transformers import AttentionInterface, AttentionMaskInterface
 
     AttentionInterface.register(ROWS, _rows_attention)
-    AttentionMaskInterface.register(ROWS, compat.sdpa_mask())  # no mask where causal order says it all: no n x n tensor
+    # no mask where causal order says it all: no n x n tensor
+    AttentionMaskInterface.register(ROWS, compat.sdpa_mask())
 
 
 _register()
