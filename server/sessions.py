@@ -31,7 +31,8 @@ def holds_work(state: State) -> State:
 
 
 def waits(session) -> bool:
-    """A work State's value holds work when its `busy` says so (components/vqa.Waiting), a plain value when not empty."""
+    """A work State's value holds work when its `busy` says so (components/vqa.Waiting), a plain value when
+    not empty."""
     return any(getattr(value, "busy", value) for value in map(session.state_data.get, WORK_STATES))
 
 
