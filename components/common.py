@@ -103,6 +103,12 @@ def warn(key: str, request: gr.Request | None, **params) -> None:
     gr.Warning(message(key, lang_of(request), **params))
 
 
+def notify(asked, request: gr.Request | None) -> None:
+    """A prepared request's notices (a clip trimmed, a video with no sound to hear), as warnings on the page."""
+    for key, params in asked.notices:
+        warn(key, request, **params)
+
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import Cancelled, ModelError
 from .inputs import SAMPLE_RATE
-from .registry import Family, without
+from .loaded import Family, without
 
 log = logging.getLogger(__name__)
 
