@@ -15,8 +15,8 @@ import gradio as gr
 from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
+from catalogue import message
 from pipelines.errors import Cancelled, InputError, UserFacingError
-from pipelines.messages import message
 from server.blocks import examples_run, running_app
 
 from .i18n import t, text

@@ -37,8 +37,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from catalogue import message
 from pipelines.errors import InputError, UserFacingError
-from pipelines.messages import message
 from server import blocks, middleware, queue
 from server.blocks import from_mcp  # noqa: F401 - the tabs take it from here
 

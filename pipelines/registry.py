@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from . import compat
-from .errors import ModelError
+from .errors import ModelError, Text
 from .loaded import Family, LoadedModel, ModelLock, without  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,7 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelError("load_failed", model="(any)",
-                             reason="--device cuda was asked for, but no CUDA GPU is visible; use --device cpu.")
+            raise ModelError("load_failed", model="(any)", reason=Text("reason_no_cuda"))
         return ("auto" if device == "cuda" else device), torch.bfloat16
     return "cpu", torch.float32
 
@@ -148,7 +147,7 @@ class ModelRegistry:
             raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
         if model_type not in FAMILIES:
             raise ModelError("load_failed", model=model_id,
-                             reason=f"it is a '{model_type}' model; this demo runs {', '.join(FAMILIES)} models.")
+                             reason=Text("reason_family", dict(model_type=model_type, families=", ".join(FAMILIES))))
         return FAMILIES[model_type]
 
     def _load(self, model_id: str) -> LoadedModel:
@@ -218,7 +217,7 @@ def check_source(model_id: str, flags: str, reachable) -> None:
         compat.go_offline()
 
 
-def load_failure_reason(exc: BaseException) -> str:
+def load_failure_reason(exc: BaseException) -> Text:
     """One line that says what failed (Pipelines.check adds the flag that fixes it)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return f"{first} Check the id, your network, or HF_HUB_OFFLINE and the local cache."
+    return Text("reason_load", dict(error=first))
