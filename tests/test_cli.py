@@ -161,7 +161,7 @@ def test_zero_concurrency_is_refused(monkeypatch, capsys):
 
 
 def test_no_remote_code_is_ever_trusted():
-    sources = [p for d in ("pipelines", "components") for p in (ROOT / d).glob("*.py")] + [ROOT / "app.py"]
+    sources = [p for d in ("pipelines", "components", "server") for p in (ROOT / d).glob("*.py")] + [ROOT / "app.py"]
     assert not [p.name for p in sources if "trust_remote_code" in p.read_text()]
 
 

@@ -197,7 +197,7 @@ def test_every_message_key_the_code_raises_exists_in_both_languages():
 
     from .conftest import ROOT
 
-    sources = [p.read_text() for d in ("pipelines", "components") for p in (ROOT / d).rglob("*.py")]
+    sources = [p.read_text() for d in ("pipelines", "components", "server") for p in (ROOT / d).rglob("*.py")]
     keys = {k for s in sources for k in re.findall(r"(?:Error|warn)\(\s*\"(\w+)\"", s)}
     assert {"backend_busy", "backend_broken", "no_image"} <= keys
     assert not keys - set(MESSAGES["en"]) and not keys - set(MESSAGES["zh"]), keys - set(MESSAGES["zh"])
