@@ -18,19 +18,15 @@ import textwrap
 import httpx
 import pytest
 
-from .conftest import ASSETS, ROOT, free_port, launch
+from .conftest import ASSETS, ROOT, free_port
 
 STREET = ASSETS / "street.png"
 
 
 @pytest.fixture(scope="module")
-def served(tiny_settings):
-    """(demo, url) of an app of its own with short answers."""
-    from pipelines.tasks import Pipelines
-
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2)))
-    yield demo, url
-    demo.close()
+def served(apps):
+    """The app with short answers (shared with other modules asking for the same settings)."""
+    return apps(max_new_tokens=2)
 
 
 def hits(name: str) -> int:
@@ -101,7 +97,7 @@ def test_gradio_still_preprocesses_every_request_through_blocks_preprocess_data(
     """The security check (server files, chat parts, strings) rides on Blocks.preprocess_data: a request
     through the served app reaches it, and a path that was not uploaded here is refused there, in the
     caller's language (process_api hands the request over)."""
-    demo, url = served
+    demo, url = served.demo, served.url
     before = {name: hits(name) for name in ("process_api", "preprocess_data")}
     answer = call(url, "caption", [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "en"], "zh-CN")
     assert "在本应用的上传文件中找不到" in error_of(answer), answer[:300]
@@ -111,7 +107,7 @@ def test_gradio_still_preprocesses_every_request_through_blocks_preprocess_data(
 
 def test_a_left_out_trailing_parameter_still_gets_its_default(served):
     """Blocks.validate_inputs: a /vqa client written before more_images leaves it out, and is answered."""
-    _, url = served
+    url = served.url
     before = hits("validate_inputs")
     answer = call(url, "vqa", [uploaded(url), "What is this?", []])
     assert "event: complete" in answer, answer[:300]
@@ -123,7 +119,7 @@ def test_gradio_still_builds_its_queue_in_blocks_queue_and_pushes_through_queue_
 
     from components.server import FairQueue
 
-    demo, url = served
+    demo, url = served.demo, served.url
     assert type(demo._queue) is FairQueue and issubclass(FairQueue, queueing.Queue)
     before = hits("push")
     assert "event: complete" in call(url, "status", [])
@@ -133,7 +129,7 @@ def test_gradio_still_builds_its_queue_in_blocks_queue_and_pushes_through_queue_
 def test_status_still_reads_gradios_queue_counts(served):
     from server.queue import queue_size, waiting
 
-    demo, url = served
+    demo, url = served.demo, served.url
     assert set(waiting(demo, "model")) == {"waiting", "running", "limit"}
     assert queue_size(demo) == demo._queue.max_size is not None
     before = hits("waiting")
@@ -146,7 +142,7 @@ def test_status_still_reads_gradios_queue_counts(served):
 def test_gradio_still_builds_sessions_and_their_holder_by_module_level_name(served):
     from server.sessions import KeepingStateHolder, LeanSessionState
 
-    demo, url = served
+    demo, url = served.demo, served.url
     holder = demo.state_holder
     assert type(holder) is KeepingStateHolder
     before = (hits("holder_update"), hits("session_state"))
@@ -172,7 +168,7 @@ def test_a_cached_example_still_names_its_event_by_id():
 
 def test_api_info_edits_still_reach_the_api_page(served):
     """/gradio_api/info (the page, the clients, MCP) is built by Blocks.get_api_info, where our edits run."""
-    demo, url = served
+    demo, url = served.demo, served.url
     before = hits("api_info")
     info = httpx.get(f"{url}gradio_api/info").json()
     assert hits("api_info") > before
@@ -185,7 +181,7 @@ def test_a_handler_still_finds_its_app_in_gradios_context(served):
     over it is refused before it is decoded (counted only when the context held the app)."""
     import base64
 
-    demo, url = served
+    demo, url = served.demo, served.url
     limit = demo.max_file_size
     assert limit
     big = "data:image/png;base64," + base64.b64encode(b"\0" * (int(limit) + 1024)).decode()
@@ -260,7 +256,7 @@ def test_the_login_wall_still_reads_gradios_login_cookies(behind_login):
 def test_the_switched_off_route_is_still_gradios_recording_route(served):
     from server.middleware import PROCESS_RECORDING
 
-    demo, url = served
+    demo, url = served.demo, served.url
     assert str(demo.server_app.url_path_for("process_recording")) == PROCESS_RECORDING
     assert httpx.post(f"{url}{PROCESS_RECORDING.lstrip('/')}").status_code == 404
 
@@ -271,7 +267,7 @@ def test_gradio_still_raises_these_for_an_endpoint_it_does_not_have(served):
     from server.middleware import UNKNOWN_ENDPOINT
 
     assert route_utils.FnIndexInferError in UNKNOWN_ENDPOINT
-    _, url = served
+    url = served.url
     for path, body in (("queue/join", {"data": [], "fn_index": 999, "session_hash": "x"}),
                        ("call/no_such_api", {"data": []})):
         r = httpx.post(f"{url}gradio_api/{path}", json=body)
@@ -281,7 +277,7 @@ def test_gradio_still_raises_these_for_an_endpoint_it_does_not_have(served):
 def test_gradios_page_still_has_a_head_for_the_language_script_to_go_first(served):
     from components.language import PAGE_SCRIPT
 
-    _, url = served
+    url = served.url
     before = hits("head_first")
     page = httpx.get(url).content
     assert page.index(PAGE_SCRIPT) == page.index(b"<head>") + len(b"<head>") < page.index(b"<script", 1 + page.index(
