@@ -137,6 +137,18 @@ class DiskBudget:
 DISK = DiskBudget()
 
 
+def client_of(scope) -> str:
+    """The peer's address. uvicorn replaces it by X-Forwarded-For only for the proxies --trusted-proxies
+    names (app.launch_options sets uvicorn's FORWARDED_ALLOW_IPS from it), so a client cannot choose it."""
+    return (scope.get("client") or ("unknown",))[0]
+
+
+# The page's conversation comes back from the client with every event and is echoed on every
+# streamed update: bounded before any work (the model sees fewer still: --max-history-turns).
+MAX_SHOWN_MESSAGES = 100
+MAX_WAITING = 5  # questions sent while one is answered; each waits its turn in one model event
+
+
 class CacheBudgetMiddleware:
     """ASGI: after each upload, note whose files arrived (the upload's answer lists them) and bring the
     cache back within its budget (in a worker thread) before the reply's last byte goes out, so a client
@@ -148,8 +160,6 @@ class CacheBudgetMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope.get("path", "").rstrip("/").endswith("/upload"):
             return await self.app(scope, receive, send)
-        from .server import client_of
-
         answer = []
 
         async def send_after_enforcing(message):

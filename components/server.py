@@ -43,6 +43,7 @@ from server import blocks, middleware, queue
 from server.blocks import from_mcp  # noqa: F401 - the tabs take it from here
 
 from .common import lang_of, readable_path, to_gr_error
+from .resources import MAX_SHOWN_MESSAGES, MAX_WAITING, client_of
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +146,9 @@ def _mend_strings(value):
     return value
 
 
-# The most messages a page's conversation holds (components/vqa.py shows at most MAX_SHOWN_MESSAGES and
+# The most messages a page's conversation holds (the chats show at most MAX_SHOWN_MESSAGES and
 # the questions waiting); a longer chat from a client is cut to its end before Gradio checks it.
 def _chat_cap() -> int:
-    from .vqa import MAX_SHOWN_MESSAGES, MAX_WAITING
-
     return MAX_SHOWN_MESSAGES + MAX_WAITING + 2
 
 
@@ -235,12 +234,6 @@ def body_limits(settings) -> tuple[int, int]:
     chat = _chat_cap() * 4 * settings.max_prompt_chars * 6
     upload = (settings.max_question_images + 1) * file
     return data_url + chat + 2**20, upload + 2**20
-
-
-def client_of(scope) -> str:
-    """The peer's address. uvicorn replaces it by X-Forwarded-For only for the proxies --trusted-proxies
-    names (app.launch_options sets uvicorn's FORWARDED_ALLOW_IPS from it), so a client cannot choose it."""
-    return (scope.get("client") or ("unknown",))[0]
 
 
 class Buckets:
