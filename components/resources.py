@@ -35,8 +35,7 @@ SESSION_CAPACITY = 1000
 
 
 # A client's uploads may fill at most 1/CACHE_SHARES of the cache (or one question's files, if more):
-# beyond it, its own oldest uploads go first, so one client cannot push out others' live uploads
-# (a single 1.1 GB multi-file upload evicted a victim's picture before).
+# beyond it, its own oldest uploads go first, so one client cannot push out others' live uploads.
 CACHE_SHARES = 4
 
 
@@ -45,7 +44,7 @@ class DiskBudget:
     oldest files go first, as new ones arrive, never one a running request holds. First, though, the
     oldest uploads of any client holding more than `share` bytes of uploads.
 
-    Gradio's own sweep (delete_cache) runs hourly: 500 MB went in within 2.5 s between two sweeps.
+    Gradio's own sweep (delete_cache) runs hourly, far too seldom for a flood of uploads.
     `enforce` runs after every upload (CacheBudgetMiddleware) and as every handler starts (which
     covers `data:` images saved just before, and the images the last drawing wrote).
     """
