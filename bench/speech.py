@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     pipes = Pipelines(Settings(caption_model=model, vqa_model=model, audio_model=model,
                                image_model=str(tiny.build()[tiny.JANUS_DIR]), max_new_tokens=1024))
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "Describe this picture.")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "Describe this picture.")
     list(vqa.answer(messages, 4))  # the thinker loads
 
     def weights(m) -> float:

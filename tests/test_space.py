@@ -204,7 +204,7 @@ def test_a_spoken_answer_crosses_to_the_worker_with_the_thinkers_tokens(tiny_set
         return run
 
     p.vqa._say = record(p.vqa._say)
-    messages = p.vqa.request(str(ASSETS / "street.png"), "What?")
+    messages = p.vqa.prepare(str(ASSETS / "street.png"), "What?")
     *_, answer = p.vqa.answer(messages, 4)
     items = list(p.vqa.say(messages, answer, "Chelsie"))
     assert isinstance(items[-1], speech.Said) and items[0].size > 0
@@ -233,7 +233,7 @@ def test_on_zerogpu_a_long_spoken_answer_is_spoken_whole_in_several_gpu_calls(ti
         return run
 
     p.vqa._say = record(p.vqa._say)
-    messages = p.vqa.request(str(ASSETS / "street.png"), "What?")
+    messages = p.vqa.prepare(str(ASSETS / "street.png"), "What?")
     *_, answer = p.vqa.answer(messages, 6)
     tokens = answer.usage.tokens
     assert len(tokens) > 4, "the answer must need more than two calls' budget"

@@ -111,7 +111,7 @@ def test_a_video_answer_is_spoken_too(client):
 
 def test_length_grows_with_the_text_and_the_voice_changes_the_sound(pipes):
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "What colour is the house?")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "What colour is the house?")
     *_, long_answer = vqa.answer(messages, 40)
     *_, short_answer = vqa.answer(messages, 4)
     assert len(long_answer) > len(short_answer)
@@ -126,7 +126,7 @@ def test_length_grows_with_the_text_and_the_voice_changes_the_sound(pipes):
 
 def test_spoken_length_limit_cuts_the_speech_not_the_text(pipes, monkeypatch):
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "Describe it.")
     *_, answer = vqa.answer(messages, 40)
     monkeypatch.setattr(vqa.settings, "max_speech_seconds", 0.1)  # 5 codes of 20 ms
     items = list(vqa.say(messages, answer, "Chelsie"))
@@ -140,7 +140,7 @@ def talker_running() -> bool:
 def test_stop_ends_speech_at_the_next_piece(pipes):
     """Stop (the tab's Stop, a closed stream) during speech: no more pieces, and the talker's thread is over."""
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "Describe it.")
     *_, answer = vqa.answer(messages, 48)
     stop = threading.Event()
     pieces = vqa.say(messages, answer * 4, "Chelsie", stop)  # ~200 codes: a first piece of 24, then more
@@ -191,7 +191,7 @@ def test_missing_voices_keep_the_text_answer(tiny_dir, tmp_path, tiny_settings):
     folder = shutil.copytree(tiny_dir / "qwen2_5_omni", tmp_path / "omni")
     torch.save({}, folder / "spk_dict.pt")
     pipes = Pipelines(tiny_settings(audio_model=str(folder), vqa_model=str(folder), caption_model=str(folder)))
-    messages = pipes.vqa.request(str(ASSETS / "street.png"), "What?")
+    messages = pipes.vqa.prepare(str(ASSETS / "street.png"), "What?")
     *_, text = pipes.vqa.answer(messages, 4)
     assert text
     with pytest.raises(ModelError) as err:
@@ -215,7 +215,7 @@ def test_the_page_gets_each_piece_of_speech_as_it_is_made_then_the_exact_wav(pip
     from components.speech import SpeakControls
 
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "Describe it.")
     *_, answer = vqa.answer(messages, 48)
     with gr.Blocks():
         voice = SpeakControls(vqa, "t")
@@ -255,7 +255,7 @@ def test_questions_answered_in_one_run_speak_one_after_the_other_in_one_stream(p
         voice = SpeakControls(vqa, "t2")
     waiting = Waiting()
     waiting.questions = ["Which bar is tallest?", "And the lowest?"]
-    updates = list(answer_waiting(vqa, lambda q, pairs: vqa.request(str(ASSETS / "chart.png"), q, pairs),
+    updates = list(answer_waiting(vqa, lambda q, pairs: vqa.prepare(str(ASSETS / "chart.png"), q, pairs),
                                   [user(q) for q in waiting.questions], waiting, 500, voice, True, "Chelsie", None))
     players = [player for _, player, _ in updates]
     assert players.count(gr.update(value=None)) == 1 and players[0] == gr.update(value=None)
@@ -309,7 +309,7 @@ def test_the_talker_reads_the_voices_start_token_and_the_tts_ids(pipes, tiny_dir
     answer comes as the thinker's own tokens, as generate() hands them over, not its text tokenized again
     (the miniature writes tokens that are parts of characters: tokenized again, they would be more)."""
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "What?")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "What?")
     *_, answer = vqa.answer(messages, 4)
     written = answer.usage.tokens
     assert vqa.model.tokenizer(answer, add_special_tokens=False)["input_ids"] != written  # this case tells
@@ -379,7 +379,7 @@ def test_speech_streams_whatever_thread_resumes_it(pipes):
     """Gradio resumes a streaming handler on any worker thread: each piece here is asked for on a thread of its
     own, and every piece still comes, and no thread is left in torch's inference (no-grad) mode."""
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "Describe it.")
     *_, answer = vqa.answer(messages, 48)
     items = vqa.say(messages, answer * 4, "Chelsie")  # a first piece of 24 codes, then more
     got, modes = [], []
@@ -504,7 +504,7 @@ def test_closing_the_speech_stops_the_talker_within_a_step(pipes, heard, monkeyp
     at most the step under way when it closed runs after it, not the rest of the answer's codes."""
     monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 60)
     vqa = pipes.vqa
-    messages = vqa.request(str(ASSETS / "street.png"), "Describe it.")
+    messages = vqa.prepare(str(ASSETS / "street.png"), "Describe it.")
     *_, answer = vqa.answer(messages, 48)
     torch.manual_seed(0)
     pieces = vqa.say(messages, answer * 20, "Chelsie")  # ~1,000 codes to say: a first piece of 24, then more

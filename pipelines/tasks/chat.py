@@ -3,7 +3,7 @@ riding in the first kept turn, as the model was trained."""
 
 from __future__ import annotations
 
-from .base import Pipeline, Request
+from .base import Pipeline
 
 
 class ChatPipeline(Pipeline):
@@ -21,10 +21,6 @@ class ChatPipeline(Pipeline):
         kept, limit = self.settings.max_history_turns, self.settings.max_prompt_chars
         turns = list(history or [])[-kept:] if kept > 0 else []
         return [(str(q)[:limit], str(a)[:4 * limit]) for q, a in turns]
-
-    def request(self, *args, **kwargs) -> Request:
-        """`prepare`, by the name the image chat's callers knew it by."""
-        return self.prepare(*args, **kwargs)
 
     def _chat(self, media: list[dict], question: str, history: list[tuple[str, str]] | None) -> list[dict]:
         """The kept turns with `media` (content parts) in the first of them, as the model was trained, then the question."""
