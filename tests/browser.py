@@ -45,6 +45,25 @@ def wait_done(page, elem_id: str) -> None:
     page.wait_for_selector(f"#{elem_id} [data-testid=status-tracker].hide", state="attached")
 
 
+def watch_for_empty_answer(page, elem_id: str) -> None:
+    """Before an edit or retry: note when the chat shows no answer at all (the step that rewinds it), so
+    `wait_new_answer` cannot mistake the old answer, still shown a moment after the click, for the new one."""
+    page.evaluate("""id => {
+        const chat = document.getElementById(id);
+        window.__noAnswerSeen = window.__noAnswerSeen || {};
+        window.__noAnswerSeen[id] = false;
+        const look = () => { if (!chat.querySelector('[data-testid=bot]')) window.__noAnswerSeen[id] = true; };
+        new MutationObserver(look).observe(chat, {childList: true, subtree: true});
+    }""", elem_id)
+
+
+def wait_new_answer(page, elem_id: str) -> None:
+    """After `watch_for_empty_answer`: wait for the answer that follows the rewind, then for its end."""
+    page.wait_for_function(f"window.__noAnswerSeen['{elem_id}'] &&"
+                           f" document.querySelector('#{elem_id} [data-testid=bot]') !== null")
+    wait_done(page, elem_id)
+
+
 def wait_text(page, elem_id: str) -> str:
     """Wait for a non-empty streamed answer in a Textbox and for the stream to end; returns it."""
     page.wait_for_function(f"document.querySelector('#{elem_id} textarea').value.length > 0")

@@ -14,7 +14,8 @@ import pytest
 
 from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from tests.browser import NARROW, SHORT_MS, TAB_BUTTON, WIDE, shot, tab, toast, upload, wait_done
+from tests.browser import (NARROW, SHORT_MS, TAB_BUTTON, WIDE, shot, tab, toast, upload, wait_done, wait_new_answer,
+                           watch_for_empty_answer)
 from tests.conftest import ASSETS
 
 LONG_ANSWERS = {"max_new_tokens": 1000}  # the settings of this module's app (and test_browser_chat's)
@@ -391,11 +392,11 @@ def test_image_chat_several_images_retry_undo_edit_copy(open_page):
     page.locator("#vqa-chat button[aria-label='Edit']").click()
     editor = page.locator("#vqa-chat textarea").first
     editor.fill("Which one shows a house?")
+    watch_for_empty_answer(page, "vqa-chat")
     page.locator("#vqa-chat button[aria-label='Submit']").first.click()
     page.wait_for_function("[...document.querySelectorAll('#vqa-chat [data-testid=user]')]"
                            ".some(u => u.innerText.includes('Which one shows a house?'))", timeout=SHORT_MS)
-    page.wait_for_selector("#vqa-chat [data-testid=bot]")
-    wait_done(page, "vqa-chat")
+    wait_new_answer(page, "vqa-chat")
     assert len(user_texts(page)) == 1 and len(bot_texts(page)) == 1
 
 
