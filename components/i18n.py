@@ -83,6 +83,11 @@ EN = {
     "video_question_placeholder": "Ask something about the video… (Enter sends, Shift+Enter adds a line)",
     "example_video_en": "Street video: what happens, what is said?",
     "example_video_zh": "Street video, Chinese speech (ask in Chinese)",
+    # --- chatux (issue 26) ---
+    # Gradio's own keys, as its English table has them (ZH supplies what its zh-CN table lacks).
+    "common.complete": "Complete",
+    "common.progress": "Progress",
+    "status.queue_position": "In queue: {position} of {size}",
 }
 
 ZH = {
@@ -157,6 +162,11 @@ ZH = {
     "video_question_placeholder": "就这段视频提个问题…（Enter 发送，Shift+Enter 换行）",
     "example_video_en": "街道视频：发生了什么？说了什么？（英文提问）",
     "example_video_zh": "街道视频（中文语音）",
+    # --- chatux (issue 26) ---
+    # Gradio's own keys that its zh-CN table lacks: a screen reader heard "common.complete" after each run.
+    "common.complete": "完成",
+    "common.progress": "进度",
+    "status.queue_position": "排队中：第 {position} 位，共 {size} 位",
 }
 
 I18N = gr.I18n(en=EN, **{"zh-CN": ZH, "zh": ZH})

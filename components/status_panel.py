@@ -3,6 +3,8 @@ page's language, narrow enough for a phone (lists, no wide tables). The JSON sta
 
 from __future__ import annotations
 
+from .i18n import text
+
 WORDS = {
     "en": {"models": "Models", "loaded": "loaded", "not_loaded": "not loaded yet (loads on first use)",
            "tasks": "tasks", "params": "parameters", "load": "loaded in", "device": "Device",
@@ -19,6 +21,15 @@ WORDS = {
            "drawing": "绘图", "versions": "版本", "engine": "由 OpenAI 兼容推理服务提供，模型名",
            "speech": "语音部分（talker + token2wav）", "speech_off": "语音部分尚未加载（首次朗读时加载）"},
 }
+
+
+# A task as the page names it: its tab (the JSON keeps the task ids the API uses).
+TASK_TABS = {"caption": "tab_caption", "vqa": "tab_vqa", "image": "tab_image", "audio": "tab_audio",
+             "video": "tab_video"}
+
+
+def tab_name(task: str, lang: str) -> str:
+    return text(TASK_TABS[task], lang) if task in TASK_TABS else task
 
 
 def mb(value) -> str:
@@ -38,7 +49,7 @@ def readable(info: dict, lang: str) -> str:
     w = WORDS.get(lang, WORDS["en"])
     lines = [f"#### {w['models']}"]
     for model_id, m in (info.get("models") or {}).items():
-        facts = [f"{w['tasks']}: {', '.join(m.get('tasks', []))}"]
+        facts = [f"{w['tasks']}: {', '.join(tab_name(task, lang) for task in m.get('tasks', []))}"]
         if m.get("backend"):
             facts.append(f"{w['engine']} `{m.get('served_model', '')}`")
         elif m.get("loaded"):
