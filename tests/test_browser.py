@@ -46,11 +46,11 @@ def server(tiny_dir):
 
 
 @contextlib.contextmanager
-def tiny_app(tiny_dir, max_new_tokens: int, log_name: str):
-    """`python app.py --tiny` with answers of `max_new_tokens`, its log in test-artifacts/browser/."""
+def tiny_app(tiny_dir, max_new_tokens: int, log_name: str, **more_env: str):
+    """`python app.py --tiny` with answers of `max_new_tokens` (and `more_env`), its log in test-artifacts/browser/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS=str(max_new_tokens), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1")
+               HF_HUB_OFFLINE="1", **more_env)
     with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1", env=env,
                  log_path=ARTIFACTS / log_name) as url:
         yield url
