@@ -2,10 +2,8 @@
 
 import gradio as gr
 
-from pipelines.inputs import check_text, load_audio
-
 from .explain import ExplainView, explained
-from .common import RunControls, SafeAudio, add_examples, model_event, user_errors, warn
+from .common import RunControls, SafeAudio, add_examples, model_event, notify, user_errors
 from .i18n import t
 from .speech import SpeakControls
 
@@ -33,19 +31,15 @@ def render(pipes, ui) -> None:
         def answer_and_speak(audio, question, speak, voice_name, request, page: bool):
             """The answer streams, then (if `speak`) its speech follows. Yields (text, player, wav) for
             the page, (text, wav file) for the API."""
-            # The question first: a missing one is said at once, not after seconds of decoding audio.
-            question = check_text(question, "question", settings.max_prompt_chars)
-            clip = load_audio(audio, settings.max_audio_seconds)
-            messages = pipes.audio.messages(clip, question)
-            stream = pipes.audio.answer(messages)
-            if clip.trimmed:
-                warn("audio_trimmed", request, seconds=clip.original_seconds, limit=settings.max_audio_seconds)
+            asked = pipes.audio.prepare(audio, question)
+            stream = pipes.audio.answer(asked)
+            notify(asked, request)
             # The page's player and wav are cleared once, at the start; the API says None until the wav.
             text, spoken = "", voice.cleared() if page else (None,)
             for text in stream:
                 yield text, *spoken
                 spoken = (gr.skip(), gr.skip()) if page else spoken
-            args = (messages, text, speak, voice_name, request)
+            args = (asked, text, speak, voice_name, request)
             for spoken in voice.spoken(*args) if page else ((wav,) for wav in voice.spoken_file(*args)):
                 yield text, *spoken
 

@@ -34,7 +34,7 @@ def render(pipes, ui) -> None:
             Returns:
                 the description, growing as it is written.
             """
-            yield from pipes.caption(image, language)
+            yield from pipes.caption.answer(pipes.caption.prepare(image, language))
 
         event = controls.around(controls.run.click, dict(fn=caption, inputs=[image, language], outputs=out,
                                                          api_name="caption", **model_event(ui, pipes.caption)))

@@ -16,8 +16,8 @@ from gradio import processing_utils
 from gradio.context import LocalContext, get_blocks_context
 from gradio.utils import get_upload_folder
 
+from catalogue import message
 from pipelines.errors import Cancelled, InputError, UserFacingError
-from pipelines.messages import message
 
 from .i18n import t, text
 from .language import lang_of  # noqa: F401 - the tabs take it from here
@@ -101,6 +101,12 @@ def using_files(args, kwargs):
 
 def warn(key: str, request: gr.Request | None, **params) -> None:
     gr.Warning(message(key, lang_of(request), **params))
+
+
+def notify(asked, request: gr.Request | None) -> None:
+    """A prepared request's notices (a clip trimmed, a video with no sound to hear), as warnings on the page."""
+    for key, params in asked.notices:
+        warn(key, request, **params)
 
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 import numpy as np
-import torch
 
+from catalogue import message
 from pipelines import explain
 from pipelines.errors import InputError
 from pipelines.generation import Answer
-from pipelines.messages import message
 from pipelines.video_input import Video
 
 from .common import lang_of, model_event, user_errors
@@ -66,17 +65,20 @@ class Record:
     budget: dict
     rows: dict = field(default_factory=dict)  # (first, last, heads) -> attention rows, computed once
     media: int = 0  # bytes of the chat's images, clips and videos (media_bytes)
+    inputs: dict | None = None  # the request's processor output, on the CPU: the view reuses it
     _pieces: list | None = None
 
     @property
     def bytes(self) -> int:
-        """What it holds in memory that grows with a request: its media and its attention rows."""
-        return self.media + sum(rows.nbytes for rows, _ in self.rows.values())
+        """What it holds in memory that grows with a request: its media, its processor output and its
+        attention rows."""
+        kept = sum(v.nbytes for v in (self.inputs or {}).values() if hasattr(v, "nbytes"))
+        return self.media + kept + sum(rows.nbytes for rows, _ in self.rows.values())
 
     def pieces(self, tokenizer) -> list[tuple[str, int, int]]:
         """(text, first token, end token) per clickable word; decoded when first shown, not while answering."""
         if self._pieces is None:
-            self._pieces = pieces_of(tokenizer, self.tokens)
+            self._pieces = explain.pieces_of(tokenizer, self.tokens)
         return self._pieces
 
 
@@ -103,19 +105,6 @@ def record_of(request, task: str) -> Record:
     if rec is None:
         raise InputError("explain_none")
     return rec
-
-
-def pieces_of(tokenizer, ids: list[int]) -> list[tuple[str, int, int]]:
-    """The answer as clickable pieces, one per token, except that tokens which only together make a
-    character (a Chinese character split in bytes) stay together."""
-    out, start = [], 0
-    for end in range(1, len(ids) + 1):
-        piece = tokenizer.decode(ids[start:end], skip_special_tokens=True)
-        if piece.endswith("\ufffd") and end < len(ids):
-            continue
-        out.append((piece, start, end))
-        start = end
-    return out
 
 
 def _last_answer(value):
@@ -147,12 +136,11 @@ def explained(task: str, pipeline_of):
             pipeline = pipeline_of()
             try:
                 rec = Record(pipeline.model_id, usage.messages, list(usage.tokens),
-                             explain.budget(pipeline.model, usage), media=media_bytes(usage.messages))
+                             explain.budget(pipeline.model, usage), media=media_bytes(usage.messages),
+                             inputs=usage.inputs)
             except Exception:  # noqa: BLE001 - the answer is out: a view that cannot follow must not fail it
                 log.exception("could not keep the answer's record for the explain view")
                 return
-            finally:
-                usage.inputs = None  # the tensors go with the request, only the chat is kept
             key = _key(request, task)
             if key is None:
                 return
@@ -196,66 +184,18 @@ def budget_markdown(budget: dict, lang: str) -> str:
     return "\n".join(lines)
 
 
-def _or_default(value, default):
-    try:
-        return default if int(value) == -1 else value
-    except (TypeError, ValueError, OverflowError):
-        return value  # check_view says what a layer is
-
-
 def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int, heads: str):
-    """Heat maps (PIL images) and the raw weights (JSON) of answer pieces [start, end]."""
+    """Heat maps (PIL images) and the raw weights (JSON) of answer pieces [start, end]: pipelines/explain.py's
+    view over the kept request (its own processor output), the rows of the last view kept with it."""
     loaded = pipeline.model
-    default = explain.default_layers(loaded)
-    first, last = _or_default(first, default[0]), _or_default(last, default[1])  # -1: the model's default range
-    first, last = explain.check_view(loaded, (first, last), heads)
-    if not explain.placeholder_ids(loaded).isdisjoint(rec.tokens):
-        raise InputError("explain_placeholder")
-    pieces = rec.pieces(loaded.tokenizer)
-    count = len(pieces)
-    try:
-        start, end = int(start), int(end)
-    except (TypeError, ValueError):
-        raise InputError("bad_span", count=count, last=max(count - 1, 0)) from None
-    start, end = min(start, end), max(start, end)
-    if not pieces or not 0 <= start <= end < count:
-        raise InputError("bad_span", count=count, last=max(count - 1, 0))
-    if (first, last, heads) not in rec.rows:
-        rows, inputs = explain.answer_attention(loaded, rec.messages, rec.tokens, (first, last), heads)
+
+    def keep(key, value):
         with _lock:
-            rec.rows = {(first, last, heads): (rows, explain.segments(loaded, inputs))}  # one view kept
+            rec.rows = {key: value}  # one view kept
             _trim()  # its rows count in the budget too
-    rows, segments = rec.rows[(first, last, heads)]
-    weights = rows[pieces[start][1]:pieces[end][2]].mean(0)
-    media = [p for turn in rec.messages if not isinstance(turn["content"], str) for p in turn["content"]
-             if p.get("type") in ("image", "audio", "video")]
-    pictures, raw = [], []
-    parts, part = iter(media), None
-    for seg in segments:  # in sequence order, as the parts are in the chat; a video's sound follows its frames
-        if not seg.in_video:
-            part = next(parts, None)
-        if part is None:
-            break
-        if seg.kind == "audio":
-            starts, values = explain.audio_times(weights, seg)
-            samples = np.asarray(part["video"].audio if seg.in_video else part["audio"])
-            rate = loaded.processor.feature_extractor.sampling_rate
-            pictures.append(explain.audio_overlay(samples, starts, values, len(samples) / rate))
-            raw.append({"kind": "audio", "seconds_per_token": seg.seconds_per_token, "in_video": seg.in_video,
-                        "weights": [round(float(v), 6) for v in values]})
-        else:
-            cells = explain.image_cells(weights, seg)
-            if seg.kind == "image":
-                pictures.append(explain.image_overlay(part["image"], cells[0]))
-            elif isinstance(part.get("video"), Video):
-                pictures.append(explain.frames_overlay(part["video"].frames, cells, part["video"].fps))
-            raw.append({"kind": seg.kind, "grid": list(seg.grid),
-                        "weights": np.round(cells.astype(np.float64), 6).tolist()})
-    text = "".join(p[0] for p in pieces[start:end + 1])
-    on_media = sum(float(weights[torch.as_tensor(s.index)].sum()) for s in segments)
-    return pictures, {"text": text, "pieces": [start, end], "tokens": [pieces[start][1], pieces[end][2]],
-                      "layers": [first, last], "heads": heads, "share_on_inputs": round(on_media, 6),
-                      "inputs": raw}
+
+    return explain.view(loaded, rec.messages, rec.tokens, start, end, first, last, heads, inputs=rec.inputs,
+                        pieces=rec.pieces(loaded.tokenizer), kept=rec.rows, keep=keep)
 
 
 class ExplainView:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from pipelines.messages import message
+from catalogue import message
 
 from .i18n import t
 

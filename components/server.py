@@ -39,8 +39,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from catalogue import message
 from pipelines.errors import InputError, UserFacingError
-from pipelines.messages import message
 
 from .common import lang_of, readable_path, to_gr_error
 

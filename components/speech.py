@@ -2,7 +2,7 @@
 
 A tab builds `SpeakControls(pipeline, prefix)` under its answer, adds `controls.inputs` to its event's
 inputs and `controls.outputs` (player, wav) to its outputs, streams the text as before, then yields from
-`controls.spoken(messages, answer, speak, voice, request)`. The text is never held back for speech,
+`controls.spoken(asked, answer, speak, voice, request)` (`asked`: the task's prepared Request). The text is never held back for speech,
 and a failure of speech (out of memory, no voices file) leaves it in place, with a notice.
 
 The player is Gradio's streaming audio: each piece of speech goes to the page as soon as token2wav
@@ -109,32 +109,32 @@ class SpeakControls:
         the player keeps playing, only the earlier wav goes."""
         return gr.update(value=None) if player else gr.skip(), gr.update(value=None, visible=False)
 
-    def spoken(self, messages: list[dict], answer: str, speak: bool, voice: str,
+    def spoken(self, asked, answer: str, speak: bool, voice: str,
                request: gr.Request | None) -> Iterator[tuple]:
         """The page's (player, wav button) updates: each piece of speech to the player as it comes
         (Stop can end it between pieces), then the wav to download. Nothing when speech is off or there
         is nothing to say; when speech fails, a notice says why and the text stands."""
-        for item in self.said(messages, answer, speak, voice, request):
+        for item in self.said(asked, answer, speak, voice, request):
             if isinstance(item, bytes):  # a piece
                 yield (item if self.streams else gr.skip()), gr.skip()
             else:  # the whole wav's file, or None
                 whole = item if not self.streams else gr.skip()
                 yield whole, gr.update(value=item, visible=item is not None)
 
-    def spoken_file(self, messages: list[dict], answer: str, speak: bool, voice: str,
+    def spoken_file(self, asked, answer: str, speak: bool, voice: str,
                     request: gr.Request | None) -> Iterator[str | None]:
         """The API's: gr.skip() after each piece (Stop can end it there), then the wav's file or None."""
-        for item in self.said(messages, answer, speak, voice, request):
+        for item in self.said(asked, answer, speak, voice, request):
             yield gr.skip() if isinstance(item, bytes) else item
 
-    def said(self, messages, answer, speak, voice, request) -> Iterator[bytes | str | None]:
+    def said(self, asked, answer, speak, voice, request) -> Iterator[bytes | str | None]:
         """Each piece of speech as wav bytes, as it is made; last, the whole answer's wav file (or None:
         speech off, nothing to say, or speech failed)."""
         if not speak or not answer.strip():
             return
         pieces, said = [], None
         try:
-            for item in self.pipeline.say(messages, answer, voice or VOICES[0]):
+            for item in self.pipeline.say(asked, answer, voice or VOICES[0]):
                 if isinstance(item, speech.Said):
                     said = item
                 else:

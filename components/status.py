@@ -7,6 +7,8 @@ import platform
 
 import gradio as gr
 
+from pipelines import device
+
 from .common import DRAW_QUEUE, MODEL_QUEUE
 from .i18n import t
 
@@ -40,9 +42,7 @@ def shown_model(model_id: str) -> str:
 def collect(pipes, demo=None, lang: str = "en") -> dict:
     """Loaded checkpoints, devices, memory, queue and versions, as plain JSON; `device.warnings`
     says what is wrong with the device (pipelines/device.py), in `lang`."""
-    import torch
-    import transformers
-
+    facts = device.report(pipes)
     models = {}
     for p in pipes.all():
         entry = models.setdefault(shown_model(p.model_id), {"tasks": [], "loaded": False})
@@ -51,21 +51,9 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
             entry["source"] = "local folder"
         if p.remote:  # --backend openai; the engine's URL and key stay private
             entry.update(backend="openai", served_model=pipes.registry.remote[p.model_id].model_id)
-    for loaded in pipes.registry.loaded():
-        models[shown_model(loaded.model_id)].update(
-            loaded=True, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
-            architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
-            parameters=sum(p.numel() for p in loaded.model.parameters()))
-        if loaded.family.speaks:  # what spoken answers add to this model's memory, once loaded
-            spoken = pipes.registry.speech_loaded(loaded.model_id)
-            models[shown_model(loaded.model_id)]["speech"] = (
-                {"loaded": True, "mb": round(spoken.bytes / 2**20, 1), "voices": sorted(spoken.voices),
-                 "load_seconds": round(spoken.load_seconds, 2)} if spoken else {"loaded": False})
-    memory = {"process_rss_mb": round(_rss_mb(), 1)}
-    if torch.cuda.is_available():
-        memory["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
-        memory["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        memory["cuda_total_mb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**20, 1)
+    for model_id, loaded in facts["models"].items():
+        models[shown_model(model_id)].update(loaded=True, **loaded)
+    memory = {"process_rss_mb": round(_rss_mb(), 1), **facts["memory"]}
     queue = {}
     if demo is not None and getattr(demo, "_queue", None) is not None:
         # The model queue only (a status request must not count itself), and with batching on,
@@ -77,14 +65,11 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
         "models": models,
         "memory": memory,
         "queue": queue,
-        "device": {"cuda": torch.cuda.is_available(),
-                   "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                   "cpu_threads": torch.get_num_threads(),
+        "device": {"cuda": facts["cuda"], "gpu": facts["gpu"], "cpu_threads": facts["cpu_threads"],
                    "warnings": [w.text(lang) for w in getattr(pipes, "device_warnings", [])],
                    # the start-up estimate: each part with its dtype, the largest request, what fits
                    "memory_estimate": plan.as_dict() if (plan := getattr(pipes, "memory_plan", None)) else None},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__, "gradio": gr.__version__},
+        "versions": {"python": platform.python_version(), **facts["versions"], "gradio": gr.__version__},
         "space": os.environ.get("SPACE_ID"),
     }
 

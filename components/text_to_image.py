@@ -4,7 +4,7 @@ import contextlib
 
 import gradio as gr
 
-from pipelines.messages import message
+from catalogue import message
 from pipelines.tasks import Drawn, Preview, TextToImagePipeline
 
 from .common import RunControls, add_examples, lang_of, model_event, user_errors
@@ -67,7 +67,8 @@ def render(pipes, ui) -> None:
             """
             desc = message("drawing", lang_of(request))
             progress(0, desc=desc)
-            with contextlib.closing(pipes.image.stream(prompt, seed, count, size, guidance)) as items:
+            asked = pipes.image.prepare(prompt, seed, count, size, guidance)
+            with contextlib.closing(pipes.image.answer(asked)) as items:
                 for item in items:  # closing us (Stop, client gone) closes the drawing: it ends at the next token
                     if stopping and stopping.get("stop"):  # the page's Stop: end quietly
                         return
@@ -75,7 +76,7 @@ def render(pipes, ui) -> None:
                         yield item.images, item.seed
                     elif isinstance(item, Preview):  # the rows drawn so far
                         yield item.images, gr.skip()
-                    else:
+                    else:  # a Progress (step, total)
                         progress(item, desc=desc)
                         yield gr.skip(), gr.skip()  # a point where Stop / a cancelled job can close us
 

@@ -8,9 +8,7 @@ decides whether the model hears the soundtrack; "Speak the answer" reads each an
 
 import gradio as gr
 
-from pipelines.inputs import check_text
-
-from .common import SafeVideo, Switch, add_examples, model_event, user_errors, warn
+from .common import SafeVideo, Switch, add_examples, model_event, notify, user_errors
 from .explain import explained
 from .i18n import t
 from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, chat_events,
@@ -31,39 +29,30 @@ def render(pipes, ui) -> None:
                 chat, question, controls, clear, voice, view, waiting = chat_column(
                     "video", pipes.video, ui, "video_question_placeholder", editable="user")
 
-        def load(video, sound, request):
-            """The clip within the limits, with a notice when it was trimmed or has no sound to hear."""
-            clip = pipes.video.load(video, bool(sound))
-            if clip.trimmed:
-                warn("video_trimmed", request, seconds=clip.original_seconds, used=clip.seconds,
-                     frames=len(clip.frames))
-            if sound and not clip.has_soundtrack:
-                warn("video_no_sound", request)
-            return clip
-
         send, send_new = send_steps(limit, "no_video")
 
         @user_errors
         @explained("video", lambda: pipes.video)
         def answer(video, sound, chat, waiting, speak, voice_name, request: gr.Request):
-            """Answer the waiting questions in turn; the video is decoded once, for the first of them."""
+            """Answer the waiting questions in turn; the video is decoded once, for the first of them (the later
+            ones prepare from the decoded clip, `request.media`)."""
             clip = []
 
-            def messages_for(question, pairs):
-                if not clip:
-                    clip.append(load(video, sound, request))
-                return pipes.video.messages(clip[0], question, pairs)
+            def prepare(question, pairs):
+                asked = pipes.video.prepare(clip[0] if clip else video, question, pairs, sound)
+                notify(asked, request)
+                clip[:] = [asked.media]
+                return asked
 
-            yield from answer_waiting(pipes.video, messages_for, chat, waiting, limit, voice, speak, voice_name,
-                                      request)
+            yield from answer_waiting(pipes.video, prepare, chat, waiting, limit, voice, speak, voice_name, request)
 
-        def asked(question, video, history, sound, request):
-            """The API's request: question checked first (a missing one is said before seconds of decoding)."""
-            question = check_text(question, "question", limit)
-            clip = load(video, sound, request)
+        def prepared(question, video, history, sound, request):
+            """The API's request, and the conversation to send back (the kept turns, then the question)."""
             turns = pipes.video.kept_turns(to_pairs(shown(history, limit)))
+            asked = pipes.video.prepare(video, question, turns, sound)
+            notify(asked, request)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            return pipes.video.messages(clip, question, turns), history + [user(question)]
+            return asked, history + [user(asked.question)]
 
         @user_errors
         @explained("video", lambda: pipes.video)
@@ -79,10 +68,10 @@ def render(pipes, ui) -> None:
             Returns:
                 the conversation with the new question and its answer, and an empty question box.
             """
-            messages, history = asked(question, video, history, sound, request)
+            asked, history = prepared(question, video, history, sound, request)
             history.append({"role": "assistant", "content": ""})
             yield history, ""
-            for text in pipes.video.answer(messages):
+            for text in pipes.video.answer(asked):
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""
 
@@ -100,8 +89,8 @@ def render(pipes, ui) -> None:
             Returns:
                 the conversation, an empty question box, and the spoken answer's 24 kHz wav (None until ready).
             """
-            messages, history = asked(question, video, history, sound, request)
-            yield from answer_then_speak(pipes.video, messages, history, voice, voice_name, request)
+            asked, history = prepared(question, video, history, sound, request)
+            yield from answer_then_speak(pipes.video, asked, history, voice, voice_name, request)
 
         queue = model_event(ui, pipes.video)
 

@@ -7,9 +7,9 @@ sent while an answer streams waits its turn in the conversation and is answered 
 
 import gradio as gr
 
+from catalogue import message
 from pipelines.errors import InputError
 from pipelines.inputs import check_text
-from pipelines.messages import message
 
 from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
 from .explain import ExplainView, explained
@@ -174,22 +174,22 @@ def answer_after(controls, step, answer: dict):
     return controls.around(step.success, dict(**answer, api_visibility="private", trigger_mode="always_last"))
 
 
-def answer_then_speak(pipeline, messages, history: list, voice, voice_name, request):
-    """The spoken API endpoints: the answer streams into `history` (which ends with the question), then
-    its speech follows. Yields (conversation, empty question box, wav or None)."""
+def answer_then_speak(pipeline, asked, history: list, voice, voice_name, request):
+    """The spoken API endpoints: the answer to the prepared request `asked` streams into `history` (which ends
+    with the question), then its speech follows. Yields (conversation, empty question box, wav or None)."""
     history = [*history, {"role": "assistant", "content": ""}]
     text = ""
-    for text in pipeline.answer(messages):
+    for text in pipeline.answer(asked):
         history[-1] = {"role": "assistant", "content": text}
         yield history, "", None
-    for wav in voice.spoken_file(messages, text, True, voice_name, request):
+    for wav in voice.spoken_file(asked, text, True, voice_name, request):
         yield history, "", wav
 
 
-def answer_waiting(pipeline, messages_for, chat, waiting: Waiting, limit: int, voice, speak, voice_name,
+def answer_waiting(pipeline, prepare, chat, waiting: Waiting, limit: int, voice, speak, voice_name,
                    request):
     """Answer the waiting questions in turn, streaming into the conversation, then speaking each answer
-    if asked. `messages_for(question, earlier pairs)` is the checked request for the model. Yields
+    if asked. `prepare(question, earlier pairs)` is the task's prepared Request (pipelines/tasks/base.py). Yields
     (conversation, player, wav) updates; the chat tabs (image, video) share it. The run ends as soon as
     its turn has passed (Stop, a new picture...); after an error the questions wait for the next Ask."""
     done = answered(shown(chat, limit))
@@ -201,16 +201,16 @@ def answer_waiting(pipeline, messages_for, chat, waiting: Waiting, limit: int, v
     while waiting.questions and waiting.turn == turn_of_run:
         question = waiting.questions[0]
         turn = [user(question), {"role": "assistant", "content": ""}]
-        messages = messages_for(question, to_pairs(done))
+        asked = prepare(question, to_pairs(done))
         # A new answer clears the last one's speech; in the same run, its speech plays on after it.
         text, spoken, first = "", voice.cleared(player=first), False
-        for text in pipeline.answer(messages):
+        for text in pipeline.answer(asked):
             if waiting.turn != turn_of_run:  # a Stop that came before Gradio knew of this run
                 return
             turn[1] = {"role": "assistant", "content": text}
             yield done + turn + [user(q) for q in waiting.questions[1:]], *spoken
             spoken = gr.skip(), gr.skip()
-        for spoken in voice.spoken(messages, text, speak, voice_name, request):
+        for spoken in voice.spoken(asked, text, speak, voice_name, request):
             if waiting.turn != turn_of_run:
                 return
             yield gr.skip(), *spoken
@@ -242,7 +242,7 @@ def render(pipes, ui) -> None:
         def answer(image, more, chat, waiting, speak, voice_name, request: gr.Request):
             """Answer the waiting questions in turn, streaming into the conversation (then speaking each)."""
             images = [image, *(more or [])] if more else image
-            yield from answer_waiting(pipes.vqa, lambda q, pairs: pipes.vqa.request(images, q, pairs),
+            yield from answer_waiting(pipes.vqa, lambda q, pairs: pipes.vqa.prepare(images, q, pairs),
                                       chat, waiting, limit, voice, speak, voice_name, request)
 
         @user_errors
@@ -261,9 +261,10 @@ def render(pipes, ui) -> None:
             images = [image, *more_images] if more_images else image
             # Only the kept turns travel on, to the model and back to the caller (bounded, see kept_turns).
             turns = pipes.vqa.kept_turns(to_pairs(history))
-            stream = pipes.vqa(images, question, turns)
+            asked = pipes.vqa.prepare(images, question, turns)
+            stream = pipes.vqa.answer(asked)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            history += [user(question.strip()), {"role": "assistant", "content": ""}]
+            history += [user(asked.question), {"role": "assistant", "content": ""}]
             for text in stream:
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""
@@ -294,9 +295,9 @@ def render(pipes, ui) -> None:
             """
             images = [image, *more_images] if more_images else image
             turns = pipes.vqa.kept_turns(to_pairs(history))
-            messages = pipes.vqa.request(images, question, turns)
+            asked = pipes.vqa.prepare(images, question, turns)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            yield from answer_then_speak(pipes.vqa, messages, [*history, user(question.strip())], voice, voice_name,
+            yield from answer_then_speak(pipes.vqa, asked, [*history, user(asked.question)], voice, voice_name,
                                          request)
 
         spoken_api = gr.Button(t("ask"), visible=False)

@@ -31,7 +31,8 @@ from PIL import Image, ImageDraw
 
 from .errors import InputError
 from .generation import Usage, as_model_error, prepared
-from .registry import LoadedModel
+from .loaded import LoadedModel
+from .video_input import Video
 
 HEADS = ("mean", "max")
 
@@ -203,10 +204,11 @@ def check_view(loaded: LoadedModel, layers, heads: str) -> tuple[int, int]:
     return first, last
 
 
-def conversation(loaded: LoadedModel, messages: list[dict], answer_ids: list[int]) -> tuple[dict, dict]:
-    """The finished conversation as model inputs: the prompt exactly as the answer got it (the same
-    processing), then the answer's own token ids. Returns (conversation, the prompt's inputs)."""
-    inputs = prepared(loaded, messages)
+def conversation(loaded: LoadedModel, messages: list[dict], answer_ids: list[int], inputs=None) -> tuple[dict, dict]:
+    """The finished conversation as model inputs: the prompt exactly as the answer got it (`inputs`, the
+    request's processor output, where kept; else the same processing again), then the answer's own token ids.
+    Returns (conversation, the prompt's inputs)."""
+    inputs = prepared(loaded, messages, inputs)
     answer = torch.tensor([answer_ids], dtype=inputs["input_ids"].dtype, device=inputs["input_ids"].device)
     full = dict(inputs)
     full["input_ids"] = torch.cat([inputs["input_ids"], answer], dim=-1)
@@ -302,12 +304,12 @@ class _Done(Exception):
 
 
 def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list[int],
-                     layers: tuple[int, int], heads: str = "mean") -> tuple[torch.Tensor, dict]:
+                     layers: tuple[int, int], heads: str = "mean", inputs=None) -> tuple[torch.Tensor, dict]:
     """Rows of attention, one per answer token, over the whole sequence (prompt then answer):
     averaged over the layers in `layers` (inclusive), heads reduced by `heads` ("mean" or "max").
     Returns (rows [answer tokens, sequence] float32 on the CPU, the prompt's processor output).
     A conversation longer than the free memory allows is refused (InputError "attention_too_long")."""
-    full, inputs = conversation(loaded, messages, answer_ids)
+    full, inputs = conversation(loaded, messages, answer_ids, inputs)
     prompt = inputs["input_ids"].shape[-1]
     length = full["input_ids"].shape[-1]
     limit = token_limit(loaded, len(answer_ids))
@@ -458,3 +460,86 @@ def audio_overlay(samples: np.ndarray, starts: np.ndarray, weights: np.ndarray, 
                 draw.line([x, height / 2 - top * height / 2.2, x, height / 2 - bottom * height / 2.2],
                           fill=(30, 30, 30))
     return canvas
+
+
+# -- the view: one call from a finished answer to its pictures --------------------------------------
+
+def pieces_of(tokenizer, ids: list[int]) -> list[tuple[str, int, int]]:
+    """The answer as clickable pieces, one per token, except that tokens which only together make a
+    character (a Chinese character split in bytes) stay together."""
+    out, start = [], 0
+    for end in range(1, len(ids) + 1):
+        piece = tokenizer.decode(ids[start:end], skip_special_tokens=True)
+        if piece.endswith("\ufffd") and end < len(ids):
+            continue
+        out.append((piece, start, end))
+        start = end
+    return out
+
+
+def _or_default(value, default):
+    try:
+        return default if int(value) == -1 else value
+    except (TypeError, ValueError, OverflowError):
+        return value  # check_view says what a layer is
+
+
+def view(loaded: LoadedModel, messages: list[dict], tokens: list[int], start, end, first=-1, last=-1,
+         heads: str = "mean", *, inputs=None, pieces: list | None = None, kept: dict | None = None,
+         keep=None) -> tuple[list[Image.Image], dict]:
+    """Heat maps (PIL images) and the raw weights (JSON) of answer pieces [start, end] of an answer to `messages`.
+
+    `inputs`: the request's processor output, reused (no second processor run); `pieces`: pieces_of(tokens) if
+    already decoded; `kept`: rows of earlier passes by (first, last, heads), and `keep(key, value)` stores a new
+    pass's (the caller decides how long they live). Layers -1: the model's default range."""
+    default = default_layers(loaded)
+    first, last = _or_default(first, default[0]), _or_default(last, default[1])
+    first, last = check_view(loaded, (first, last), heads)
+    if not placeholder_ids(loaded).isdisjoint(tokens):
+        raise InputError("explain_placeholder")
+    pieces = pieces if pieces is not None else pieces_of(loaded.tokenizer, tokens)
+    count = len(pieces)
+    try:
+        start, end = int(start), int(end)
+    except (TypeError, ValueError):
+        raise InputError("bad_span", count=count, last=max(count - 1, 0)) from None
+    start, end = min(start, end), max(start, end)
+    if not pieces or not 0 <= start <= end < count:
+        raise InputError("bad_span", count=count, last=max(count - 1, 0))
+    key = (first, last, heads)
+    if kept is None or key not in kept:
+        rows, used = answer_attention(loaded, messages, tokens, (first, last), heads, inputs)
+        kept = {key: (rows, segments(loaded, used))}
+        if keep is not None:
+            keep(key, kept[key])
+    rows, segs = kept[key]
+    weights = rows[pieces[start][1]:pieces[end][2]].mean(0)
+    media = [p for turn in messages if not isinstance(turn["content"], str) for p in turn["content"]
+             if p.get("type") in ("image", "audio", "video")]
+    pictures, raw = [], []
+    parts, part = iter(media), None
+    for seg in segs:  # in sequence order, as the parts are in the chat; a video's sound follows its frames
+        if not seg.in_video:
+            part = next(parts, None)
+        if part is None:
+            break
+        if seg.kind == "audio":
+            starts, values = audio_times(weights, seg)
+            samples = np.asarray(part["video"].audio if seg.in_video else part["audio"])
+            rate = loaded.processor.feature_extractor.sampling_rate
+            pictures.append(audio_overlay(samples, starts, values, len(samples) / rate))
+            raw.append({"kind": "audio", "seconds_per_token": seg.seconds_per_token, "in_video": seg.in_video,
+                        "weights": [round(float(v), 6) for v in values]})
+        else:
+            cells = image_cells(weights, seg)
+            if seg.kind == "image":
+                pictures.append(image_overlay(part["image"], cells[0]))
+            elif isinstance(part.get("video"), Video):
+                pictures.append(frames_overlay(part["video"].frames, cells, part["video"].fps))
+            raw.append({"kind": seg.kind, "grid": list(seg.grid),
+                        "weights": np.round(cells.astype(np.float64), 6).tolist()})
+    text = "".join(p[0] for p in pieces[start:end + 1])
+    on_media = sum(float(weights[torch.as_tensor(s.index)].sum()) for s in segs)
+    return pictures, {"text": text, "pieces": [start, end], "tokens": [pieces[start][1], pieces[end][2]],
+                      "layers": [first, last], "heads": heads, "share_on_inputs": round(on_media, 6),
+                      "inputs": raw}

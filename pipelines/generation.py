@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import BatchFeature, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from .errors import Cancelled, InputError, ModelError, UserFacingError
-from .registry import LoadedModel
+from .loaded import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,9 @@ def as_model_error(exc: BaseException) -> UserFacingError:
     return ModelError("oom") if oom else ModelError("model_failed", kind=type(exc).__name__)
 
 
-def model_inputs(loaded: LoadedModel, messages: list[dict]):
-    """Chat messages -> tensors on the model's device, floats in the model's dtype.
+def processed(loaded: LoadedModel, messages: list[dict]):
+    """Chat messages -> the processor's output, on the CPU: the one processor call of a request (a task's
+    `prepare`); generation, speech and the attention view all read this same output.
 
     A video (pipelines/video_input.py) goes through its own path, with its soundtrack; the thinker is
     then told the sound is interleaved with the frames (`use_audio_in_video`, for its positions)."""
@@ -175,20 +176,29 @@ def model_inputs(loaded: LoadedModel, messages: list[dict]):
         from .video_input import model_inputs as video_inputs
 
         inputs, with_sound = video_inputs(loaded.processor, messages, videos[0])
-        inputs = inputs.to(loaded.device).to(loaded.dtype)
         inputs["use_audio_in_video"] = with_sound
         return inputs
-    inputs = loaded.processor.apply_chat_template(
+    return loaded.processor.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
-    return inputs.to(loaded.device).to(loaded.dtype)
 
 
-def prepared(loaded: LoadedModel, messages: list[dict]):
-    """model_inputs, before a request joins a batch, so inputs the processor refuses fail this
-    request alone. A refusal is about the request (text shaped like the model's markup, media it
-    cannot take): a clear message, and one log line instead of a traceback; retrying will not help."""
+def on_device(loaded: LoadedModel, inputs):
+    """A copy of processor output on the model's device, floats in the model's dtype (the request's own stays
+    on the CPU: what a request keeps for its speech and attention view holds no GPU memory)."""
+    return BatchFeature(dict(inputs)).to(loaded.device).to(loaded.dtype)
+
+
+def model_inputs(loaded: LoadedModel, messages: list[dict]):
+    """Chat messages -> tensors on the model's device, floats in the model's dtype."""
+    return on_device(loaded, processed(loaded, messages))
+
+
+def checked(loaded: LoadedModel, messages: list[dict]):
+    """`processed`, with a refusal said as one: inputs the processor refuses fail this request alone, before it
+    joins a batch. A refusal is about the request (text shaped like the model's markup, media it cannot
+    take): a clear message, and one log line instead of a traceback; retrying will not help."""
     try:
-        return model_inputs(loaded, messages)
+        return processed(loaded, messages)
     except UserFacingError:
         raise
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
@@ -196,6 +206,12 @@ def prepared(loaded: LoadedModel, messages: list[dict]):
     except Exception as exc:  # noqa: BLE001 - the processor rejected the input
         log.warning("the processor refused a request: %s: %s", type(exc).__name__, str(exc)[:200])
         raise InputError("prompt_rejected") from None
+
+
+def prepared(loaded: LoadedModel, messages: list[dict], inputs=None):
+    """The request's processor output (`inputs`, from its `prepare`) on the model's device; without it,
+    `checked` runs the processor here (a chat that came without a request)."""
+    return on_device(loaded, inputs if inputs is not None else checked(loaded, messages))
 
 
 @dataclass
@@ -392,10 +408,11 @@ class Batcher:
 
 
 def stream_text(loaded, messages: list[dict], *, max_new_tokens: int,
-                stop: threading.Event | None = None, batcher: Batcher | None = None) -> Iterator[str]:
-    """Yield the growing answer from a LoadedModel (here) or a RemoteModel (an OpenAI-compatible engine)."""
+                stop: threading.Event | None = None, batcher: Batcher | None = None, inputs=None) -> Iterator[str]:
+    """Yield the growing answer from a LoadedModel (here) or a RemoteModel (an OpenAI-compatible engine).
+    `inputs`: the processor's output for `messages` where the request has it (else it is computed here)."""
     if isinstance(loaded, LoadedModel):
-        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop, batcher=batcher)
+        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop, batcher=batcher, inputs=inputs)
     return paced(loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop), STREAM_INTERVAL)
 
 
@@ -425,7 +442,7 @@ class Usage:
     while the answer streams."""
 
     messages: list[dict]
-    inputs: dict | None  # the processor's output the answer used (explain drops it once read)
+    inputs: dict | None  # the processor's output the answer used, on the CPU (the request's own)
     tokens: list[int]  # the answer's token ids, as generated
     started: float
     first_token: float | None = None
@@ -443,14 +460,14 @@ class Answer(str):
 
 
 def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
-              stop: threading.Event | None = None, batcher: Batcher | None = None) -> Iterator[str]:
+              stop: threading.Event | None = None, batcher: Batcher | None = None, inputs=None) -> Iterator[str]:
     """Greedy decoding, so a demo answer is reproducible. Alone, generate() runs in a thread of
     its own; with a batcher, it runs with whatever other requests for the same model are waiting."""
     stop = stop or threading.Event()
     started = time.monotonic()
-    inputs = prepared(loaded, messages)
-    row = Row(inputs, max_new_tokens, stop, TokenStreamer(loaded.tokenizer))
-    usage = Usage(messages, inputs, row.streamer.tokens, started)
+    kept = inputs if inputs is not None else checked(loaded, messages)
+    row = Row(on_device(loaded, kept), max_new_tokens, stop, TokenStreamer(loaded.tokenizer))
+    usage = Usage(messages, kept, row.streamer.tokens, started)
     thread = None
     if batcher is not None:
         batcher.submit(row)

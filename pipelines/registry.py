@@ -7,31 +7,16 @@ through accelerate's `device_map`: bf16 on CUDA, float32 on CPU.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ModelError
+from .errors import ModelError, Text
+from .loaded import Family, LoadedModel, ModelLock, without  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Family:
-    """What differs between architectures; everything else is shared code."""
-
-    model_class: str            # transformers class that loads the hub checkpoint
-    modalities: frozenset       # inputs it understands ("image", "audio", "video") and "draw" if it makes images
-    load_kwargs: dict = field(default_factory=dict)
-    text_generate_kwargs: dict = field(default_factory=dict)
-    system_prompt: str | None = None
-    text_module: str | None = None  # attribute holding the text generator, if not the model itself
-    speaks: bool = False  # the checkpoint also holds a talker and token2wav (pipelines/speech.py)
 
 
 FAMILIES = {
@@ -54,97 +39,6 @@ FAMILIES = {
 }
 
 
-class ModelLock:
-    """One per loaded model: answers (a batch, a lone generate(), the thinker pass of a spoken answer) hold it
-    together; a pass that changes the model's settings for a while (the attention view's) holds it alone.
-
-    Waiting to hold it alone stops new holders from joining, so a steady stream of answers cannot starve it.
-    Not tied to a thread: what one thread takes, another may release.
-    """
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._shared = 0
-        self._alone = False
-        self._waiting_alone = 0
-
-    @contextlib.contextmanager
-    def shared(self):
-        with self._cond:
-            self._cond.wait_for(lambda: not self._alone and not self._waiting_alone)
-            self._shared += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._shared -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def alone(self):
-        with self._cond:
-            self._waiting_alone += 1
-            try:
-                self._cond.wait_for(lambda: not self._alone and not self._shared)
-            finally:
-                self._waiting_alone -= 1
-            self._alone = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._alone = False
-                self._cond.notify_all()
-
-
-@dataclass
-class LoadedModel:
-    """One checkpoint in memory: the model, its processor and where it lives."""
-
-    model_id: str
-    family: Family
-    model: Any
-    processor: Any
-    device: Any
-    dtype: Any
-    load_seconds: float
-    lock: ModelLock = field(default_factory=ModelLock)  # see ModelLock: who may use the model at once
-
-    @property
-    def generator(self):
-        """The module whose `generate()` writes text."""
-        return getattr(self.model, self.family.text_module) if self.family.text_module else self.model
-
-    @property
-    def tokenizer(self):
-        return self.processor.tokenizer
-
-    @functools.cached_property
-    def _control_tokens(self) -> re.Pattern | None:
-        added = self.tokenizer.added_tokens_decoder.values()
-        tokens = sorted({t.content for t in added if t.special}, key=len, reverse=True)
-        return re.compile("|".join(map(re.escape, tokens))) if tokens else None
-
-    def plain_text(self, text: str) -> str:
-        """User text as plain text: control tokens typed in (chat roles, image/audio placeholders) are
-        taken out, so a user cannot forge turns or break the processor; lone surrogates become '?'."""
-        text = text.encode("utf-8", "replace").decode("utf-8")
-        return without(self._control_tokens, text) if self._control_tokens else text
-
-    def can(self, modality: str) -> bool:
-        return modality in self.family.modalities
-
-
-def without(pattern: re.Pattern, text: str) -> str:
-    """`text` with every match of `pattern` taken out, again until none is left: one pass would turn
-    `<|im_<|im_end|>start|>` into a real `<|im_start|>`. Each pass shortens the text, so this ends."""
-    while True:
-        shorter = pattern.sub("", text)
-        if shorter == text:
-            return text
-        text = shorter
-
-
 def pick_device(device: str = "auto") -> tuple[str, Any]:
     """(device_map, dtype): bf16 on CUDA, float32 on CPU."""
     import torch
@@ -153,8 +47,7 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelError("load_failed", model="(any)",
-                             reason="--device cuda was asked for, but no CUDA GPU is visible; use --device cpu.")
+            raise ModelError("load_failed", model="(any)", reason=Text("reason_no_cuda"))
         return ("auto" if device == "cuda" else device), torch.bfloat16
     return "cpu", torch.float32
 
@@ -253,7 +146,7 @@ class ModelRegistry:
             raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
         if model_type not in FAMILIES:
             raise ModelError("load_failed", model=model_id,
-                             reason=f"it is a '{model_type}' model; this demo runs {', '.join(FAMILIES)} models.")
+                             reason=Text("reason_family", dict(model_type=model_type, families=", ".join(FAMILIES))))
         return FAMILIES[model_type]
 
     def _load(self, model_id: str) -> LoadedModel:
@@ -324,7 +217,7 @@ def check_source(model_id: str, flags: str, reachable) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
 
 
-def load_failure_reason(exc: BaseException) -> str:
+def load_failure_reason(exc: BaseException) -> Text:
     """One line that says what failed (Pipelines.check adds the flag that fixes it)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return f"{first} Check the id, your network, or HF_HUB_OFFLINE and the local cache."
+    return Text("reason_load", dict(error=first))

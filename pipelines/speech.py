@@ -36,7 +36,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from .errors import ModelError, UserFacingError
-from .generation import as_model_error, in_background, model_inputs
+from .generation import as_model_error, in_background, prepared
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +143,14 @@ class _Stop(StoppingCriteria):
 
 
 def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voice: str,
-                  tokens: list[int] | None = None, start: int = 0) -> dict:
+                  tokens: list[int] | None = None, start: int = 0, inputs=None) -> dict:
     """What generate() hands the talker, built from the prompt and the answer (see module doc).
 
     `start`: the answer tokens already spoken (ZeroGPU speaks a long answer in several GPU calls): they
-    join the prompt, which the talker reads but does not say, and it speaks the tokens after them."""
+    join the prompt, which the talker reads but does not say, and it speaks the tokens after them.
+    `inputs`: the request's processor output (the one its answer was written from), reused as it is."""
     thinker, talker = loaded.model.thinker, speech.talker
-    inputs = model_inputs(loaded, messages)
+    inputs = prepared(loaded, messages, inputs)
     prompt = inputs["input_ids"]
     # The thinker's own `tokens`, as generate() hands them over (its end token left out, as there):
     # decoded text tokenized again can differ (a token that is half a character comes back as three).
@@ -198,7 +199,7 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
 
 def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str, max_seconds: float,
            stop: threading.Event | None = None, tokens: list[int] | None = None,
-           start: int = 0) -> Iterator[np.ndarray]:
+           start: int = 0, inputs=None) -> Iterator[np.ndarray]:
     """Speak `answer` (the thinker's answer to `messages`, written as `tokens` where known): float32
     pieces of samples at SAMPLE_RATE; from answer token `start` on (see talker_inputs).
 
@@ -215,7 +216,7 @@ def pieces(speech: Speech, loaded, messages: list[dict], answer: str, voice: str
     with speech.lock:
         try:
             with loaded.lock.shared(), torch.inference_mode():  # the thinker's pass, beside other answers
-                kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens, start)
+                kwargs = talker_inputs(speech, loaded, messages, answer, voice, tokens, start, inputs)
         except UserFacingError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
 from tests.conftest import ASSETS, ROOT, run_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
 from tests.test_browser import (  # noqa: F401 - fixtures
     browser, open_page, shot, tab, tiny_app, upload)
 from tests.test_browser_ux import SHORT_MS, model_busy

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue import message
 from components.i18n import EN, ZH
-from components.status_panel import WORDS
 from tests.test_browser import (  # noqa: F401 - fixtures
     NARROW, WIDE, browser, open_page, shot, tab, tiny_app, upload, wait_done)
 from tests.test_browser_ux import SHORT_MS, model_busy
@@ -28,14 +28,14 @@ def test_status_is_current_when_opened_and_names_the_tabs(open_page, server, loc
     """Opening Status shows it as it is now, without Refresh (before: as it was when the page loaded, e.g.
     "not loaded yet" or nothing running), and names each model's tasks by their tabs (before: task ids)."""
     page = open_page(locale=locale)
-    words, labels = WORDS[lang], EN if lang == "en" else ZH
+    labels = EN if lang == "en" else ZH
     with model_busy(server):  # after the page loaded, a description runs
         tab(page, "tab_status", labels)
         page.wait_for_function("t => document.querySelector('#status-panel').innerText.includes(t)",
-                               arg=f"1 {words['running']}", timeout=SHORT_MS)
+                               arg=f"1 {message('status_running', lang)}", timeout=SHORT_MS)
     models = page.locator("#status-panel li").first.inner_text()
     assert labels["tab_caption"] in models and labels["tab_vqa"] in models, models
-    assert f"{words['tasks']}: caption" not in models and ", vqa" not in models, models
+    assert f"{message('status_tasks', lang)}: caption" not in models and ", vqa" not in models, models
 
 
 def test_a_new_image_clears_the_last_description(open_page):

@@ -11,8 +11,8 @@ import contextlib
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
 from tests.conftest import ASSETS
 from tests.test_browser import (  # noqa: F401 - fixtures
     ARTIFACTS, NARROW, TAB_BUTTON, WIDE, browser, open_page, shot, tab, tiny_app, toast, upload, wait_done)
@@ -266,13 +266,13 @@ def test_api_page_speaks_plainly(open_page):
 @pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
 def test_header_names_the_models_and_warns_of_tiny_ones(open_page, locale, lang):
     """Finding 8: each model with what it does and where it runs; a banner in --tiny mode."""
-    from components.header import TEXT
+    from catalogue import message
 
     page = open_page(locale=locale)
     models = page.locator("#models")
     models.get_by_text("qwen2_5_omni").wait_for(timeout=SHORT_MS)
     text = models.inner_text()
-    assert "janus" in text and TEXT[lang]["cpu"] in text and TEXT[lang]["image"] in text
+    assert "janus" in text and message("header_cpu", lang) in text and message("header_image", lang) in text
     assert "/" not in text.replace("·", "")  # a local folder by its name only, no server path
     banner = page.locator("#tiny-banner")
     assert banner.is_visible() and ("gibberish" if lang == "en" else "乱码") in banner.inner_text()

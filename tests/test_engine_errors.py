@@ -117,7 +117,7 @@ def test_the_key_is_sent_and_the_answer_streams(app_on, received):
 
 
 def message(key: str, lang: str, **params) -> str:
-    from pipelines.messages import message as text
+    from catalogue import message as text
 
     return re.escape(text(key, lang, **params))
 
@@ -194,7 +194,7 @@ def test_the_control_token_filter_takes_out_every_chat_token_and_nothing_else(pi
 
 def test_every_message_key_the_code_raises_exists_in_both_languages():
     """A key without a sentence reads as the bare key (429 once showed "queue_full")."""
-    from pipelines.messages import MESSAGES
+    from catalogue import MESSAGES
 
     from .conftest import ROOT
 

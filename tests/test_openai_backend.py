@@ -166,8 +166,8 @@ def test_errors_in_chinese(remote_settings):
     ({"endpoint": "http://127.0.0.1:9/v1"}, "backend_down"),
 ])
 def test_engine_failures_map_to_messages(remote_settings, overrides, key):
+    from catalogue import MESSAGES
     from pipelines.errors import ModelError
-    from pipelines.messages import MESSAGES
     from pipelines.tasks import Pipelines
 
     pipes = Pipelines(remote_settings(**overrides))

@@ -317,11 +317,15 @@ def test_dockerfile_installs_the_requirements_and_serves_on_all_interfaces(card,
     assert "docker build" in card.text and "-p 7860:7860" in card.text
 
 
-def test_clear_messages_survive_the_zerogpu_worker():
+def test_clear_messages_survive_the_zerogpu_worker(monkeypatch):
     """ZeroGPU hands back only a gr.Error, pickled; the UserFacingError must come out again."""
     require("spaces", "preinstalled on Spaces; requirements-dev.txt pins it for this test")
+    from components.zerogpu import CarriedError
+    from pipelines import zerogpu
     from pipelines.errors import ModelError
     from pipelines.zerogpu import carry_errors, restore_errors
+
+    monkeypatch.setattr(zerogpu, "carrier", CarriedError)  # as build_demo sets it (components.zerogpu.use)
 
     def out_of_memory():
         raise ModelError("oom")

@@ -552,3 +552,24 @@ def test_the_audio_page_says_nothing_with_speak_off(open_page, heard):
     assert wait_text(page, "audio-output").strip()
     assert heard.prompts and not heard.talker_starts
     assert not page.locator("#audio-spoken-wav").is_visible()
+
+
+def test_a_spoken_video_answer_and_its_attention_run_the_processor_once(pipes, client, monkeypatch):
+    """One video question through the app's endpoints, answered aloud, then its attention view: the processor
+    reads the video once (the task's prepare), and the answer, its speech and the attention pass all use that
+    one output. Counted on the real processor object (its calls pass through unchanged)."""
+    processor = pipes.video.model.processor
+    real = type(processor).__call__
+    calls = []
+
+    def counted(self, *args, **kwargs):
+        if self is processor:
+            calls.append(kwargs.get("videos") is not None)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(processor), "__call__", counted)
+    history, _, wav = client.predict(*spoken_request("/video_qa_spoken", "Chelsie"), api_name="/video_qa_spoken")
+    assert history[-1]["role"] == "assistant" and history[-1]["content"] and wav
+    pictures, raw = client.predict("video", 0, 0, -1, -1, "mean", api_name="/attention")
+    assert pictures and [part["kind"] for part in raw["inputs"]] == ["video", "audio"]
+    assert calls == [True], f"the processor ran {len(calls)} times"

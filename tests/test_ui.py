@@ -5,16 +5,15 @@ What only a browser shows (the page rendered in zh-CN and en-US) is in test_brow
 
 import json
 import re
-import string
 
 import gradio as gr
 import pytest
 from gradio_client import Client, handle_file
 
+from catalogue import message
 from components.common import MODEL_QUEUE
 from components.i18n import EN, ZH
 from components.status import shown_model
-from pipelines.messages import MESSAGES, message
 
 from .conftest import ASSETS, launch
 
@@ -27,19 +26,6 @@ def demo(pipes):
     from app import build_demo
 
     return build_demo(pipes)
-
-
-def fields_of(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
-def test_english_and_chinese_say_the_same_things():
-    assert EN.keys() == ZH.keys()
-    assert MESSAGES["en"].keys() == MESSAGES["zh"].keys()
-    for table in (EN, ZH, *MESSAGES.values()):
-        assert all(isinstance(v, str) and v.strip() for v in table.values())
-    for key, text in MESSAGES["en"].items():
-        assert fields_of(text) == fields_of(MESSAGES["zh"][key]), key
 
 
 def test_every_visible_text_goes_through_the_translations(demo):
@@ -56,7 +42,7 @@ def test_every_visible_text_goes_through_the_translations(demo):
             assert props["visible"] is False  # until the page load sets them in the page's language
         if kind == "radio":  # the answer-language picker and the page's switch name each language in itself
             assert props["choices"] in ([("English", "en"), ("中文", "zh")], [("English", "en"), ("简体中文", "zh")])
-    assert not plain, f"labels not in components/i18n.py: {plain}"
+    assert not plain, f"labels not in catalogue.LABELS: {plain}"
     used = set(re.findall(r'translation_metadata\\?", \\?"key\\?": \\?"([\w.]+)', json.dumps(config, default=str)))
     assert used and used <= EN.keys()
 

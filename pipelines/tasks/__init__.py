@@ -1,30 +1,32 @@
 """The task pipelines, one module each, over one shared registry. `Pipelines` is the app's single
 entry point to models; each pipeline holds the shared model of its checkpoint, fetched lazily.
 
-Text pipelines yield the growing answer (streaming); text-to-image reports progress per image
-token and ends with the images."""
+Every task takes a request in one shape (base.py): `prepare(raw inputs) -> Request`, then `answer(request)`
+streams events: the text tasks the growing answer, text-to-image a Progress per image token, Previews, then
+Drawn."""
 
 from __future__ import annotations
 
 import functools
 import logging
 
-from ..errors import ModelError
+from ..errors import ModelError, Text
 from ..inputs import warm_up_audio
 from ..registry import ModelRegistry, check_source, hub_reachable, pick_device
 from ..remote import remote_models
 from ..settings import Settings
 from .audio import AudioQAPipeline
-from .base import Pipeline
+from .base import Pipeline, Request
 from .caption import CAPTION_PROMPTS, CaptionPipeline
-from .image import Drawn, Preview, TextToImagePipeline
+from .chat import ChatPipeline
+from .image import DrawRequest, Drawn, Preview, Progress, TextToImagePipeline
 from .video import VideoQAPipeline
 from .vqa import VQAPipeline
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "Drawn", "Pipeline", "Pipelines", "Preview",
-           "TextToImagePipeline", "VQAPipeline", "VideoQAPipeline"]
+__all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "ChatPipeline", "DrawRequest", "Drawn", "Pipeline",
+           "Pipelines", "Preview", "Progress", "Request", "TextToImagePipeline", "VQAPipeline", "VideoQAPipeline"]
 
 
 class Pipelines:
@@ -68,9 +70,8 @@ class Pipelines:
             except ModelError as exc:
                 if exc.key != "load_failed":
                     raise
-                raise ModelError("load_failed", model=model_id, reason=(
-                    f"{exc.params['reason']} Choose another with {flags}, "
-                    "or run `python app.py --tiny` for offline test models.")) from exc
+                raise ModelError("load_failed", model=model_id, reason=Text(
+                    "reason_choose_another", dict(reason=exc.params["reason"], flags=flags))) from exc
         if load and self.audio_available():
             warm_up_audio()
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 from ..inputs import Audio, check_text, load_audio
-from .base import Pipeline
+from .base import Pipeline, Request
 
 
 class AudioQAPipeline(Pipeline):
@@ -15,11 +12,14 @@ class AudioQAPipeline(Pipeline):
     task = "audio"
     needs = "audio"
 
-    def __call__(self, audio, question: str, max_new_tokens: int | None = None,
-                 stop: threading.Event | None = None) -> Iterator[str]:
-        clip = audio if isinstance(audio, Audio) else load_audio(audio, self.settings.max_audio_seconds)
+    def prepare(self, audio, question: str) -> Request:
+        """The checked request: the question first (a missing one is said at once, not after seconds of decoding
+        audio), then the clip within --max-audio-seconds, with a notice when it was trimmed."""
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        return self.generate(self.messages(clip, question), self._tokens(max_new_tokens), stop)
+        clip = audio if isinstance(audio, Audio) else load_audio(audio, self.settings.max_audio_seconds)
+        notices = [("audio_trimmed", dict(seconds=clip.original_seconds, limit=self.settings.max_audio_seconds))
+                   ] if clip.trimmed else []
+        return self.request_of(self.messages(clip, question), media=clip, notices=notices, question=question)
 
     def messages(self, clip: Audio, question: str) -> list[dict]:
         return self._messages([{"type": "audio", "audio": clip.samples}, {"type": "text", "text": question}])

@@ -1,21 +1,43 @@
 """What every task pipeline shares: its checkpoint, fetched lazily from the shared registry, its
-limits, and the streamed text generation the text tasks run on the GPU."""
+limits, and the one shape of a request.
+
+A request goes through two calls, whoever makes it (a tab, an API endpoint, a test, a bench):
+`prepare(raw inputs) -> Request` checks and loads the media, builds the conversation and runs the
+processor, once; `answer(request)` streams the answer as events (for the text tasks, the growing Answer,
+which carries its Usage). `say(request, answer)` speaks it and pipelines/explain.py's `view` explains it
+from the same Request, so the processor never runs twice on one question. `pipeline(...)` is shorthand
+for `answer(prepare(...))`. (transformers' pipelines split preprocess / _forward / postprocess the same way.)"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from ..errors import InputError, UserFacingError
-from ..generation import stream_text
-from ..registry import LoadedModel, ModelRegistry
+from ..generation import checked, stream_text
+from ..loaded import LoadedModel
+from ..registry import ModelRegistry
 from ..settings import Settings
 from .. import zerogpu
 from ..zerogpu import gpu, speech_seconds, text_seconds
 
 
+@dataclass
+class Request:
+    """One question, checked and ready for the model: the conversation it gets, the processor's output for it
+    (on the CPU; None where an engine elsewhere answers), the media as loaded (a follow-up reuses a decoded
+    video), and the notices the asker should see (e.g. a clip trimmed to the limit: message key and parameters)."""
+
+    messages: list[dict]
+    inputs: dict | None = None
+    media: object = None
+    notices: list[tuple[str, dict]] = field(default_factory=list)
+    question: str = ""  # as checked (stripped): what a chat shows back
+
+
 class Pipeline:
-    """Common part: which checkpoint, which registry, which limits."""
+    """Common part: which checkpoint, which registry, which limits, and the request's shape."""
 
     task = "base"
     needs = "image"  # modality the checkpoint must support
@@ -27,29 +49,50 @@ class Pipeline:
         self.generate = gpu(self.gpu_seconds)(self.generate)
         self._say = gpu(self.say_seconds)(self._say)
 
-    def generate(self, messages: list[dict], max_new_tokens: int,
-                 stop: threading.Event | None = None) -> Iterator[str]:
-        """The GPU part: stream the answer. (On ZeroGPU, stop by closing the stream; `stop` cannot cross.)"""
+    def prepare(self, *args, **kwargs) -> Request:
+        """Raw inputs -> a checked Request (each task says which inputs); refused here, before any model work."""
+        raise NotImplementedError
+
+    def __call__(self, *args, max_new_tokens: int | None = None, stop: threading.Event | None = None,
+                 **kwargs) -> Iterator[str]:
+        """Shorthand for answer(prepare(...)): inputs are checked now, the answer streams as it is read."""
+        return self.answer(self.prepare(*args, **kwargs), max_new_tokens, stop)
+
+    def request_of(self, messages: list[dict], **extra) -> Request:
+        """A Request for a built conversation: its processor output computed here, once (none for an engine
+        elsewhere, which takes the conversation itself)."""
+        return Request(messages, None if self.remote else checked(self.model, messages), **extra)
+
+    def _request(self, request: Request | list[dict]) -> Request:
+        return request if isinstance(request, Request) else self.request_of(request)
+
+    def generate(self, messages: list[dict], max_new_tokens: int, stop: threading.Event | None = None,
+                 inputs=None) -> Iterator[str]:
+        """The GPU part: stream the answer to `messages`, from their processor output `inputs`. Plain request data
+        only (what crosses to ZeroGPU's worker); on ZeroGPU, stop by closing the stream: `stop` cannot cross."""
         yield from stream_text(self.model, messages, max_new_tokens=max_new_tokens, stop=stop,
-                               batcher=self.registry.batcher(self.model_id))
+                               batcher=self.registry.batcher(self.model_id), inputs=inputs)
 
-    def answer(self, messages: list[dict], max_new_tokens: int | None = None,
+    def answer(self, request: Request | list[dict], max_new_tokens: int | None = None,
                stop: threading.Event | None = None) -> Iterator[str]:
-        """Stream the answer to ready-made `messages` (the tabs that also speak it keep the messages)."""
-        return self.generate(messages, self._tokens(max_new_tokens), stop)
+        """Stream the answer to a prepared Request (or a built conversation): the growing Answer."""
+        tokens = self._tokens(max_new_tokens)  # a bad limit is refused before the processor runs
+        request = self._request(request)
+        return self.generate(request.messages, tokens, stop, request.inputs)
 
-    def say(self, messages: list[dict], answer: str, voice: str,
+    def say(self, request: Request | list[dict], answer: str, voice: str,
             stop: threading.Event | None = None) -> Iterator:
-        """A spoken answer: float32 pieces of speech for `answer`, then a speech.Said. The talker reads
-        the thinker's own tokens where `answer` carries them (an Answer); they cross to ZeroGPU's worker
-        as a plain list, where the Answer itself arrives as a plain str."""
+        """A spoken answer: float32 pieces of speech for `answer`, then a speech.Said, from the request's own
+        processor output. The talker reads the thinker's own tokens where `answer` carries them (an Answer);
+        they cross to ZeroGPU's worker as a plain list, where the Answer itself arrives as a plain str."""
+        request = self._request(request)
         usage = getattr(answer, "usage", None)
         tokens = list(usage.tokens) if usage is not None and usage.tokens else None
         if not zerogpu.ON_ZEROGPU:
-            return self._say(messages, str(answer), tokens, voice, stop)
-        return self._say_in_parts(messages, str(answer), tokens, voice, stop)
+            return self._say(request.messages, str(answer), tokens, voice, stop, inputs=request.inputs)
+        return self._say_in_parts(request, str(answer), tokens, voice, stop)
 
-    def _say_in_parts(self, messages: list[dict], answer: str, tokens: list[int] | None, voice: str,
+    def _say_in_parts(self, request: Request, answer: str, tokens: list[int] | None, voice: str,
                       stop: threading.Event | None) -> Iterator:
         """On ZeroGPU: the answer spoken in parts, one GPU call each, every call within the per-call limit
         (zerogpu.speech_parts), so that a long answer is spoken whole rather than killed at its duration."""
@@ -63,8 +106,8 @@ class Pipeline:
             if left <= 0 or (stop is not None and stop.is_set()):
                 cut = cut or left <= 0
                 break
-            for item in self._say(messages, answer, tokens[:end], voice, None, start,
-                                  min(left, zerogpu.speech_call_seconds())):
+            for item in self._say(request.messages, answer, tokens[:end], voice, None, start,
+                                  min(left, zerogpu.speech_call_seconds()), inputs=request.inputs):
                 if isinstance(item, speech.Said):
                     total, left, cut = total + item.seconds, left - item.seconds, cut or item.cut
                 else:
@@ -73,7 +116,8 @@ class Pipeline:
         yield speech.Said(seconds=total, cut=cut)
 
     def _say(self, messages: list[dict], answer: str, tokens: list[int] | None, voice: str,
-             stop: threading.Event | None = None, start: int = 0, max_seconds: float | None = None) -> Iterator:
+             stop: threading.Event | None = None, start: int = 0, max_seconds: float | None = None,
+             inputs=None) -> Iterator:
         """The GPU part of `say`: the answer from token `start` on, at most `max_seconds` of it (default
         --max-speech-seconds). The talker, token2wav and voices load on first use (the registry adds them to
         the loaded model; on ZeroGPU at start-up, app.py)."""
@@ -81,10 +125,10 @@ class Pipeline:
 
         spoken = self.registry.speech(self.model_id)
         yield from speech.pieces(spoken, self.model, messages, answer, voice,
-                                 max_seconds or self.settings.max_speech_seconds, stop, tokens, start)
+                                 max_seconds or self.settings.max_speech_seconds, stop, tokens, start, inputs)
 
     def say_seconds(self, messages, answer, tokens, voice, stop=None, start: int = 0,
-                    max_seconds: float | None = None) -> int:
+                    max_seconds: float | None = None, inputs=None) -> int:
         """GPU seconds asked for one `_say` call."""
         return speech_seconds(max_seconds or self.settings.max_speech_seconds)
 
@@ -93,7 +137,7 @@ class Pipeline:
         """Can this task's checkpoint answer aloud here (an Omni checkpoint in this process)?"""
         return not self.remote and not self.registry.speech_off and self.registry.family_of(self.model_id).speaks
 
-    def gpu_seconds(self, messages, max_new_tokens: int, stop=None) -> int:
+    def gpu_seconds(self, messages, max_new_tokens: int, stop=None, inputs=None) -> int:
         return text_seconds(max_new_tokens)
 
     @property

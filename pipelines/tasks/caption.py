@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 from PIL import Image
 
 from ..inputs import load_image
-from .base import Pipeline
+from .base import Pipeline, Request
 
 
 CAPTION_PROMPTS = {
@@ -17,16 +14,15 @@ CAPTION_PROMPTS = {
 }
 
 
-
 class CaptionPipeline(Pipeline):
     """Image -> streamed description, in English or Chinese."""
 
     task = "caption"
 
-    def __call__(self, image, language: str = "en", max_new_tokens: int | None = None,
-                 stop: threading.Event | None = None) -> Iterator[str]:
+    def prepare(self, image, language: str = "en") -> Request:
+        """The checked request: the image loaded within the limits, the prompt in `language`, the processor's output."""
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
-        return self.generate(self.messages(img, language), self._tokens(max_new_tokens), stop)
+        return self.request_of(self.messages(img, language), media=img)
 
     def messages(self, img: Image.Image, language: str = "en") -> list[dict]:
         """The chat the model gets (tests render it through the processor, as generation does)."""

@@ -7,6 +7,7 @@ import math
 import random
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -47,6 +48,13 @@ class _ConditionalOnly(LogitsProcessor):
         return scores[: input_ids.shape[0]] if scores.shape[0] == 2 * input_ids.shape[0] else scores
 
 
+class Progress(NamedTuple):
+    """One more image token drawn: `step` of `total` (a plain (step, total) pair to whoever unpacks it)."""
+
+    step: int
+    total: int
+
+
 class Preview(NamedTuple):
     """A drawing so far: the rows of image tokens drawn yet, decoded (the rest cropped off)."""
 
@@ -60,6 +68,17 @@ class Drawn(NamedTuple):
 
     images: list[Image.Image]
     seed: int
+
+
+@dataclass
+class DrawRequest:
+    """A checked drawing request: the prompt and the options, the seed chosen (-1 asked for a random one)."""
+
+    prompt: str
+    seed: int
+    num_images: int
+    size: int
+    guidance: float
 
 
 class TextToImagePipeline(Pipeline):
@@ -88,14 +107,25 @@ class TextToImagePipeline(Pipeline):
         raise Cancelled()  # the drawing ended without images: it was stopped
 
     def stream(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
-               guidance: float = 5.0) -> Iterator[tuple[int, int] | Preview | Drawn]:
-        """Yield (step, total) once per image token, a Preview every few rows, then Drawn(images, seed).
+               guidance: float = 5.0) -> Iterator[Progress | Preview | Drawn]:
+        """answer(prepare(...)), checked when first read."""
+        yield from self.answer(self.prepare(prompt, seed, num_images, size, guidance))
 
-        Closing the iterator (Stop, a client gone) ends the drawing at the next image token.
-        """
+    def prepare(self, prompt: str, seed: int = -1, num_images: int = 1, size: int = 384,
+                guidance: float = 5.0) -> DrawRequest:
+        """The checked request (refused here, before any GPU time); the model loaded, and refused if it cannot draw."""
         prompt = check_text(prompt, "prompt", self.settings.max_prompt_chars)
         seed, num_images, size, guidance = self.check_options(seed, num_images, size, guidance)
         self.model  # noqa: B018 - load it, and refuse a checkpoint that cannot draw, before any GPU time
+        return DrawRequest(prompt, seed, num_images, size, guidance)
+
+    def answer(self, request: DrawRequest) -> Iterator[Progress | Preview | Drawn]:
+        """Yield a Progress once per image token, a Preview every few rows, then Drawn(images, seed).
+
+        Closing the iterator (Stop, a client gone) ends the drawing at the next image token.
+        """
+        prompt, seed, num_images, size, guidance = (request.prompt, request.seed, request.num_images, request.size,
+                                                    request.guidance)
         with contextlib.closing(self.generate(prompt, seed, num_images, guidance)) as steps:
             for item in steps:
                 if isinstance(item, Preview):
@@ -111,8 +141,8 @@ class TextToImagePipeline(Pipeline):
                 yield Drawn(item, seed)
 
     def generate(self, prompt: str, seed: int, num_images: int,
-                 guidance: float) -> Iterator[tuple[int, int] | Preview | list[Image.Image]]:
-        """The GPU part: yields (step, total) once per image token, a Preview every few rows, then the images."""
+                 guidance: float) -> Iterator[Progress | Preview | list[Image.Image]]:
+        """The GPU part: yields a Progress once per image token, a Preview every few rows, then the images."""
         loaded = self.model
         processor, model = loaded.processor, loaded.model
 
@@ -128,7 +158,7 @@ class TextToImagePipeline(Pipeline):
                 inputs = processor(text=self.prompt_text(prompt), generation_mode="image",
                                    return_tensors="pt").to(loaded.device)
                 total = model.model.vision_model.config.num_image_tokens
-                processors = [_ProgressAndStop(total, lambda i, n: emit((i, n)), stop)]
+                processors = [_ProgressAndStop(total, lambda i, n: emit(Progress(i, n)), stop)]
                 if guidance <= 1:
                     processors.insert(0, _ConditionalOnly())
                 torch.manual_seed(seed)

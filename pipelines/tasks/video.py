@@ -3,19 +3,17 @@ streamed answer, on the same shared checkpoint as the image and audio tabs."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 from ..inputs import check_text
 from ..video_input import Video, load_video
 from ..zerogpu import video_seconds
-from .vqa import VQAPipeline
+from .base import Request
+from .chat import ChatPipeline
 
 
-class VideoQAPipeline(VQAPipeline):
+class VideoQAPipeline(ChatPipeline):
     """Video + question (+ earlier turns about the same video) -> streamed answer.
 
-    Follow-ups keep context as the image chat does (VQAPipeline.kept_turns): the video rides in the
+    Follow-ups keep context as the image chat does (ChatPipeline.kept_turns): the video rides in the
     first kept turn. `sound=False` leaves the soundtrack out (the model then sees the frames only).
     """
 
@@ -28,17 +26,29 @@ class VideoQAPipeline(VQAPipeline):
         return load_video(video, max_seconds=s.max_video_seconds, max_frames=s.max_video_frames,
                           max_pixels=s.max_video_pixels, max_mb=s.max_video_mb, with_audio=sound)
 
-    def __call__(self, video, question: str, history: list[tuple[str, str]] | None = None,
-                 sound: bool = True, max_new_tokens: int | None = None,
-                 stop: threading.Event | None = None) -> Iterator[str]:
+    def prepare(self, video, question: str, history: list[tuple[str, str]] | None = None,
+                sound: bool = True) -> Request:
+        """The checked request: the question first (a missing one is said before seconds of decoding), then the
+        video decoded within the limits (or a Video already decoded, for a follow-up: `request.media`), with a
+        notice when it was trimmed or has no sound to hear."""
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        clip = video if isinstance(video, Video) else self.load(video, sound)
-        return self.generate(self.messages(clip, question, history), self._tokens(max_new_tokens), stop)
+        notices = []
+        if isinstance(video, Video):
+            clip = video
+        else:
+            clip = self.load(video, bool(sound))
+            if clip.trimmed:
+                notices.append(("video_trimmed", dict(seconds=clip.original_seconds, used=clip.seconds,
+                                                      frames=len(clip.frames))))
+            if sound and not clip.has_soundtrack:
+                notices.append(("video_no_sound", {}))
+        return self.request_of(self.messages(clip, question, history), media=clip, notices=notices,
+                               question=question)
 
     def messages(self, clip: Video, question: str, history: list[tuple[str, str]] | None = None) -> list[dict]:
         return self._chat([{"type": "video", "video": clip}], question, history)
 
-    def gpu_seconds(self, messages, max_new_tokens: int, stop=None) -> int:
+    def gpu_seconds(self, messages, max_new_tokens: int, stop=None, inputs=None) -> int:
         clip = next(p["video"] for m in messages if not isinstance(m["content"], str)
                     for p in m["content"] if p.get("type") == "video")
         audio = 0.0 if clip.audio is None else len(clip.audio) / 16_000
