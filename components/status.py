@@ -8,6 +8,7 @@ import platform
 import gradio as gr
 
 from pipelines import device
+from server.queue import queue_size, waiting
 
 from .common import DRAW_QUEUE, MODEL_QUEUE
 from .i18n import t
@@ -23,13 +24,6 @@ def _rss_mb() -> float:
     except OSError:
         pass
     return 0.0
-
-
-def _queue(demo, concurrency_id: str) -> dict:
-    """Waiting and running events of one queue, and its limit (Gradio makes a queue on first use)."""
-    q = demo._queue.event_queue_per_concurrency_id.get(concurrency_id)
-    limit = next((fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == concurrency_id), None)
-    return {"waiting": len(q.queue) if q else 0, "running": q.current_concurrency if q else 0, "limit": limit}
 
 
 def shown_model(model_id: str) -> str:
@@ -54,13 +48,13 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
     for model_id, loaded in facts["models"].items():
         models[shown_model(model_id)].update(loaded=True, **loaded)
     memory = {"process_rss_mb": round(_rss_mb(), 1), **facts["memory"]}
-    queue = {}
-    if demo is not None and getattr(demo, "_queue", None) is not None:
-        # The model queue only (a status request must not count itself), and with batching on,
-        # the drawings' own queue.
-        queue = {**_queue(demo, MODEL_QUEUE), "max_size": demo._queue.max_size}
+    # The model queue only (a status request must not count itself), and with batching on,
+    # the drawings' own queue.
+    queue = waiting(demo, MODEL_QUEUE) if demo is not None else {}
+    if queue:
+        queue["max_size"] = queue_size(demo)
         if any(fn.concurrency_id == DRAW_QUEUE for fn in demo.fns.values()):
-            queue["drawing"] = _queue(demo, DRAW_QUEUE)
+            queue["drawing"] = waiting(demo, DRAW_QUEUE)
     return {
         "models": models,
         "memory": memory,

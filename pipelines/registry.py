@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from . import compat
 from .errors import ModelError, Text
 from .loaded import Family, LoadedModel, ModelLock, without  # noqa: F401 - re-exported
 
@@ -161,7 +162,7 @@ class ModelRegistry:
             load = cls.from_pretrained
             if family.speaks:  # Omni's own loader refuses a checkpoint without spk_dict.pt, which only speech
                 # reads (speech.load_speech, with its own clear message): without it the text answers still work.
-                load = functools.partial(transformers.PreTrainedModel.from_pretrained.__func__, cls)
+                load = compat.load_without_voices(cls)
             model = load(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs).eval()
             processor = transformers.AutoProcessor.from_pretrained(model_id)
         except Exception as exc:  # noqa: BLE001
@@ -199,13 +200,13 @@ def check_source(model_id: str, flags: str, reachable) -> None:
         return
     if looks_like_folder(model_id):
         raise ModelError("no_folder", model=model_id, flags=flags)
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import constants, is_offline_mode, try_to_load_from_cache
 
     try:
         cached = isinstance(try_to_load_from_cache(model_id, "config.json"), str)
     except Exception:  # noqa: BLE001 - not a valid id: from_pretrained says why
         return
-    if constants.HF_HUB_OFFLINE:
+    if is_offline_mode():
         if not cached:
             raise ModelError("not_cached_offline", model=model_id, flags=flags)
     elif not reachable():
@@ -213,8 +214,7 @@ def check_source(model_id: str, flags: str, reachable) -> None:
             raise ModelError("hub_unreachable", model=model_id, flags=flags, endpoint=constants.ENDPOINT)
         log.warning("the Hugging Face Hub (%s) is not reachable: using the local cache, as with HF_HUB_OFFLINE=1",
                     constants.ENDPOINT)
-        constants.HF_HUB_OFFLINE = True  # what transformers and huggingface_hub read
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        compat.go_offline()
 
 
 def load_failure_reason(exc: BaseException) -> Text:

@@ -1,7 +1,8 @@
 """The smaller findings of issue 26 (10), as a person meets them in the page: Status current when opened and
 naming tabs, a new image clears the old description, a chat's Ask says it is answering, a drawing shown
 whole, no raw Gradio key read aloud on the Chinese page. Same browser and helpers as test_browser.py; this
-module's app writes long answers (1000 new tokens) so a test can act while one streams.
+module's app (in this process, test_browser_ux's) writes long answers (1000 new tokens) so a test can act while one
+streams.
 """
 
 from __future__ import annotations
@@ -10,26 +11,29 @@ import pytest
 
 from catalogue import message
 from components.i18n import EN, ZH
-from tests.test_browser import (  # noqa: F401 - fixtures
-    NARROW, WIDE, browser, open_page, shot, tab, tiny_app, upload, wait_done)
-from tests.test_browser_ux import SHORT_MS, model_busy
+from tests.browser import NARROW, SHORT_MS, WIDE, shot, tab, upload, wait_done
+from tests.test_browser_ux import LONG_ANSWERS, model_busy
 
 LANGS = [("en-US", "en"), ("zh-CN", "zh")]
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir):
-    with tiny_app(tiny_dir, max_new_tokens=1000, log_name="app-polish.log") as url:
-        yield url
+def served(apps):
+    return apps(**LONG_ANSWERS)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served.url
 
 
 @pytest.mark.parametrize("locale, lang", LANGS, ids=["en", "zh"])
-def test_status_is_current_when_opened_and_names_the_tabs(open_page, server, locale, lang):
+def test_status_is_current_when_opened_and_names_the_tabs(open_page, served, locale, lang):
     """Opening Status shows it as it is now, without Refresh (before: as it was when the page loaded, e.g.
     "not loaded yet" or nothing running), and names each model's tasks by their tabs (before: task ids)."""
     page = open_page(locale=locale)
     labels = EN if lang == "en" else ZH
-    with model_busy(server):  # after the page loaded, a description runs
+    with model_busy(served):  # after the page loaded, a description runs
         tab(page, "tab_status", labels)
         page.wait_for_function("t => document.querySelector('#status-panel').innerText.includes(t)",
                                arg=f"1 {message('status_running', lang)}", timeout=SHORT_MS)

@@ -1,6 +1,6 @@
 """Spoken answers in the page (issue 26, finding 4): every answer is heard from its beginning, and Stop
-silences it at once. Same helpers as test_browser.py; this module's browser may autoplay, and its app
-speaks answers of at most 2 s.
+silences it at once. Same helpers as the other browser tests; this module's browser may autoplay, and its
+app (in this process) speaks answers of at most 2 s.
 The page-side recorder sees the player's <audio> element as components/speech.py SPOKEN_SCRIPT does.
 """
 
@@ -8,27 +8,30 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import (  # noqa: F401 - fixtures
-    CHROMIUM, CHROMIUM_ARGS, _unavailable, open_page, shot, tab, tiny_app, upload)
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHORT_MS, shot, tab, upload
 
-SHORT_MS = 20_000
 SPEECH_MS = 300_000  # the miniature talker and token2wav on a shared CPU: tens of seconds an answer
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir):
-    with tiny_app(tiny_dir, max_new_tokens=100, log_name="app-speech.log", MMDEMO_MAX_SPEECH_SECONDS="2") as url:
-        yield url
+def served(apps):
+    return apps(max_new_tokens=100, max_speech_seconds=2.0)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served.url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    """Chromium as test_browser.py's, allowed to play sound without a click (a headless page has none)."""
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    """Chromium as conftest's, allowed to play sound without a click (a headless page has none)."""
+    from tests.requires import require, unavailable
 
-    with sync_playwright() as p:
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
+    sync_api = require("playwright.sync_api", "requirements-dev.txt")
+    with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM),
                                     args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])
         yield browser

@@ -64,12 +64,12 @@ def notices(job) -> list:
 
 
 @pytest.mark.parametrize("lang, headers", [("en", None), ("zh", ZH_HEADERS)])
-def test_warnings_and_progress_follow_the_callers_language(app_url, lang, headers, tmp_path):
+def test_warnings_and_progress_follow_the_callers_language(served, lang, headers, tmp_path):
     """Errors are checked in test_bad_input.py; here what else the server writes for a person."""
     import numpy as np
     import soundfile as sf
 
-    client = Client(app_url, analytics_enabled=False, verbose=False, headers=headers)
+    client = Client(served.url, analytics_enabled=False, verbose=False, headers=headers)
     clip = tmp_path / "long.wav"
     sf.write(clip, np.zeros(16_000 * 32, dtype=np.float32), 16_000)  # over the 30 s limit
     job = client.submit(handle_file(str(clip)), "what is this?", api_name="/audio_qa")
@@ -124,18 +124,18 @@ def test_clicking_an_example_fills_the_inputs_then_runs_on_the_model_queue(demo)
 
 def test_cached_examples_run_once_on_the_model_queue(pipes, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path))
-    demo, url = launch(pipes, cache_examples=True)
+    served = launch(pipes, cache_examples=True)
     try:
-        cached = {i: fn for i, fn in demo.fns.items() if fn.name == "load_example_output"}
+        cached = {i: fn for i, fn in served.demo.fns.items() if fn.name == "load_example_output"}
         assert len(cached) == 5 and {fn.concurrency_id for fn in cached.values()} == {MODEL_QUEUE}
-        client = Client(url, analytics_enabled=False, verbose=False)
+        client = Client(served.url, analytics_enabled=False, verbose=False)
         caption = next(i for i, fn in cached.items() if fn.outputs[0].elem_id == "caption-output")
         first = client.predict(1, fn_index=caption)  # runs the model, then caches
         assert isinstance(first, str) and first
         assert list(tmp_path.glob("*/log.csv"))
         assert client.predict(1, fn_index=caption) == first  # from the cache
     finally:
-        demo.close()
+        served.close()
 
 
 def test_status_after_using_a_tab(client, pipes):
