@@ -214,6 +214,7 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     from components.language import TOAST_CSS, PageLanguage
     from components.resources import CACHE_SHARES, DISK, SESSION_CAPACITY, CacheBudgetMiddleware
     from components.server import app_kwargs
+    from components.speech import SPOKEN_SCRIPT
 
     os.environ["FORWARDED_ALLOW_IPS"] = trusted_proxies
     DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20,
@@ -223,9 +224,12 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     app["middleware"] = [*app.get("middleware", []), Middleware(PageLanguage), Middleware(CacheBudgetMiddleware)]
     # No "settings" in the footer: its language menu offers 33 languages this app does not have,
     # and switches only part of the page; the page's own switch (components/language.py) does it all.
+    # enable_monitoring=False: "Use via API" showed each endpoint's share of successful calls, where every Stop
+    # counts as a failure ("57 % successful"); no /monitoring dashboard either.
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
+                enable_monitoring=False,
                 allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
-                head=FILE_TYPE_SCRIPT + HEADER_HEAD, state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
+                head=FILE_TYPE_SCRIPT + SPOKEN_SCRIPT + HEADER_HEAD, state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

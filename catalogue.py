@@ -88,6 +88,10 @@ LABELS = {
         "video_question_placeholder": "Ask something about the video… (Enter sends, Shift+Enter adds a line)",
         "example_video_en": "Street video: what happens, what is said?",
         "example_video_zh": "Street video, Chinese speech (ask in Chinese)",
+        # --- chatux (issue 26) ---
+        # Gradio's own keys, as its English table has them (zh supplies what its zh-CN table lacks).
+        "common.complete": "Complete",
+        "common.progress": "Progress",
     },
     "zh": {
         "title": "## 多模态大模型演示",
@@ -161,6 +165,10 @@ LABELS = {
         "video_question_placeholder": "就这段视频提个问题…（Enter 发送，Shift+Enter 换行）",
         "example_video_en": "街道视频：发生了什么？说了什么？（英文提问）",
         "example_video_zh": "街道视频（中文语音）",
+        # --- chatux (issue 26) ---
+        # Gradio's own keys that its zh-CN table lacks: a screen reader heard "common.complete" after each run.
+        "common.complete": "完成",
+        "common.progress": "进度",
     },
 }
 
@@ -337,6 +345,9 @@ MESSAGES = {
         "header_engine": "an OpenAI-compatible engine",
         "header_tiny": "⚠️ **Tiny random-weight models** (`--tiny`): answers are gibberish and drawings are noise. "
                        "They only show that every part works; run without `--tiny` for the real models.",
+        # --- chatux (issue 26) ---
+        "budget_patches": "An image is cut into small square patches; each {merge}×{merge} patches become one token "
+                          "the model reads (rows × columns).",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -490,6 +501,8 @@ MESSAGES = {
         "header_engine": "OpenAI 兼容推理服务",
         "header_tiny": "⚠️ **随机权重的微型模型**（`--tiny`）：回答是乱码，生成的图片是噪点。"
                        "它们只用来检查各部分能否运行；去掉 `--tiny` 即使用真实模型。",
+        # --- chatux (issue 26) ---
+        "budget_patches": "图片被切成小方块（图块）；每 {merge}×{merge} 个图块合成模型读入的一个令牌（行 × 列）。",
     },
 }
 

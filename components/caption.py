@@ -42,6 +42,11 @@ def render(pipes, ui) -> None:
                                 [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption,
                                 controls)
         controls.stop_cancels([event, *examples])
+
+        # A new picture: the description being written stops, and the last one's goes (once stopped: its
+        # last words could land after an emptying sent with the cancel).
+        image.upload(controls.ended, None, [controls.run, controls.stop], cancels=[event, *examples], queue=False,
+                     api_visibility="private").then(lambda: "", None, out, queue=False, api_visibility="private")
         view.after(event, *examples)
         # The drawing tab's "Describe this drawing" runs the same event (English unless the page says otherwise).
         ui.caption = (image, controls, dict(fn=caption, inputs=[image, language], outputs=out,

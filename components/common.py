@@ -148,7 +148,8 @@ class RunControls:
     def started(self, stopping: dict | None = None):
         if stopping is not None:
             stopping["stop"] = False
-        run = gr.skip() if self.keep_run else gr.Button(t(self.busy_key), interactive=False)
+        # keep_run (the chats): Ask says it is answering and stays live; a question sent now waits its turn.
+        run = gr.Button(t(self.busy_key)) if self.keep_run else gr.Button(t(self.busy_key), interactive=False)
         return run, gr.Button(variant="stop", interactive=True)
 
     def ended(self):

@@ -173,6 +173,10 @@ def budget_markdown(budget: dict, lang: str) -> str:
         rows.append(f"| {label} | {part['tokens']:,} |")
     lines = [f"**{message('budget_title', lang)}**", "",
              f"| {message('budget_input', lang)} | {message('budget_tokens', lang)} |", "|---|---:|", *rows, ""]
+    merge = next((p["patches"][1] // p["grid"][1] for p in budget["inputs"]
+                  if p["kind"] in ("image", "video") and p.get("patches") and p["grid"][1]), None)
+    if merge:  # what "17×23 tokens (34×46 patches)" means
+        lines.append(message("budget_patches", lang, merge=merge) + "  ")
     if budget.get("context_max"):
         lines.append(message("budget_context", lang, used=budget["context_used"], max=budget["context_max"],
                              share=budget["context_used"] / budget["context_max"]) + "  ")
@@ -216,8 +220,10 @@ class ExplainView:
                                        elem_id=f"{task}-first-layer")
                 self.last = gr.Slider(0, 1, value=1, step=1, label=t("explain_last_layer"),
                                       elem_id=f"{task}-last-layer")
-            self.heat = gr.Gallery(label=t("explain_heatmap"), columns=2, height=320, format="png",
-                                   elem_id=f"{task}-heatmap")
+            # One a row, "contain", a cell within the height: each heat map whole, however wide (square
+            # thumbnails cut off a waveform, a strip of frames), the next one a scroll away.
+            self.heat = gr.Gallery(label=t("explain_heatmap"), columns=1, height=600, format="png",
+                                   object_fit="contain", elem_id=f"{task}-heatmap")
             with gr.Accordion(t("explain_raw"), open=False):
                 self.raw = gr.JSON(elem_id=f"{task}-raw")
         self.picked = gr.State([0, 0])  # the selected pieces [start, end]
@@ -268,8 +274,10 @@ class ExplainView:
 
         picked = self.words.select(pick, [self.picked, self.span], [self.picked, self.words], queue=False,
                                    api_visibility="private")
+        # A layer typed in the slider's box counts as soon as it is typed (its release comes only on blur).
+        typed = [functools.partial(slider.input, trigger_mode="always_last") for slider in (self.first, self.last)]
         self.events = [around(picked.success), around(self.heads.input), around(self.first.release),
-                       around(self.last.release)]
+                       around(self.last.release), *(around(trigger) for trigger in typed)]
         controls.stop_cancels(self.events)
 
     def after(self, *events) -> None:

@@ -32,6 +32,26 @@ log = logging.getLogger(__name__)
 VOICES = ("Chelsie", "Ethan")  # the voices in Qwen2.5-Omni's spk_dict.pt (and in the miniature's)
 
 
+# The spoken-answer player in the page (issue 26). Gradio 6.31 plays a streamed gr.Audio with hls.js on one
+# <audio> element per player, reused for every answer. The element keeps the last answer's position when the
+# next stream is attached; hls.js only ever seeks forward to the playlist's start (EXT-X-START:TIME-OFFSET=0),
+# and the browser clamps the old position to the new stream's length: a later answer began partway, or at its
+# end. And Stop ends the stream on the server while the page plays on what it has buffered. This script, in the
+# page's <head> (app.py launch_options): a spoken player's element that loads a new stream starts at 0, until it
+# plays; Stop or Clear of a tab pauses that tab's player at once (the server's answer to Clear, or to the chat's
+# trash icon, empties the player, which takes its element out of the page). Its DOM hooks (an <audio> inside
+# #PREFIX-spoken, the buttons #PREFIX-stop and #PREFIX-clear) are checked by tests/test_browser_speech.py.
+SPOKEN_SCRIPT = """<script>(function(){
+function player(a){return a instanceof HTMLMediaElement&&a.closest('[id$="-spoken"]')?a:null;}
+function fresh(e){var a=player(e.target);if(!a)return;if(e.type==='loadstart'||e.type==='emptied')a.dataset.fresh='1';
+if(a.dataset.fresh&&a.currentTime>0.05)a.currentTime=0;if(e.type==='playing')delete a.dataset.fresh;}
+['emptied','loadstart','loadedmetadata','canplay','playing'].forEach(function(t){document.addEventListener(t,fresh,true);});
+document.addEventListener('click',function(e){var b=e.target.closest&&e.target.closest('button');if(!b)return;
+var m=/^(.+)-(stop|clear)$/.exec(b.id||'');if(!m)return;
+document.querySelectorAll('#'+m[1]+'-spoken audio').forEach(function(a){a.pause();});},true);
+})();</script>"""
+
+
 class VoiceChoice(gr.Dropdown):
     """The voice: one of VOICES, or nothing (the first). Anything else an API caller sends is refused
     before any model work, in the caller's language and without echoing it whole (Gradio's own check

@@ -72,7 +72,7 @@ def render(pipes, ui) -> None:
     from .language import lang_of
     from .status_panel import readable
 
-    with gr.Tab(t("tab_status"), id="status"):
+    with gr.Tab(t("tab_status"), id="status") as status_tab:
         summary = gr.Markdown(elem_id="status-panel")
         refresh = gr.Button(t("status_refresh"), elem_id="status-refresh")
         with gr.Accordion(t("status_panel"), open=False):  # the same facts as /status returns them
@@ -92,6 +92,8 @@ def render(pipes, ui) -> None:
             return readable(info, lang_of(request)), info
 
         refresh.click(show, None, [summary, panel], api_visibility="private", queue=False)
+        # Opening the tab shows it as it is now (models load on first use, after the page loaded).
+        status_tab.select(show, None, [summary, panel], api_visibility="private", queue=False)
         api = gr.Button(t("status_refresh"), visible=False)  # /status: the JSON, as before
         api.click(status, None, panel, api_name="status", queue=False)
         ui.on_load.append((show, [summary, panel]))

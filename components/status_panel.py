@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from catalogue import message
+from catalogue import label, message
+
+
+# A task as the page names it: its tab (the JSON keeps the task ids the API uses).
+TASK_TABS = {"caption": "tab_caption", "vqa": "tab_vqa", "image": "tab_image", "audio": "tab_audio",
+             "video": "tab_video"}
+
+
+def tab_name(task: str, lang: str) -> str:
+    return label(TASK_TABS[task], lang) if task in TASK_TABS else task
 
 
 def mb(value) -> str:
@@ -27,7 +36,7 @@ def readable(info: dict, lang: str) -> str:
 
     lines = [f"#### {w('models')}"]
     for model_id, m in (info.get("models") or {}).items():
-        facts = [f"{w('tasks')}: {', '.join(m.get('tasks', []))}"]
+        facts = [f"{w('tasks')}: {', '.join(tab_name(task, lang) for task in m.get('tasks', []))}"]
         if m.get("backend"):
             facts.append(f"{w('engine')} `{m.get('served_model', '')}`")
         elif m.get("loaded"):

@@ -39,7 +39,10 @@ def render(pipes, ui) -> None:
                     controls = RunControls("generate", "busy_draw", "image", quiet_stop=True)
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="image-clear")
             with gr.Column():
-                gallery = gr.Gallery(label=t("images"), columns=2, height=420, format="png", elem_id="image-gallery")
+                # preview: the first drawing shown whole, the others as thumbnails under it (a grid cut a single
+                # drawing off: its square cell is wider than the gallery is tall).
+                gallery = gr.Gallery(label=t("images"), columns=2, height=420, preview=True, object_fit="contain",
+                                     format="png", elem_id="image-gallery")
                 # Shown once there is a seed to show (an empty Number reads "0").
                 with gr.Row(equal_height=True, visible=False) as seed_row:
                     seed_used = gr.Number(None, label=t("seed_used"), precision=0, interactive=False,

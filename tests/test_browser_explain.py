@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components.i18n import EN
-from tests.browser import shot, tab, upload, wait_done, wait_text
+from tests.browser import WAIT_MS, shot, tab, upload, wait_done, wait_text
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +48,37 @@ def test_a_drawing_goes_to_the_caption_tab_in_one_click(page):
     page.wait_for_selector("#caption-image img")
     assert wait_text(page, "caption-output")
     shot(page, "explain_round_trip")
+
+
+def test_heat_maps_are_shown_whole_and_a_typed_layer_counts(page):
+    """Issue 26, finding 6: the heat map over a 3:2 picture is shown whole in its gallery (before: a square
+    thumbnail cut its sides off), and a layer typed in the slider's box recomputes the view at once
+    (before: only once the box lost focus)."""
+    tab(page, "tab_caption")
+    upload(page, "caption-image", "street.png", "img")
+    page.click("#caption-run")
+    wait_text(page, "caption-output")
+    page.click("#caption-explain > button")
+    page.wait_for_selector("#caption-budget table")
+    words = page.locator("#caption-words .token")
+    words.nth(words.count() - 1).click()
+    heat = page.wait_for_selector("#caption-heatmap img")
+    wait_done(page, "caption-heatmap")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=heat)
+    shown = heat.evaluate("""img => { const box = img.getBoundingClientRect(), fit = getComputedStyle(img).objectFit,
+        gallery = document.querySelector('#caption-heatmap').getBoundingClientRect();
+        return {fit, ratio: box.width / box.height, natural: img.naturalWidth / img.naturalHeight,
+                box: [box.top, box.bottom, box.left, box.right], gallery: [gallery.top, gallery.bottom, gallery.left,
+                gallery.right], imgs: document.querySelectorAll('#caption-heatmap img').length,
+                inside: box.top >= gallery.top - 1 && box.bottom <= gallery.bottom + 1
+                        && box.left >= gallery.left - 1 && box.right <= gallery.right + 1}; }""")
+    assert shown["inside"] and (shown["fit"] in ("contain", "scale-down")
+                                or abs(shown["ratio"] - shown["natural"]) < 0.02), shown
+    page.locator("#caption-explain button", has_text=EN["explain_raw"]).click()  # the raw JSON, with its layers
+    page.wait_for_function("document.querySelector('#caption-raw') && "
+                           "document.querySelector('#caption-raw').innerText.includes('layers')")
+    layers = "/\"?layers\"?:\\s*\\[\\s*0\\s*,/.test(document.querySelector('#caption-raw').innerText.replace(/\\n/g, ''))"
+    assert not page.evaluate(layers), "the view began at layer 0: typing 0 would change nothing"
+    box = page.locator("#caption-first-layer input[type=number]")
+    box.fill("0")  # typed, the box keeps the focus
+    page.wait_for_function(layers, timeout=WAIT_MS)

@@ -270,6 +270,20 @@ def test_budget_table_in_both_languages():
     assert "11×17 个令牌" in zh and "4.64 秒" in zh and "已用上下文：491 / 32,768" in zh
 
 
+def test_the_budget_says_what_a_patch_is():
+    """Issue 26, finding 6: "11×17 tokens (22×34 patches)" comes with what it means (here 2×2 patches a token),
+    in the page's language; a budget without a picture has no such line."""
+    from catalogue import message
+
+    budget = {"inputs": [{"kind": "image", "tokens": 187, "grid": [1, 11, 17], "patches": [1, 22, 34]},
+                         {"kind": "text", "tokens": 180}], "generated_tokens": 8, "context_used": 375}
+    for lang in ("en", "zh"):
+        assert message("budget_patches", lang, merge=2) in budget_markdown(budget, lang)
+    heard = {"inputs": [{"kind": "audio", "tokens": 116, "seconds": 4.64, "tokens_per_second": 25.0}],
+             "generated_tokens": 8}
+    assert message("budget_patches", "en", merge=2) not in budget_markdown(heard, "en")
+
+
 def test_api_drawing_streams_previews_before_the_images(served):
     client = Client(served.url, analytics_enabled=False, verbose=False)
     job = client.submit("a red house", 3, 1, 256, 5, api_name="/text_to_image")
