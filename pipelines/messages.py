@@ -57,6 +57,17 @@ MESSAGES = {
         "speech_failed": "The answer could not be spoken ({reason}); the text answer above is complete.",
         "speech_cut": "The spoken answer stops at {limit:g} s (--max-speech-seconds); the text has it all.",
         "load_failed": "Could not load model '{model}': {reason}",
+        # --- quantize (issue 31): begin ---
+        "quantize_unknown": "--quantize {mode} is not a mode this app knows; choose one of {modes}.",
+        "quantize_missing": "--quantize {mode} needs the bitsandbytes package, which is not installed. Fix: "
+                            "`pip install {install}` (or add it to requirements.txt on a Space), or start with "
+                            "--quantize none.",
+        "quantize_device": "--quantize {mode} cannot run on this device ({device}): bitsandbytes says \"{reason}\". "
+                           "Fix: start with --quantize none, or choose another --device.",
+        "quantized_checkpoint_missing": "The checkpoint '{model}' is already quantized ({method}); loading it needs "
+                                        "a package that is not installed: {install}. Install it, or choose a "
+                                        "checkpoint that is not pre-quantized.",
+        # --- quantize (issue 31): end ---
         "internal": "Something went wrong on the server. Please try again.",
         "drawing": "Drawing",
         "error_title": "Error",
@@ -204,6 +215,15 @@ MESSAGES = {
         "speech_failed": "回答无法朗读（{reason}）；上面的文字回答是完整的。",
         "speech_cut": "朗读在 {limit:g} 秒处停止（--max-speech-seconds）；完整内容见文字回答。",
         "load_failed": "无法加载模型“{model}”：{reason}",
+        # --- quantize (issue 31): begin ---
+        "quantize_unknown": "本应用不认识 --quantize {mode}；请从 {modes} 中选择。",
+        "quantize_missing": "--quantize {mode} 需要 bitsandbytes 包，但它没有安装。解决：`pip install {install}`"
+                            "（在 Space 上把它加入 requirements.txt），或用 --quantize none 启动。",
+        "quantize_device": "--quantize {mode} 无法在此设备（{device}）上运行：bitsandbytes 报告“{reason}”。"
+                           "解决：用 --quantize none 启动，或换一个 --device。",
+        "quantized_checkpoint_missing": "检查点“{model}”已经量化（{method}）；加载它需要一个未安装的包：{install}。"
+                                        "请安装它，或选择未预先量化的检查点。",
+        # --- quantize (issue 31): end ---
         "internal": "服务器出错了，请重试。",
         "drawing": "绘制中",
         "error_title": "错误",
