@@ -55,7 +55,11 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
         models[shown_model(loaded.model_id)].update(
             loaded=True, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
             architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
-            parameters=sum(p.numel() for p in loaded.model.parameters()))
+            parameters=sum(p.numel() for p in loaded.model.parameters()),
+            # --quantize as applied (or the checkpoint's own), and the weights' memory as stored
+            quantization=getattr(loaded, "quantization", "none"),
+            weights_mb=round(sum(t.numel() * t.element_size() for t in (*loaded.model.parameters(),
+                                                                         *loaded.model.buffers())) / 2**20, 3))
         if loaded.family.speaks:  # what spoken answers add to this model's memory, once loaded
             spoken = pipes.registry.speech_loaded(loaded.model_id)
             models[shown_model(loaded.model_id)]["speech"] = (
