@@ -6,7 +6,10 @@ cannot run is refused before loading, in English and Chinese."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -17,7 +20,7 @@ from pipelines.errors import ModelError
 from pipelines.settings import Settings
 from pipelines.tasks import Pipelines
 
-from .conftest import ASSETS
+from .conftest import ASSETS, ROOT
 
 pytest.importorskip("bitsandbytes")
 
@@ -151,6 +154,16 @@ def test_a_pre_quantized_checkpoint_without_its_backend_is_refused_before_loadin
     assert "pip install gptqmodel" in caught.value.message("en") and "gptq" in caught.value.message("en")
     assert "pip install gptqmodel" in caught.value.message("zh") and "已经量化" in caught.value.message("zh")
     assert pipes.registry.loaded() == []
+    # `python app.py` with it: one line, before anything loads
+    omni = str(tiny_dir / "qwen2_5_omni")
+    out = subprocess.run([sys.executable, "app.py", *(f"--{task}-model={omni}" for task in ("caption", "vqa", "audio",
+                                                                                           "video")),
+                          f"--image-model={folder}", "--quantize", "int8"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: The checkpoint") and "`pip install gptqmodel optimum`" in last, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
 
 
 def test_bitsandbytes_missing_is_refused_with_what_to_install():
