@@ -10,14 +10,16 @@ WORDS = {
            "rss": "this process", "cuda": "GPU memory in use", "peak": "peak", "of": "of",
            "queue": "Queue", "running": "running", "waiting": "waiting", "limit": "at once", "max": "room for",
            "drawing": "drawings", "versions": "Versions", "engine": "served by an OpenAI-compatible engine as",
-           "speech": "speech (talker + token2wav)", "speech_off": "speech not loaded (loads on the first spoken answer)"},
+           "speech": "speech (talker + token2wav)", "speech_off": "speech not loaded (loads on the first spoken answer)",
+           "weights": "weights", "quantized": "quantized"},
     "zh": {"models": "模型", "loaded": "已加载", "not_loaded": "尚未加载（首次使用时加载）",
            "tasks": "任务", "params": "参数量", "load": "加载用时", "device": "设备",
            "gpu": "GPU", "cpu": "仅 CPU", "threads": "CPU 线程", "memory": "内存",
            "rss": "本进程", "cuda": "已用显存", "peak": "峰值", "of": "共",
            "queue": "队列", "running": "运行中", "waiting": "等待中", "limit": "同时运行", "max": "最多排队",
            "drawing": "绘图", "versions": "版本", "engine": "由 OpenAI 兼容推理服务提供，模型名",
-           "speech": "语音部分（talker + token2wav）", "speech_off": "语音部分尚未加载（首次朗读时加载）"},
+           "speech": "语音部分（talker + token2wav）", "speech_off": "语音部分尚未加载（首次朗读时加载）",
+           "weights": "权重", "quantized": "量化"},
 }
 
 
@@ -45,6 +47,8 @@ def readable(info: dict, lang: str) -> str:
             facts.append(f"{w['loaded']}: {m.get('device', '?')}, {m.get('dtype', '?')}")
             if m.get("parameters"):
                 facts.append(f"{w['params']}: {m['parameters'] / 1e6:,.1f} M")
+            if m.get("quantization", "none") != "none":  # --quantize, or the checkpoint's own
+                facts.append(f"{w['weights']}: {mb(m.get('weights_mb', 0))}, {w['quantized']} {m['quantization']}")
             if m.get("load_seconds") is not None:
                 facts.append(f"{w['load']} {m['load_seconds']} s")
             if isinstance(m.get("speech"), dict):

@@ -118,6 +118,11 @@ def test_memory_estimate_and_status_show_the_quantized_figures(by_mode):
         assert entries and all(m["quantization"] == quantize.describe(mode, False) for m in entries)
     mb = {mode: sum(m["weights_mb"] for m in status[mode]["models"].values() if m.get("loaded")) for mode in MODES}
     assert mb["nf4"] < mb["int8"] < mb["none"]
+    from components.status_panel import readable
+
+    assert "quantized int8 (bitsandbytes)" in readable(status["int8"], "en")
+    assert "量化 nf4 (bitsandbytes)" in readable(status["nf4"], "zh")
+    assert "quantized" not in readable(status["none"], "en")
 
 
 def test_a_checkpoint_saved_quantized_loads_with_its_own_config(by_mode, tiny_settings, tmp_path):
