@@ -205,3 +205,19 @@ def test_an_unknown_mode_is_refused_by_the_settings_and_the_flag(monkeypatch, ca
     assert "invalid choice" in capsys.readouterr().err
     monkeypatch.setenv("MMDEMO_QUANTIZE", "nf4")
     assert app.settings_from(app.parse_args([])).quantize == "nf4"
+
+
+@pytest.mark.parametrize("mode", ["int8", "nf4"])
+def test_a_quantized_thinker_still_speaks_through_a_float_talker(by_mode, mode):
+    from pipelines.speech import Said
+
+    pipes = by_mode[mode]
+    request = pipes.vqa.prepare(Image.open(ASSETS / "chart.png"), "Which bar is highest?")
+    answer = list(pipes.vqa.answer(request))[-1]
+    items = list(pipes.vqa.say(request, answer, "Chelsie"))
+    assert isinstance(items[-1], Said) and len(items) > 1
+    model = pipes.registry.get(pipes.vqa.model_id).model
+    for name in ("talker", "token2wav"):
+        module = model.get_submodule(name)
+        assert all(type(m) is torch.nn.Linear for m in module.modules() if isinstance(m, torch.nn.Linear)), name
+        assert all(p.dtype == torch.float32 for p in module.parameters()), name
