@@ -9,12 +9,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
 
 RUN useradd -m -u 1000 user
 USER user
+# MALLOC_MMAP_THRESHOLD_: buffers of 4 MB or more go back to the system when freed (server/memory.py).
 ENV HOME=/home/user \
     PATH=/home/user/.local/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MMDEMO_HOST=0.0.0.0 \
     MMDEMO_PORT=7860 \
-    GRADIO_ANALYTICS_ENABLED=False
+    GRADIO_ANALYTICS_ENABLED=False \
+    MALLOC_MMAP_THRESHOLD_=4194304
 WORKDIR $HOME/app
 
 COPY --chown=user requirements.txt .

@@ -156,14 +156,14 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     import gradio as gr
 
     from components import (api_page, audio, banner, caption, explain, header, language, status, text_to_image, video,
-                            vqa)
+                            vqa, zerogpu)
     from components.common import render_file_refusal
     from components.i18n import t
-    from components.resources import bound_sessions, return_big_frees
     from components.server import Demo
+    from server.sessions import bound_sessions
 
     bound_sessions()
-    return_big_frees()
+    zerogpu.use()  # a pipeline's error crosses back from the ZeroGPU worker as a gr.Error
     ui = UI(pipes.settings, concurrency, cache_examples)
     with Demo(title="Multimodal LLM demo · 多模态大模型演示", delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=True, elem_id="page-head"):
@@ -294,4 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from server.memory import return_big_frees
+
+    return_big_frees()  # starts this process again with glibc's MALLOC_MMAP_THRESHOLD_ set, unless it is
     sys.exit(main())

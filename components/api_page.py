@@ -8,8 +8,9 @@ repository's assets (the paths README's snippets use) and integer choices are in
 
 from __future__ import annotations
 
-import functools
 import json
+
+from server.blocks import api_info
 
 from .i18n import EN
 
@@ -41,15 +42,11 @@ def fix_parameter(item: dict) -> None:
 
 
 def polish(demo) -> None:
-    """Wrap the app's get_api_info (read by the page, /gradio_api/info and the clients)."""
-    original = demo.get_api_info
-
-    @functools.wraps(original)
-    def get_api_info(*args, **kwargs):
-        info = original(*args, **kwargs)
+    """Edit what the app's API info says (read by the page, /gradio_api/info, the clients and MCP)."""
+    def edit(info):
         for endpoint in (info or {}).get("named_endpoints", {}).values():
             for item in endpoint.get("parameters", []) + endpoint.get("returns", []):
                 fix_parameter(item)
         return info
 
-    demo.get_api_info = get_api_info
+    api_info(demo, edit)

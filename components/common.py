@@ -13,11 +13,11 @@ from pathlib import Path
 
 import gradio as gr
 from gradio import processing_utils
-from gradio.context import LocalContext, get_blocks_context
 from gradio.utils import get_upload_folder
 
+from catalogue import message
 from pipelines.errors import Cancelled, InputError, UserFacingError
-from pipelines.messages import message
+from server.blocks import examples_run, running_app
 
 from .i18n import t, text
 from .language import lang_of  # noqa: F401 - the tabs take it from here
@@ -267,8 +267,7 @@ def save_data_url(url: str, cache_dir: str, max_bytes: float | None = None) -> s
     kept the last URLs alive (hundreds of MB after a few large ones).
     """
     if max_bytes is None:
-        blocks = LocalContext.blocks.get(None)  # the running app: its launch(max_file_size=...)
-        max_bytes = getattr(blocks, "max_file_size", None)
+        max_bytes = getattr(running_app(), "max_file_size", None)  # its launch(max_file_size=...)
     comma = url.find(",", 0, 1024)
     size = (len(url) - comma - 1) * 3 // 4  # the decoded size of base64 text, to a few bytes
     if max_bytes is not None and size > max_bytes:
@@ -315,7 +314,7 @@ def add_examples(ui, examples: list[list], inputs: list, outputs: list, fn, labe
     if ui.cache_examples:
         ex = gr.Examples(examples, inputs, outputs, fn=last_value(fn), cache_examples=True, cache_mode="lazy",
                          **captions)
-        run = get_blocks_context().fns[ex.cache_event["id"]]  # gr.Examples takes no concurrency_id
+        run = examples_run(ex)  # gr.Examples takes no concurrency_id
         run.concurrency_id, run.concurrency_limit = queue["concurrency_id"], queue["concurrency_limit"]
         events = []  # a run that fills the cache for everyone is not cancelled
     else:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import gradio as gr
 import numpy as np
 
+from catalogue import message
 from pipelines import explain
 from pipelines.errors import InputError
 from pipelines.generation import Answer
-from pipelines.messages import message
 from pipelines.video_input import Video
 
 from .common import lang_of, model_event, user_errors

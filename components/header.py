@@ -8,22 +8,12 @@ from pathlib import Path
 
 import gradio as gr
 
+from catalogue import message
 from pipelines import tiny
+from pipelines.device import gpu_of
 
 from .language import lang_of
 from .status import shown_model
-
-TEXT = {
-    "en": {"models": "Models", "caption": "caption", "vqa": "image chat", "audio": "audio", "video": "video",
-           "image": "drawing",
-           "on": "runs on", "cpu": "CPU", "engine": "an OpenAI-compatible engine",
-           "tiny": "⚠️ **Tiny random-weight models** (`--tiny`): answers are gibberish and drawings are noise. "
-                   "They only show that every part works; run without `--tiny` for the real models."},
-    "zh": {"models": "模型", "caption": "图片描述", "vqa": "图片问答", "audio": "音频", "video": "视频", "image": "文生图",
-           "on": "运行于", "cpu": "CPU", "engine": "OpenAI 兼容推理服务",
-           "tiny": "⚠️ **随机权重的微型模型**（`--tiny`）：回答是乱码，生成的图片是噪点。"
-                   "它们只用来检查各部分能否运行；去掉 `--tiny` 即使用真实模型。"},
-}
 
 
 CSS = """
@@ -76,33 +66,21 @@ def model_link(model_id: str) -> str:
     return f"[{model_id}](https://huggingface.co/{model_id})"
 
 
-def device_of(pipes, model_id: str, words: dict) -> str:
+def device_of(pipes, model_id: str, lang: str) -> str:
     if model_id in pipes.registry.remote:
-        return words["engine"]
-    for loaded in pipes.registry.loaded():
-        if loaded.model_id == model_id:
-            device = str(loaded.device)
-            break
-    else:
-        from pipelines.registry import pick_device
-
-        device = str(pick_device(pipes.settings.device))
-    if device.startswith("cuda"):
-        import torch
-
-        return f"GPU ({torch.cuda.get_device_name(0)})"
-    return words["cpu"]
+        return message("header_engine", lang)
+    gpu = gpu_of(pipes, model_id)
+    return f"GPU ({gpu})" if gpu else message("header_cpu", lang)
 
 
 def models_line(pipes, lang: str) -> str:
-    words = TEXT[lang]
     tasks: dict[str, list[str]] = {}
     for p in pipes.all():
         if (p.task != "audio" or pipes.audio_available()) and (p.task != "video" or pipes.video_available()):
-            tasks.setdefault(p.model_id, []).append(words[p.task])
-    parts = [f"{model_link(m)} ({', '.join(ts)}, {words['on']} {device_of(pipes, m, words)})"
-             for m, ts in tasks.items()]
-    return f"**{words['models']}:** " + " · ".join(parts)
+            tasks.setdefault(p.model_id, []).append(message(f"header_{p.task}", lang))
+    on = message("header_on", lang)
+    parts = [f"{model_link(m)} ({', '.join(ts)}, {on} {device_of(pipes, m, lang)})" for m, ts in tasks.items()]
+    return f"**{message('header_models', lang)}:** " + " · ".join(parts)
 
 
 def render(pipes, ui) -> None:
@@ -112,6 +90,6 @@ def render(pipes, ui) -> None:
 
     def fill(request: gr.Request):
         lang = lang_of(request)
-        return models_line(pipes, lang), gr.Markdown(TEXT[lang]["tiny"], visible=tiny_models)
+        return models_line(pipes, lang), gr.Markdown(message("header_tiny", lang), visible=tiny_models)
 
     ui.on_load.append((fill, [models, banner]))

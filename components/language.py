@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from pipelines.messages import message
+from catalogue import message
+from server.middleware import HeadFirst
 
 from .i18n import t
 
@@ -66,37 +67,7 @@ def render(ui) -> None:
     ui.on_load.append((current, switch))
 
 
-class PageLanguage:
+class PageLanguage(HeadFirst):
     """ASGI middleware: the page's HTML gets PAGE_SCRIPT first thing in its <head>."""
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("method") != "GET" or scope.get("path") != "/":
-            await self.app(scope, receive, send)
-            return
-        start: dict = {}
-        chunks: list[bytes] = []
-
-        async def rewrite(message):
-            if message["type"] == "http.response.start":
-                start.update(message)
-                return
-            if message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = b"".join(chunks)
-            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-            html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
-            encoded = any(k.lower() == b"content-encoding" for k, _ in headers)
-            if html and not encoded:
-                body = body.replace(b"<head>", b"<head>" + PAGE_SCRIPT, 1)
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, rewrite)
+    script = PAGE_SCRIPT

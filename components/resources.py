@@ -2,126 +2,36 @@
 
 Sessions: for every session id (each plain-HTTP API call brings a new one) Gradio keeps a
 SessionState with a copy of every component's config and the last value each input and
-output carried, for deep links, until 10,000 sessions are held: about 108 KB each with
-nothing in them, plus whatever a client sent (a 10 MB chat history, a 28 MB `data:` URL).
-This app offers no deep links, so a session keeps no config copies, and at most
-SESSION_CAPACITY sessions are held (launch_options passes it). Its gr.State values do matter:
-the chat tabs keep the questions sent but not answered yet in one (`holds_work`); a session
-holding such questions is not evicted to make room for others (KeepingStateHolder).
+output carried, for deep links, until 10,000 sessions are held, plus whatever a client sent.
+This app offers no deep links, so a session keeps no config copies (server/sessions.py), and at
+most SESSION_CAPACITY sessions are held (launch_options passes it). Its gr.State values do
+matter (gr.State): the image chat's and the video chat's questions sent but not answered yet
+(`holds_work`: a session holding such questions is not evicted to make room for others), each
+chat's last notice, the Stop flags of the tabs that stop quietly, the drawing picked to send to
+the Caption tab, and the explain view's selection.
 
 Disk: DiskBudget keeps Gradio's cache folder within --max-cache-mb, and one client's uploads within its
 share of it.
 
-Freed memory: big per-request buffers (an audio question's 300 s of Whisper features, 15 MB, and
-the encoder's work on them) go back to the system when freed (return_big_frees).
+Freed memory: big per-request buffers go back to the system when freed (server/memory.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import threading
-from copy import copy
 
 import anyio
-from gradio import state_holder
-from gradio.components import State
+
+from server.sessions import WORK_STATES, KeepingStateHolder, LeanSessionState, bound_sessions, holds_work  # noqa: F401
 
 # Sessions held at once. An evicted session loses its page's example captions (the page already shows
-# them), its Stop flags and explain selection (reset at the next run), never its waiting questions
-# (KeepingStateHolder), unless that many sessions all hold some: then at most twice this many are held.
+# them), its Stop flags, chat notice, picked drawing and explain selection (reset at the next run), never
+# its waiting questions (KeepingStateHolder), unless that many sessions all hold some: then at most twice
+# this many are held.
 SESSION_CAPACITY = 1000
-WORK_STATES: set[int] = set()  # ids of the gr.State components whose value may be work waiting (see waits)
-
-
-def holds_work(state: State) -> State:
-    """Mark a gr.State whose value may be work its session waits for (questions sent, not yet answered; see
-    waits): a session holding such work is not evicted to make room for new ones."""
-    WORK_STATES.add(state._id)
-    return state
-
-
-def waits(session) -> bool:
-    """A work State's value holds work when its `busy` says so (components/vqa.Waiting), a plain value when not empty."""
-    return any(getattr(value, "busy", value) for value in map(session.state_data.get, WORK_STATES))
-
-
-class KeepingStateHolder(state_holder.StateHolder):
-    """Gradio's StateHolder, evicting past capacity the oldest session that holds no waiting work, instead of
-    the oldest of all (many cheap calls, each a new session, evicted a question waiting for its answer, which
-    then ended with nothing). Sessions that hold work may take the room of up to `capacity` more; past that
-    the oldest goes anyway, so memory stays bounded whatever clients do."""
-
-    def update(self, session_id: str):
-        with self.lock:
-            if session_id in self.session_data:
-                self.session_data.move_to_end(session_id)
-            while len(self.session_data) > self.capacity:
-                victim = next((k for k, s in self.session_data.items() if k != session_id and not waits(s)), None)
-                if victim is None:
-                    if len(self.session_data) <= 2 * self.capacity:
-                        break
-                    victim = next(iter(self.session_data))
-                self.session_data.pop(victim)
-                self.time_last_used.pop(victim, None)
-
-
-class LeanSessionState(state_holder.SessionState):
-    """A session without the per-component config copies and last values kept for deep links."""
-
-    def __init__(self, blocks):  # noqa: D107 - the parent's, less config_values
-        self.blocks_config = copy(blocks.default_config)
-        self.config_values = {}  # deep links would read these; the app offers none
-        self.state_data = {}
-        self._state_ttl = {}
-        self.is_closed = False
-        self.STATE_TTL_WHEN_CLOSED = 3600
-
-    def __setitem__(self, key, value):
-        # An updated component (gr.Dataset(...) returned by a handler) still goes into this session's
-        # config, so its next events see it; a gr.State value into state_data, as Gradio does.
-        if isinstance(self.blocks_config.blocks.get(key), State):
-            self.state_data[key] = value
-        else:
-            self.blocks_config.blocks[key] = value
-
-    def _update_config(self, key):
-        pass
-
-    def _update_value_in_config(self, key, value):
-        pass
-
-
-def bound_sessions() -> None:
-    """Every session the server creates from now on is a LeanSessionState, held by a KeepingStateHolder
-    (idempotent).
-
-    Gradio's StateHolder builds sessions through the module-level name SessionState, and its app builds the
-    holder through the name StateHolder in gradio.routes; there is no option to choose either class, so the
-    names are pointed at ours, once, for this process.
-    """
-    from gradio import routes
-
-    state_holder.SessionState = LeanSessionState
-    routes.StateHolder = KeepingStateHolder
-
-
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-BIG_BUFFER = 4 * 2**20
-
-
-def return_big_frees() -> None:
-    """Buffers of 4 MB or more get their own mapping, unmapped when freed (idempotent, glibc only).
-
-    glibc raises its mapping threshold after each big free, so later buffers of that size come from
-    the heap and stay with the process once freed: 70 audio questions left the app 450 MB larger
-    (malloc_trim gave it all back; nothing was leaked), and RSS grew 33 % over a 2,000-request soak.
-    A fixed threshold keeps RSS what the app really holds; an mmap per big buffer costs microseconds.
-    """
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, Windows): nothing to set
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, BIG_BUFFER)
 
 
 # A client's uploads may fill at most 1/CACHE_SHARES of the cache (or one question's files, if more):

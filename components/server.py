@@ -1,4 +1,6 @@
 """The server around the tabs: what a hostile client must not get past, where Gradio has no option for it.
+What is checked and how it is worded lives here; where it hooks into Gradio lives in server/ (each hook with a
+canary in tests/test_canaries.py).
 
 - Demo (the gr.Blocks app.py builds): every file a request names is checked before Gradio touches it
   (common.readable_path), and a value refused before any handler runs (a file that was not uploaded
@@ -21,8 +23,6 @@
 from __future__ import annotations
 
 import collections
-import contextvars
-import inspect
 import logging
 import math
 import os
@@ -30,64 +30,45 @@ import time
 
 import anyio
 import gradio as gr
-from gradio import queueing
 from gradio.exceptions import InvalidPathError
-from gradio.route_utils import FnIndexInferError
 from gradio_client.utils import is_file_obj, is_http_url_like, traverse
 from pydantic import ValidationError
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from catalogue import message
 from pipelines.errors import InputError, UserFacingError
-from pipelines.messages import message
+from server import blocks, middleware, queue
+from server.blocks import from_mcp  # noqa: F401 - the tabs take it from here
 
 from .common import lang_of, readable_path, to_gr_error
 
 log = logging.getLogger(__name__)
 
-_LANG = contextvars.ContextVar("request_language", default="en")  # set per request in Demo.process_api
+
+class FairQueue(queue.FairQueue):
+    """server.queue.FairQueue, refusing in the caller's language."""
+
+    def refusal(self, request, count: int) -> str:
+        return message("client_queue_full", lang_of(request), count=count)
 
 
-class Demo(gr.Blocks):
-    """gr.Blocks whose requests are checked, and refused clearly, before any handler runs; its queue keeps
-    places for other clients (FairQueue)."""
+class Demo(blocks.Blocks):
+    """gr.Blocks whose requests are checked, and refused clearly, before any handler runs (server.blocks calls
+    `check` where Gradio preprocesses); its queue keeps places for other clients (FairQueue)."""
 
-    def queue(self, *args, **kwargs):
-        out = super().queue(*args, **kwargs)
-        self._queue.__class__ = FairQueue  # Blocks.queue() builds gradio.queueing.Queue; no option to pick ours
-        self._queue.clients = {}
-        return out
+    queue_class = FairQueue
 
-    async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
-        first = request[0] if isinstance(request, list) and request else request
-        token = _LANG.set(lang_of(first))  # preprocess_data below runs inside this call, without the request
-        try:
-            return await super().process_api(block_fn, inputs, state, request, *args, **kwargs)
-        finally:
-            _LANG.reset(token)
-
-    def validate_inputs(self, block_fn, inputs):
-        """A caller that leaves out trailing optional parameters (a client of /vqa written before its
-        more_images) gets their defaults, as gradio_client would have sent them."""
-        missing = len(block_fn.inputs) - len(inputs)
-        if 0 < missing and isinstance(inputs, list) and block_fn.fn is not None:
-            params = [p for p in inspect.signature(block_fn.fn).parameters.values()
-                      if p.annotation is not gr.Request and p.name != "request"]
-            tail = params[len(inputs):len(block_fn.inputs)]
-            if len(tail) == missing and all(p.default is not inspect.Parameter.empty for p in tail):
-                inputs.extend(p.default for p in tail)
-        return super().validate_inputs(block_fn, inputs)
-
-    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
-        lang = _LANG.get()
+    async def check(self, block_fn, inputs, preprocess):
+        lang = lang_of(blocks.current_request())
         try:
             _mend_strings(inputs)
             for i, block in enumerate(block_fn.inputs):
                 if isinstance(block, gr.Chatbot) and i < len(inputs):
                     inputs[i] = text_only_chat(inputs[i])
             await _check_files(inputs)
-            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+            return await preprocess()
         except gr.Error:
             raise
         except UserFacingError as exc:  # _check_file: a path that was not uploaded here
@@ -218,47 +199,6 @@ def _wrong_value(block_fn, inputs) -> str:
     return "bad_value"
 
 
-class FairQueue(queueing.Queue):
-    """Gradio's queue, where one client cannot take every place: a client (its network address) may hold at
-    most `share` of the waiting places, and at most a quarter of those for spoken answers (each up to
-    --max-speech-seconds of talker time); a quarter of the places stays for everyone else. The session hash is
-    not the key: a client picks a new one per call at will. The address is the one client_of() reads: behind a
-    proxy that --trusted-proxies does not name, every client has the proxy's address and the share bounds them
-    together."""
-
-    clients: dict  # event id -> (address, spoken) of the events this queue took
-
-    @staticmethod
-    def share(max_size: int) -> tuple[int, int]:
-        """(places, spoken places) one client may hold of a queue of `max_size`."""
-        places = max(1, max_size - max_size // 4)
-        return places, max(1, places // 4)
-
-    async def push(self, body, request, username):
-        address = getattr(getattr(request, "client", None), "host", None) or "unknown"
-        fn = self.blocks.fns.get(body.fn_index) if body.fn_index is not None else None
-        spoken = bool(fn is not None and (fn.api_name or "").endswith("_spoken"))
-        if self.max_size is not None and len(self) < self.max_size:  # full: Gradio's own answer
-            waiting = {e._id for q in self.event_queue_per_concurrency_id.values() for e in q.queue}
-            self.clients = {k: v for k, v in self.clients.items() if k in waiting}
-            mine = [s for a, s in self.clients.values() if a == address]
-            places, spoken_places = self.share(self.max_size)
-            if len(mine) >= places or (spoken and sum(mine) >= spoken_places):
-                return False, message("client_queue_full", lang_of(request), count=len(mine)), "queue_full"
-        ok, event_id, status = await super().push(body, request, username)
-        if ok and status == "success" and isinstance(event_id, str):
-            self.clients[event_id] = (address, spoken)
-        return ok, event_id, status
-
-
-def from_mcp(request) -> bool:
-    """A call that Gradio's MCP server forwarded. Gradio sends every queued MCP tool call through one client
-    of its own, marked with this header, so all MCP callers share that client's one session (and its MCP
-    transport is stateless: nothing tells two agents apart). Session-bound answers must not be kept for it."""
-    headers = getattr(request, "headers", None) or {}
-    return headers.get("x-gradio-user") == "mcp"
-
-
 # --- the HTTP side ----------------------------------------------------------------------------------
 
 # What the login page itself needs before anyone is logged in (and startup-events, which launch() itself
@@ -279,9 +219,7 @@ MAX_CLIENTS = 10_000  # addresses remembered; the oldest are forgotten first
 # 4-6 times slower.
 CHEAP_BURST_SECONDS = 15  # the burst: 300 at the default rate; a page load makes about 15, each click a few
 
-# Gradio's screen-recording post-processing (ffmpeg re-encodes, outside the queue): the page's recorder
-# lives in Gradio's settings panel, which this app does not show (launch_options' footer_links).
-SWITCHED_OFF = {"/gradio_api/process_recording"}
+SWITCHED_OFF = {middleware.PROCESS_RECORDING}
 
 
 def body_limits(settings) -> tuple[int, int]:
@@ -365,7 +303,7 @@ class Guard:
         if getattr(gradio_app, "auth", None) is not None:
             if path.rstrip("/") == "/login" and scope["method"] == "POST":
                 return await self._login(scope, receive, send, lang)
-            if not self._logged_in(gradio_app, request) and path not in OPEN_PATHS \
+            if not middleware.logged_in(gradio_app, request) and path not in OPEN_PATHS \
                     and not path.startswith(OPEN_PREFIXES):
                 return await _refuse(scope, receive, send, 401, message("login_required", lang))
 
@@ -417,13 +355,6 @@ class Guard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return replay
-
-    @staticmethod
-    def _logged_in(gradio_app, request: Request) -> bool:
-        cookie_id = gradio_app.cookie_id
-        token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
-            f"access-token-unsecure-{cookie_id}")
-        return token is not None and token in gradio_app.tokens
 
     async def _login(self, scope, receive, send, lang: str):
         client = client_of(scope)
@@ -488,5 +419,5 @@ def app_kwargs(settings=None) -> dict:
     if settings is not None:
         limits = dict(zip(("body_limit", "upload_limit"), body_limits(settings)), rate=settings.max_requests_per_second)
     return dict(middleware=[Middleware(Guard, **limits)],
-                exception_handlers={FnIndexInferError: _no_such_endpoint, KeyError: _no_such_endpoint,
+                exception_handlers={**dict.fromkeys(middleware.UNKNOWN_ENDPOINT, _no_such_endpoint),
                                     TypeError: _unnamed_upload})

@@ -4,7 +4,7 @@ import contextlib
 
 import gradio as gr
 
-from pipelines.messages import message
+from catalogue import message
 from pipelines.tasks import Drawn, Preview, TextToImagePipeline
 
 from .common import RunControls, add_examples, lang_of, model_event, user_errors

@@ -7,9 +7,9 @@ sent while an answer streams waits its turn in the conversation and is answered 
 
 import gradio as gr
 
+from catalogue import message
 from pipelines.errors import InputError
 from pipelines.inputs import check_text
-from pipelines.messages import message
 
 from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
 from .explain import ExplainView, explained

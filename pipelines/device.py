@@ -17,20 +17,13 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .messages import message
+from catalogue import Text
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DeviceWarning:
-    """A message key and its parameters: rendered in the reader's language (messages.py)."""
-
-    key: str
-    params: dict
-
-    def text(self, lang: str = "en") -> str:
-        return message(self.key, lang, **self.params)
+class DeviceWarning(Text):
+    """What is wrong with the device at start-up: logged in English, shown in each reader's language."""
 
 
 def nvidia_gpu_present(dev: str | Path = "/dev", which=shutil.which) -> bool:
@@ -420,3 +413,49 @@ def startup_warnings(pipes, environ=os.environ, dev: str | Path = "/dev", which=
     for warning in warnings:
         log.warning("%s", warning.text("en"))
     return warnings
+
+
+def report(pipes) -> dict:
+    """What torch knows of the loaded models and the device, as plain data: the Status tab shows it and
+    imports no torch itself. `models` is keyed by checkpoint id (only the loaded ones)."""
+    import torch
+    import transformers
+
+    models = {}
+    for loaded in pipes.registry.loaded():
+        entry = models[loaded.model_id] = dict(
+            device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
+            architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
+            parameters=sum(p.numel() for p in loaded.model.parameters()),
+            # --quantize as applied (or the checkpoint's own), and the weights' memory as stored
+            quantization=getattr(loaded, "quantization", "none"),
+            weights_mb=round(sum(t.numel() * t.element_size() for t in (*loaded.model.parameters(),
+                                                                         *loaded.model.buffers())) / 2**20, 3))
+        if loaded.family.speaks:  # what spoken answers add to this model's memory, once loaded
+            spoken = pipes.registry.speech_loaded(loaded.model_id)
+            entry["speech"] = ({"loaded": True, "mb": round(spoken.bytes / 2**20, 1), "voices": sorted(spoken.voices),
+                                "load_seconds": round(spoken.load_seconds, 2)} if spoken else {"loaded": False})
+    cuda = torch.cuda.is_available()
+    memory = {}
+    if cuda:
+        memory["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+        memory["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        memory["cuda_total_mb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**20, 1)
+    return {"models": models, "memory": memory, "cuda": cuda, "gpu": torch.cuda.get_device_name(0) if cuda else None,
+            "cpu_threads": torch.get_num_threads(),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+
+
+def gpu_of(pipes, model_id: str) -> str | None:
+    """The name of the GPU `model_id` runs on (or will, once loaded), or None for the CPU: the header says it."""
+    import torch
+
+    from .registry import pick_device
+
+    for loaded in pipes.registry.loaded():
+        if loaded.model_id == model_id:
+            on_gpu = str(loaded.device).startswith("cuda")
+            break
+    else:  # not loaded yet: where it will load ("auto" or "cuda:N" on a GPU)
+        on_gpu = pick_device(pipes.settings.device)[0] != "cpu"
+    return torch.cuda.get_device_name(0) if on_gpu else None

@@ -1,11 +1,11 @@
 """Errors whose message is meant for the person using the demo.
 
-Pipelines raise these with a message key and parameters (see messages.py); the UI shows
+Pipelines raise these with a message key and parameters (see catalogue.py); the UI shows
 the sentence in the browser's language, and anything else is logged and replaced by a
 generic message, never a stack trace.
 """
 
-from .messages import message
+from catalogue import Text, message  # noqa: F401 - Text: a translatable part of a message, for pipelines
 
 
 class UserFacingError(Exception):

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from . import compat
 from .errors import InputError
 from .generation import Usage, as_model_error, prepared
 from .loaded import LoadedModel
@@ -257,11 +258,11 @@ def _rows_attention(module, query, key, value, attention_mask, scaling, dropout=
 
 
 def _register() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from transformers import AttentionInterface, AttentionMaskInterface
 
     AttentionInterface.register(ROWS, _rows_attention)
-    AttentionMaskInterface.register(ROWS, sdpa_mask)  # no mask where causal order says it all: no n x n tensor
+    # no mask where causal order says it all: no n x n tensor
+    AttentionMaskInterface.register(ROWS, compat.sdpa_mask())
 
 
 _register()
@@ -335,7 +336,7 @@ def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list
     text = getattr(model.config, "text_config", None)
     switch = (lambda impl: {"text_config": impl}) if text is not None else (lambda impl: impl)
     with loaded.lock.alone():
-        previous = (text or model.config)._attn_implementation
+        previous = compat.attention_of(text or model.config)
         hooks = [m.register_forward_hook(keep) for m in modules]
         _pass.rows = (prompt - 1, length - 1)
         try:

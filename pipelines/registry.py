@@ -7,14 +7,13 @@ through accelerate's `device_map`: bf16 on CUDA, float32 on CPU.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
 from typing import Any
 
-from . import quantize
-from .errors import ModelError
+from . import compat, quantize
+from .errors import ModelError, Text
 from .loaded import Family, LoadedModel, ModelLock, without  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
@@ -51,8 +50,7 @@ def pick_device(device: str = "auto") -> tuple[str, Any]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelError("load_failed", model="(any)",
-                             reason="--device cuda was asked for, but no CUDA GPU is visible; use --device cpu.")
+            raise ModelError("load_failed", model="(any)", reason=Text("reason_no_cuda"))
         return ("auto" if device == "cuda" else device), torch.bfloat16
     return "cpu", torch.float32
 
@@ -152,7 +150,7 @@ class ModelRegistry:
             raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
         if model_type not in FAMILIES:
             raise ModelError("load_failed", model=model_id,
-                             reason=f"it is a '{model_type}' model; this demo runs {', '.join(FAMILIES)} models.")
+                             reason=Text("reason_family", dict(model_type=model_type, families=", ".join(FAMILIES))))
         return FAMILIES[model_type]
 
     def quantization_of(self, model_id: str) -> tuple[str, bool]:
@@ -191,7 +189,7 @@ class ModelRegistry:
             load = cls.from_pretrained
             if family.speaks:  # Omni's own loader refuses a checkpoint without spk_dict.pt, which only speech
                 # reads (speech.load_speech, with its own clear message): without it the text answers still work.
-                load = functools.partial(transformers.PreTrainedModel.from_pretrained.__func__, cls)
+                load = compat.load_without_voices(cls)
             model = load(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs, **quantization).eval()
             processor = transformers.AutoProcessor.from_pretrained(model_id)
         except ImportError as exc:  # a quantization backend transformers asked for and did not find
@@ -235,13 +233,13 @@ def check_source(model_id: str, flags: str, reachable) -> None:
         return
     if looks_like_folder(model_id):
         raise ModelError("no_folder", model=model_id, flags=flags)
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import constants, is_offline_mode, try_to_load_from_cache
 
     try:
         cached = isinstance(try_to_load_from_cache(model_id, "config.json"), str)
     except Exception:  # noqa: BLE001 - not a valid id: from_pretrained says why
         return
-    if constants.HF_HUB_OFFLINE:
+    if is_offline_mode():
         if not cached:
             raise ModelError("not_cached_offline", model=model_id, flags=flags)
     elif not reachable():
@@ -249,11 +247,10 @@ def check_source(model_id: str, flags: str, reachable) -> None:
             raise ModelError("hub_unreachable", model=model_id, flags=flags, endpoint=constants.ENDPOINT)
         log.warning("the Hugging Face Hub (%s) is not reachable: using the local cache, as with HF_HUB_OFFLINE=1",
                     constants.ENDPOINT)
-        constants.HF_HUB_OFFLINE = True  # what transformers and huggingface_hub read
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        compat.go_offline()
 
 
-def load_failure_reason(exc: BaseException) -> str:
+def load_failure_reason(exc: BaseException) -> Text:
     """One line that says what failed (Pipelines.check adds the flag that fixes it)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return f"{first} Check the id, your network, or HF_HUB_OFFLINE and the local cache."
+    return Text("reason_load", dict(error=first))

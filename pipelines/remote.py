@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from .errors import Cancelled, ModelError
+from .errors import Cancelled, ModelError, Text
 from .inputs import SAMPLE_RATE
 from .loaded import Family, without
 
@@ -132,7 +132,7 @@ def parse_event(line: str) -> tuple[str, bool]:
     try:
         event = json.loads(data)
     except json.JSONDecodeError:
-        raise ModelError("backend_failed", detail="unreadable stream") from None
+        raise ModelError("backend_failed", detail=Text("detail_unreadable_stream")) from None
     if "error" in event:  # an error after the 200 header (transformers serve, vLLM)
         raise ModelError("backend_failed", detail=_short(event["error"]))
     choice = (event.get("choices") or [{}])[0]

@@ -35,6 +35,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from . import compat
 from .errors import ModelError, UserFacingError
 from .generation import as_model_error, in_background, prepared
 
@@ -90,12 +91,11 @@ def load_speech(loaded, device_map) -> Speech:
     transformers requires.
     """
     from transformers import Qwen2_5OmniTalkerForConditionalGeneration, Qwen2_5OmniToken2WavModel
-    from transformers.utils import cached_file
 
     model, model_id = loaded.model, loaded.model_id
     start = time.perf_counter()
     try:
-        voices_file = cached_file(model_id, "spk_dict.pt", _raise_exceptions_for_missing_entries=False)
+        voices_file = compat.optional_file(model_id, "spk_dict.pt")
     except Exception:  # noqa: BLE001 - not cached, no network: the same answer
         voices_file = None
     if voices_file is None:

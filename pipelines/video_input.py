@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compat
 from .errors import InputError
 from .inputs import SAMPLE_RATE, check_rate_and_channels
 
@@ -214,14 +215,12 @@ def frame_bounds(processor, clip: Video) -> dict:
     the lower one; either can take a frame past the limit. So the lower bound stays under limit / 1.05,
     and is dropped to one grid cell for a frame its upscaling would take past the limit.
     """
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import smart_resize
-
     bounds, limit = processor.videos_kwargs["size"], clip.max_pixels
     vp = processor.video_processor
     factor = vp.patch_size * vp.merge_size
     low = min(bounds["shortest_edge"], int(limit / 1.05))
     height, width = clip.frames.shape[1:3]
-    h, w = smart_resize(height, width, factor=factor, min_pixels=low, max_pixels=limit)
+    h, w = compat.smart_resize(height, width, factor=factor, min_pixels=low, max_pixels=limit)
     if h * w > limit:
         low = factor * factor
     return {"shortest_edge": low, "longest_edge": min(bounds["longest_edge"], limit)}

@@ -123,35 +123,31 @@ def gpu(duration: Callable[..., int]):
     return wrap
 
 
-if spaces is not None:  # `spaces` brings gradio
-    import gradio as gr
-
-    class CarriedError(gr.Error):
-        """A UserFacingError on its way back from the ZeroGPU worker, which passes back only gr.Error."""
-
-        def __init__(self, error_class: type[UserFacingError], key: str, params: dict):
-            super().__init__(str(error_class(key, **params)), print_exception=False)
-            self.error_class, self.key, self.params = error_class, key, params
-
-        def __reduce__(self):
-            return CarriedError, (self.error_class, self.key, self.params)
+# What a UserFacingError travels back from the ZeroGPU worker as: the worker passes back only a gr.Error, and
+# pipelines import no gradio, so the UI layer names the class (components/zerogpu.py, set by app.build_demo).
+# It is built from (error_class, key, params) and keeps them as attributes. Unset: errors pass unchanged.
+carrier: type[Exception] | None = None
 
 
 def carry_errors(fn):
-    """Worker side: raise a UserFacingError as a CarriedError."""
-    return _convert_errors(fn, UserFacingError, lambda exc: CarriedError(type(exc), exc.key, exc.params))
+    """Worker side: raise a UserFacingError as the carrier."""
+    return _convert_errors(fn, lambda: UserFacingError if carrier else None,
+                           lambda exc: carrier(type(exc), exc.key, exc.params))
 
 
 def restore_errors(fn):
     """Server side: the UserFacingError again, so that the UI words it in the request's language."""
-    return _convert_errors(fn, CarriedError, lambda exc: exc.error_class(exc.key, **exc.params))
+    return _convert_errors(fn, lambda: carrier, lambda exc: exc.error_class(exc.key, **exc.params))
 
 
-def _convert_errors(fn, catch: type[Exception], convert: Callable[[Exception], Exception]):
+def _convert_errors(fn, catch: Callable[[], type[Exception] | None], convert: Callable[[Exception], Exception]):
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
-        except catch as exc:
-            raise convert(exc) from None
+        except Exception as exc:
+            caught = catch()  # read when it is raised: the carrier is set after this module decorates
+            if caught is not None and isinstance(exc, caught):
+                raise convert(exc) from None
+            raise
     return run

@@ -18,7 +18,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from .conftest import ASSETS, launch
+from .conftest import ASSETS
 from .recorder import Recorder
 
 STREET = ASSETS / "street.png"
@@ -26,18 +26,14 @@ LIMITS = dict(max_new_tokens=4, max_prompt_chars=2000, max_history_turns=4, max_
 
 
 @pytest.fixture(scope="module")
-def app_pipes(tiny_settings):
-    from pipelines.tasks import Pipelines
-
-    return Pipelines(tiny_settings(**LIMITS))
+def served(apps):
+    """The app with short answers and small limits, so the many 'still serving?' checks stay quick."""
+    return apps(**LIMITS)
 
 
 @pytest.fixture(scope="module")
-def app(app_pipes):
-    """An app of its own with short answers, so the many 'still serving?' checks stay quick."""
-    demo, url = launch(app_pipes)
-    yield url
-    demo.close()
+def app_pipes(served):
+    return served.pipes
 
 
 @pytest.fixture()
@@ -48,8 +44,8 @@ def seen(app_pipes):
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    return Client(app, analytics_enabled=False, verbose=False)
+def client(served):
+    return Client(served.url, analytics_enabled=False, verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -306,14 +302,14 @@ def test_odd_text_is_fine(client, files, seen, question):
     assert len(images) == 1
 
 
-def test_lone_surrogate_sent_as_raw_json_is_fine(app, client):
+def test_lone_surrogate_sent_as_raw_json_is_fine(served, client):
     """gradio_client cannot even send one; a hand-written JSON body can ("\\ud800")."""
     import httpx
 
-    (path,) = httpx.post(f"{app}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
+    (path,) = httpx.post(f"{served.url}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    assert "event: complete" in call_rest(app, "text_to_image", ["a \ud800 cat", 1, 1, 256, 5])
-    assert "event: complete" in call_rest(app, "vqa", [image, "what \ud800 is it?", []])
+    assert "event: complete" in call_rest(served.url, "text_to_image", ["a \ud800 cat", 1, 1, 256, 5])
+    assert "event: complete" in call_rest(served.url, "vqa", [image, "what \ud800 is it?", []])
     still_serving(client)
 
 
@@ -332,15 +328,15 @@ def test_hand_written_chat_history_is_bounded(client, history, kept):
     assert all(len(json.dumps(m["content"])) <= 4 * LIMITS["max_prompt_chars"] + 100 for m in result)
 
 
-def test_huge_history_is_not_echoed_on_every_update(app, client):
+def test_huge_history_is_not_echoed_on_every_update(served, client):
     """The attack: a 20,000-message, 10 MB history, sent back on every streamed update (920 MB out) and
     checked by Gradio per update while it held the model slot. Only the kept window comes back."""
     history = [turn("user", "q" * 500), turn("assistant", "a" * 500)] * 10_000
     import httpx
 
-    (path,) = httpx.post(f"{app}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
+    (path,) = httpx.post(f"{served.url}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    answer = call_rest(app, "vqa", [image, "what?", history])
+    answer = call_rest(served.url, "vqa", [image, "what?", history])
     assert "event: complete" in answer, answer[:300]
     assert len(answer.encode()) < 200_000, len(answer.encode())  # the whole event stream; was 10 MB per update
     final = json.loads(answer.split("event: complete\ndata:", 1)[1].strip().splitlines()[0])
@@ -387,10 +383,10 @@ def test_random_seed_is_reported(client):
 
 @pytest.mark.parametrize("path", ["/etc/passwd", str(Path(__file__).resolve().parent.parent / "app.py"),
                                   str(STREET), "../../etc/passwd", "file:///etc/passwd"])
-def test_server_paths_that_were_never_uploaded_are_not_read(app, client, path):
+def test_server_paths_that_were_never_uploaded_are_not_read(served, client, path):
     file = {"path": path, "meta": {"_type": "gradio.FileData"}}
     for api, data in (("caption", [file, "en"]), ("audio_qa", [file, "what?"])):
-        answer = call_rest(app, api, data)
+        answer = call_rest(served.url, api, data)
         assert answer.startswith("event: error") and "root:" not in answer
     still_serving(client)
 
@@ -404,7 +400,7 @@ def test_server_paths_that_were_never_uploaded_are_not_read(app, client, path):
     ("a link, not fetched", "http://127.0.0.1:9/x.png", "en", "Please add an image first"),
     ("an empty file entry", "", "en", "Please add an image first"),
 ])
-def test_images_not_uploaded_as_files_get_the_same_checks_and_language(app, client, files, name, payload, language,
+def test_images_not_uploaded_as_files_get_the_same_checks_and_language(served, client, files, name, payload, language,
                                                                          match):
     """Base64 data URLs (the API allows them) are checked like uploads; links are not fetched."""
     import base64
@@ -417,12 +413,12 @@ def test_images_not_uploaded_as_files_get_the_same_checks_and_language(app, clie
     else:
         image = {"url": "data:image/png;base64," + payload, "meta": {"_type": "gradio.FileData"}}
     for api, data in (("caption", [image, "en"]), ("vqa", [image, "what is this?", []])):
-        answer = call_rest(app, api, data, language)
+        answer = call_rest(served.url, api, data, language)
         assert match in answer and "Traceback" not in answer, answer[:300]
     still_serving(client)
 
 
-def test_data_url_over_the_file_limit_is_refused_and_leaves_nothing_behind(app, client):
+def test_data_url_over_the_file_limit_is_refused_and_leaves_nothing_behind(served, client):
     """The attack: a 100 MB base64 `data:` URL was accepted past --max-file-mb (20 MB), and urllib's
     parse cache kept the last URLs (408 MB never released). Now it is measured by its length, before
     any decoding, and refused with the limit named; no copy of it outlives the request."""
@@ -431,7 +427,7 @@ def test_data_url_over_the_file_limit_is_refused_and_leaves_nothing_behind(app, 
     url = "data:image/png;base64," + "A" * (28 * 1024 * 1024)  # 21 MB once decoded
     image = {"url": url, "meta": {"_type": "gradio.FileData"}}
     for language, match in (("en", "the limit is 20 MB"), ("zh-CN", "\\u4e0a\\u9650\\u4e3a 20 MB")):  # 上限为
-        answer = call_rest(app, "caption", [image, "en"], language)
+        answer = call_rest(served.url, "caption", [image, "en"], language)
         assert answer.startswith("event: error") and match in answer, answer[:300]
     del url, image
     still_serving(client)  # Gradio's queue holds on to the last request it ran until the next one
@@ -447,17 +443,17 @@ PRIVATE_LINK = {"path": "http://127.0.0.1:9/x.png", "meta": {"_type": "gradio.Fi
 
 @pytest.mark.parametrize("image", ["hello", 5, [1, 2], PRIVATE_LINK],
                          ids=["a string", "a number", "a list", "a private link"])
-def test_payloads_gradio_refuses_say_why(app, client, image):
+def test_payloads_gradio_refuses_say_why(served, client, image):
     """Refused by Gradio before any handler runs (wrong type, a link to a private address): the
     answer still names the problem, without a traceback."""
-    answer = call_rest(app, "caption", [image, "en"])
+    answer = call_rest(served.url, "caption", [image, "en"])
     error = json.loads(answer.split("data:", 1)[1])["error"]
     assert answer.startswith("event: error") and error and "Traceback" not in answer, answer
     still_serving(client)
 
 
-def test_messages_follow_the_callers_language(app, files):
-    zh = Client(app, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+def test_messages_follow_the_callers_language(served, files):
+    zh = Client(served.url, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     with pytest.raises(AppError, match="文件是空的"):
         zh.predict(handle_file(str(files / "zero.png")), "en", api_name="/caption")
     with pytest.raises(AppError, match="文本长度为 100,000 个字符，上限为 2,000"):
@@ -478,7 +474,7 @@ def page_event(app: str, kinds: list[str] | None = None, api: str | None = None)
                 if (api is not None and d.get("api_name") == api) or [types[i] for i in d["inputs"]] == kinds)
 
 
-def test_lone_surrogate_on_the_pages_own_routes_is_mended(app, client):
+def test_lone_surrogate_on_the_pages_own_routes_is_mended(served, client):
     """The page's `send` echoed "\\ud800" back: a bare 500 with a traceback, and a queued call's event stream
     broke off. Now it is mended (U+FFFD) before any handler runs, on the page's event and on an API call."""
     import secrets
@@ -487,22 +483,22 @@ def test_lone_surrogate_on_the_pages_own_routes_is_mended(app, client):
 
     from .page import PageSession, failed, outputs
 
-    send = page_event(app, ["textbox", "image", "chatbot", "state"])
-    page = PageSession(app)
+    send = page_event(served.url, ["textbox", "image", "chatbot", "state"])
+    page = PageSession(served.url)
     try:
         messages = page.wait(page.join(send, ["what \ud800 is it?", page.upload(STREET), [], None]))
     finally:
         page.close()
     assert not failed(messages), failed(messages)
     assert outputs(messages)[0][-1]["content"] == [{"text": "what \ufffd is it?", "type": "text"}]
-    (path,) = httpx.post(f"{app}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
+    (path,) = httpx.post(f"{served.url}gradio_api/upload", files={"files": ("s.png", STREET.read_bytes())}).json()
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    vqa = page_event(app, api="vqa")
+    vqa = page_event(served.url, api="vqa")
     session = secrets.token_hex(8)
     body = json.dumps({"data": [image, "what \ud800 is it?", [], None], "fn_index": vqa, "session_hash": session})
-    assert httpx.post(f"{app}gradio_api/queue/join", content=body,
+    assert httpx.post(f"{served.url}gradio_api/queue/join", content=body,
                       headers={"content-type": "application/json"}).status_code == 200
-    stream = httpx.get(f"{app}gradio_api/queue/data", params={"session_hash": session}, timeout=60).text
+    stream = httpx.get(f"{served.url}gradio_api/queue/data", params={"session_hash": session}, timeout=60).text
     done = [json.loads(line[5:]) for line in stream.splitlines() if line.startswith("data:") and "process_completed" in line]
     assert done and done[0]["success"] and "what \ufffd is it?" in json.dumps(done[0], ensure_ascii=False), stream[-500:]
     still_serving(client)

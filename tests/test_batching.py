@@ -85,16 +85,16 @@ def test_batched_app_answers_concurrent_clients_and_cancels_one(batched):
 
     from .conftest import launch
 
-    demo, url = launch(batched)
+    served = launch(batched)
     try:
-        client = Client(url, analytics_enabled=False, verbose=False)
+        client = Client(served.url, analytics_enabled=False, verbose=False)
         jobs = [client.submit(handle_file(IMAGE), "en", api_name="/caption") for _ in range(4)]
         jobs[0].cancel()
         answers = [job.result(timeout=60) for job in jobs[1:]]
         assert all(isinstance(a, str) and a for a in answers)
         assert len(set(answers)) == 1  # same input, same greedy answer, whichever batch it ran in
     finally:
-        demo.close()
+        served.close()
 
 
 def test_closing_the_batcher_stops_its_batch_and_ends_its_thread(batched):
@@ -132,6 +132,7 @@ for t in threads: t.join()
 """
 
 
+@pytest.mark.slow
 def test_a_process_that_batched_exits_cleanly(tiny_settings):
     """With the batching thread left parked, about one exit in three aborted ("terminate called
     without an active exception", 134); the batcher now ends its thread at exit."""

@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import ROOT
+
+pytestmark = pytest.mark.slow  # each test runs a benchmark in a process of its own
 
 
 def test_bench_runs_and_prints_tables(tmp_path):

@@ -3,133 +3,19 @@
 The app runs as a real subprocess (as `python app.py` would), the browser uploads the example
 files, types, clicks and waits for the streamed answer or the drawn image. Screenshots of every
 tab, both viewports and both languages land in test-artifacts/browser/ for a reviewer to look at.
-Without /usr/bin/chromium the suite is skipped locally but fails on CI (CI=true).
+Without /usr/bin/chromium the suite is skipped locally but fails on CI (CI=true). The browser, the
+app (`server`) and `open_page` are in conftest.py, the page steps in tests/browser.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-from pathlib import Path
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
-from tests.conftest import ASSETS, ROOT, run_app
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-WAIT_MS = 90_000  # first request loads the tiny weights; generous for a slow CI machine
-WIDE, NARROW = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
-TAB_BUTTON = {"tab_caption": "#caption-run", "tab_vqa": "#vqa-run", "tab_image": "#image-run",
-              "tab_audio": "#audio-run", "tab_video": "#video-run",
-              "tab_status": "#status-refresh"}  # rendered once the tab is open
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: the browser tests must run on CI (install chromium, see .ci/run)")
-    pytest.skip(reason)
-
-
-# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
-# which would break later tests that call asyncio.run (the MCP client, for one).
-@pytest.fixture(scope="module")
-def server(tiny_dir):
-    """`app.py --tiny` on a free port, as a person would start it; stopped at the end."""
-    with tiny_app(tiny_dir, max_new_tokens=16, log_name="app.log") as url:
-        yield url
-
-
-@contextlib.contextmanager
-def tiny_app(tiny_dir, max_new_tokens: int, log_name: str):
-    """`python app.py --tiny` with answers of `max_new_tokens`, its log in test-artifacts/browser/."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS=str(max_new_tokens), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1")
-    with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--host", "127.0.0.1", env=env,
-                 log_path=ARTIFACTS / log_name) as url:
-        yield url
-
-
-# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
-# which would break later tests that call asyncio.run (the MCP client, for one).
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright for Python is not installed (requirements-dev.txt)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture()
-def open_page(browser, server):
-    """open_page(locale=, viewport=) -> a fresh page (own context, own session) with the app loaded."""
-    contexts = []
-
-    def open_(locale: str = "en-US", viewport: dict = WIDE):
-        context = browser.new_context(locale=locale, viewport=viewport)
-        context.set_default_timeout(WAIT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(server)
-        page.wait_for_selector("#caption-image")
-        return page
-
-    yield open_
-    for context in contexts:
-        context.close()
-
-
-def tab(page, key: str, lang: dict = EN) -> None:
-    """Click a tab by its label (inactive tabs are not rendered until then).
-
-    On a narrow screen the tabs that do not fit sit in a "More tabs" menu.
-    """
-    name = lang[key]
-    if page.get_by_role("tab", name=name, exact=True).count():
-        page.get_by_role("tab", name=name, exact=True).click()
-    else:
-        page.click(".overflow-menu > button")
-        page.locator(".overflow-dropdown button", has_text=name).click()
-    page.wait_for_selector(f"[role=tab][aria-selected=true]:text-is('{name}')")
-    page.wait_for_selector(TAB_BUTTON[key])
-
-
-def upload(page, elem_id: str, name: str, shown: str) -> None:
-    """Pick a file in the component's file input and wait until the component shows it."""
-    page.locator(f"#{elem_id} input[type=file]").set_input_files(ASSETS / name)
-    page.wait_for_selector(f"#{elem_id} {shown}", state="attached")
-
-
-def wait_done(page, elem_id: str) -> None:
-    """Wait until the output's progress tracker is hidden again: the run (or stream) has ended."""
-    page.wait_for_selector(f"#{elem_id} [data-testid=status-tracker].hide", state="attached")
-
-
-def wait_text(page, elem_id: str) -> str:
-    """Wait for a non-empty streamed answer in a Textbox and for the stream to end; returns it."""
-    page.wait_for_function(f"document.querySelector('#{elem_id} textarea').value.length > 0")
-    wait_done(page, elem_id)
-    return page.locator(f"#{elem_id} textarea").input_value()
-
-
-def toast(page) -> str:
-    return page.locator("[data-testid=toast-body]").first.inner_text()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True, animations="disabled")
+from tests.browser import NARROW, TAB_BUTTON, WIDE, shot, tab, toast, upload, wait_done, wait_text
 
 
 @pytest.mark.parametrize("name, field, file, shown, question", [

@@ -1,6 +1,6 @@
 """The chat tabs as a person uses them (issue 26): no question lost, no silent refusal, Stop says what
-happened, both chats alike. Same browser and helpers as test_browser.py; answers are long (1000 new
-tokens) so a test can stop or ask while one streams. Stop-then-ask rounds (finding 1): tests/test_chat_rounds.py,
+happened, both chats alike. Same browser and helpers as test_browser.py, and the same in-process app as
+test_browser_ux.py: answers are long (1000 new tokens) so a test can stop or ask while one streams. Stop-then-ask rounds (finding 1): tests/test_chat_rounds.py,
 100 a tab through the page's own queue protocol.
 """
 
@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
-from tests.test_browser import (  # noqa: F401 - fixtures
-    browser, open_page, shot, tab, tiny_app, upload)
-from tests.test_browser_ux import SHORT_MS, model_busy
+from tests.browser import NARROW, SHORT_MS, shot, tab, upload
+from tests.test_browser_ux import LONG_ANSWERS, model_busy
 
 CHATS = {"vqa": ("tab_vqa", "vqa-image", "chart.png", "img", "no_image"),
          "video": ("tab_video", "video-input", "street_en.mp4", "video", "no_video")}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir):
-    with tiny_app(tiny_dir, max_new_tokens=1000, log_name="app-chat.log") as url:
-        yield url
+def served(apps):
+    return apps(**LONG_ANSWERS)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served.url
 
 
 def texts(page, prefix: str, who: str) -> list[str]:
@@ -91,12 +94,12 @@ def test_a_question_typed_before_the_picture_stays_in_the_box(open_page, prefix)
 
 
 @pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
-def test_stop_hands_the_waiting_questions_back(open_page, server, locale, lang):
+def test_stop_hands_the_waiting_questions_back(open_page, served, locale, lang):
     """Findings 7 and 2: questions waiting behind a stopped answer go back to the box, and a notice says
     so; the sixth waiting question is refused on the page and stays in the box."""
     page = open_page(locale=locale)
     open_chat(page, "vqa", EN if lang == "en" else ZH)
-    with model_busy(server):
+    with model_busy(served):
         for n in range(8):  # five wait (the first may be answered meanwhile): a sixth or seventh is refused
             box(page, "vqa").fill(f"q{n}")
             page.click("#vqa-run")
@@ -184,8 +187,6 @@ def test_a_phone_sees_the_tabs_and_ask_on_its_first_screen(open_page, locale, la
     """Finding 9, at 390x844: header, banner and tabs take well under half the screen (before: 410-446 px),
     the image chat's Ask is within about one screen (before: 1.7 screens down), the spoken-answer player
     within a screen of Ask, and "Use via API" is shown and opens (before: hidden under 640 px)."""
-    from tests.test_browser import NARROW
-
     page = open_page(locale=locale, viewport=NARROW)
     page.wait_for_function("document.querySelector('#models').innerText.trim().length > 0", timeout=SHORT_MS)
     open_chat(page, "vqa", EN if lang == "en" else ZH, media=False)

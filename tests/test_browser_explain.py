@@ -6,26 +6,18 @@ from __future__ import annotations
 import pytest
 
 from components.i18n import EN
-from tests.test_browser import browser, shot, tab, tiny_app, upload, wait_done, wait_text  # noqa: F401 - fixture
-
-WAIT_MS = 90_000
+from tests.browser import shot, tab, upload, wait_done, wait_text
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir):
-    with tiny_app(tiny_dir, max_new_tokens=8, log_name="app_explain.log") as url:
-        yield url
+def server(apps):
+    """The app with short answers (8 new tokens), in this process."""
+    return apps(max_new_tokens=8).url
 
 
 @pytest.fixture()
-def page(browser, server):  # noqa: F811 - the browser fixture
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto(server)
-    page.wait_for_selector("#caption-image")
-    yield page
-    context.close()
+def page(open_page):
+    return open_page()
 
 
 def test_click_a_word_and_its_heat_map_appears(page):

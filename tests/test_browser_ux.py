@@ -1,8 +1,9 @@
 """The page as a person enjoys it (issue 14): nothing typed is lost, a busy button says so, Enter sends,
 one language switch, every tab one tap away, quiet Stop, a header that names the models.
 
-Same browser and helpers as test_browser.py; this module's app streams longer answers (1000 new
-tokens), so a test can type, click or stop while an answer is still coming.
+Same browser and helpers as test_browser.py; this module's app runs in this process (so a test can hold its
+model) and streams longer answers (1000 new tokens), so a test can type, click or stop while an answer is still
+coming.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ import contextlib
 
 import pytest
 
+from catalogue import MESSAGES
 from components.i18n import EN, ZH
-from pipelines.messages import MESSAGES
+from tests.browser import NARROW, SHORT_MS, TAB_BUTTON, WIDE, shot, tab, toast, upload, wait_done
 from tests.conftest import ASSETS
-from tests.test_browser import (  # noqa: F401 - fixtures
-    ARTIFACTS, NARROW, TAB_BUTTON, WIDE, browser, open_page, shot, tab, tiny_app, toast, upload, wait_done)
 
-SHORT_MS = 20_000  # for what must happen without any model work
+LONG_ANSWERS = {"max_new_tokens": 1000}  # the settings of this module's app (and test_browser_chat's)
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir):
-    """`app.py --tiny` with long answers: a test can act while one streams."""
-    with tiny_app(tiny_dir, max_new_tokens=1000, log_name="app-ux.log") as url:
-        yield url
+def served(apps):
+    """The app with long answers, in this process: a test can act while one streams, or hold its model."""
+    return apps(**LONG_ANSWERS)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served.url
 
 
 def bot_texts(page) -> list[str]:
@@ -43,27 +47,37 @@ def start_vqa(page, question: str) -> None:
 
 
 @contextlib.contextmanager
-def model_busy(server):
-    """A long description through the API holds the one model slot for some seconds (1000 tokens):
-    a question sent from the page meanwhile waits in the queue before any answer comes."""
+def model_busy(served):
+    """For the block, a description through the API holds the app's one queue slot, and cannot end: the Omni
+    model's lock is held alone (pipelines/loaded.py, ModelLock), so it waits at its first step (a miniature's answer may
+    otherwise end within a few tokens). A question sent from the page meanwhile waits in the queue before
+    any answer comes."""
+    import time
+
     from gradio_client import Client, handle_file
+    from gradio_client.utils import Status
 
-    job = Client(server, verbose=False).submit(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
-    for _ in job:  # its first words: it runs now
-        break
-    try:
-        yield
-    finally:
-        job.cancel()
+    loaded = served.pipes.caption.model
+    with loaded.lock.alone():
+        job = Client(served.url, verbose=False).submit(handle_file(str(ASSETS / "street.png")), "en",
+                                                       api_name="/caption")
+        try:
+            deadline = time.monotonic() + SHORT_MS / 1000
+            while job.status().code != Status.PROCESSING:  # it holds the slot now
+                assert time.monotonic() < deadline and not job.done(), job.status()
+                time.sleep(0.05)
+            yield
+        finally:
+            job.cancel()
 
 
-def test_typing_while_a_question_waits_is_kept(open_page, server):
+def test_typing_while_a_question_waits_is_kept(open_page, served):
     """Finding 1: what is typed after sending is never cleared by the answer's updates (Gradio
     skips unchanged values, so the loss was the first update: typing while the question waited)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page = open_page()
-    with model_busy(server):
+    with model_busy(served):
         start_vqa(page, "Which bar is the highest?")
         try:  # emptied at once, when sent (before: only with the answer's first update)
             page.wait_for_function("document.querySelector('#vqa-question textarea').value === ''", timeout=3000)
@@ -77,11 +91,11 @@ def test_typing_while_a_question_waits_is_kept(open_page, server):
     assert page.locator("#vqa-question textarea").input_value() == "and the lowest"
 
 
-def test_question_sent_while_one_waits_gets_its_turn(open_page, server):
+def test_question_sent_while_one_waits_gets_its_turn(open_page, served):
     """Finding 2: a second Ask while the first question waits or streams is kept in the chat and
     answered next (before: the click was dropped, the question lost)."""
     page = open_page()
-    with model_busy(server):
+    with model_busy(served):
         start_vqa(page, "Which bar is the highest?")
         page.wait_for_timeout(1000)  # (the box empties at once; before, only with the first answer's words)
         page.fill("#vqa-question textarea", "And the lowest?")
@@ -96,12 +110,12 @@ def test_question_sent_while_one_waits_gets_its_turn(open_page, server):
     shot(page, "vqa_two_questions")
 
 
-def test_video_chat_keeps_what_is_typed_while_its_question_waits(open_page, server):
+def test_video_chat_keeps_what_is_typed_while_its_question_waits(open_page, served):
     """The video tab's chat works as the image chat's: the box empties when the question is sent (not
     with the answer), and what is typed next survives the answer's updates (before: every update
     emptied the box, so a follow-up typed while the answer streamed was lost)."""
     page = open_page()
-    with model_busy(server):
+    with model_busy(served):
         tab(page, "tab_video")
         upload(page, "video-input", "street_en.mp4", "video")
         page.fill("#video-question textarea", "What happens?")
@@ -266,13 +280,13 @@ def test_api_page_speaks_plainly(open_page):
 @pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("zh-CN", "zh")], ids=["en", "zh"])
 def test_header_names_the_models_and_warns_of_tiny_ones(open_page, locale, lang):
     """Finding 8: each model with what it does and where it runs; a banner in --tiny mode."""
-    from components.header import TEXT
+    from catalogue import message
 
     page = open_page(locale=locale)
     models = page.locator("#models")
     models.get_by_text("qwen2_5_omni").wait_for(timeout=SHORT_MS)
     text = models.inner_text()
-    assert "janus" in text and TEXT[lang]["cpu"] in text and TEXT[lang]["image"] in text
+    assert "janus" in text and message("header_cpu", lang) in text and message("header_image", lang) in text
     assert "/" not in text.replace("·", "")  # a local folder by its name only, no server path
     banner = page.locator("#tiny-banner")
     assert banner.is_visible() and ("gibberish" if lang == "en" else "乱码") in banner.inner_text()
@@ -333,13 +347,13 @@ def test_a_new_run_closes_old_error_toasts_and_clear_empties_the_tab(open_page):
     assert page.locator("#audio-clear").is_visible()
 
 
-def test_start_up_points_to_the_share_flag(server):
+def test_start_up_points_to_the_share_flag(tiny_server):
     """Finding 9: the start-up lines name --share, not Gradio's `share=True` in launch(). The server answers
     before app.py prints them (run alone, this test comes first): they are waited for, 30 s at most."""
     import time
 
     deadline = time.monotonic() + 30
-    while "public link" not in (log := (ARTIFACTS / "app-ux.log").read_text()) and time.monotonic() < deadline:
+    while "public link" not in (log := tiny_server.log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "--share" in log and "share=True" not in log
 

@@ -1,6 +1,6 @@
 """The video tab in a real browser: upload and ask, the webcam source offered, an example click runs.
 
-Same browser, app (`app.py --tiny` in a subprocess) and helpers as test_browser.py; lean on purpose.
+Same browser and helpers as test_browser.py; the app (8 new tokens) runs in this process. Lean on purpose.
 """
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ from __future__ import annotations
 import pytest
 
 from components.i18n import EN
-from tests.test_browser import browser, open_page, tab, tiny_app, upload  # noqa: F401 - fixtures
+from tests.browser import tab, upload
 
 LONG_MS = 120_000  # a tiny model answering on a shared 2-core CI machine
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir):
-    with tiny_app(tiny_dir, max_new_tokens=8, log_name="app-video.log") as url:
-        yield url
+def server(apps):
+    """The app with short answers (8 new tokens), in this process."""
+    return apps(max_new_tokens=8).url
 
 
 def answered(page) -> list[str]:

@@ -14,29 +14,26 @@ import pytest
 
 from components.vqa import text_of
 
-from .conftest import ASSETS, launch
+from .conftest import ASSETS
 from .page import PageSession, chat_of, failed, fn_index
 
 ROUNDS = 100
 
 
 @pytest.fixture(scope="module")
-def served(tiny_settings):
-    from pipelines.tasks import Pipelines
-
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=8)))
-    yield demo, url
-    demo.close()
+def served(apps):
+    return apps(max_new_tokens=8)
 
 
 @pytest.mark.parametrize("tab, media, asset", [("vqa", "vqa-image", "chart.png"),
                                                ("video", "video-input", "street_en.mp4")], ids=["image", "video"])
+@pytest.mark.slow
 def test_every_question_after_stop_is_answered(served, tab, media, asset):
     """ROUNDS times: ask, Stop at once or a moment later (while the clip is decoded or the answer streams),
     ask again: the new question is answered (before: a stopped run cleaned up the waiting questions when
     Gradio finally closed it, which could be after the next question was sent, so that question was
     dropped or its run failed with "pop from empty list")."""
-    demo, url = served
+    demo, url = served.demo, served.url
     send, answer = fn_index(demo, "send", media), fn_index(demo, "answer", media)
     stopped = fn_index(demo, "stopped", f"{tab}-question")
     page = PageSession(url)

@@ -27,6 +27,7 @@ def app_command(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "app.py"), *args]
 
 
+@pytest.mark.slow
 def test_model_that_fails_to_load_stops_startup_in_one_line():
     r = subprocess.run(app_command("--caption-model", "does/not-exist"), capture_output=True, text=True,
                        env={**CLEAN_ENV, "HF_HUB_OFFLINE": "1"}, cwd=ROOT, timeout=180)
@@ -49,6 +50,7 @@ def no_line_twice(text: str) -> None:
     assert len(lines) == len(set(lines)), f"a line printed twice:\n{text[-3000:]}"
 
 
+@pytest.mark.slow
 def test_without_network_startup_fails_at_once_and_names_the_fixes(tmp_path):
     r = subprocess.run(app_command(), capture_output=True, text=True, env=no_network_env(tmp_path), cwd=ROOT,
                        timeout=180)
@@ -63,6 +65,7 @@ def test_without_network_startup_fails_at_once_and_names_the_fixes(tmp_path):
     no_line_twice(out)
 
 
+@pytest.mark.slow
 def test_a_missing_local_folder_is_called_that(tmp_path):
     r = subprocess.run(app_command("--caption-model", "./missing-folder"), capture_output=True, text=True,
                        env=no_network_env(tmp_path), cwd=ROOT, timeout=180)
@@ -85,6 +88,7 @@ def fake_hub_cache(hf_home, tiny_dir) -> None:
         shutil.copytree(tiny_dir / folder, repo / "snapshots" / ("0" * 40))
 
 
+@pytest.mark.slow
 def test_without_network_cached_models_start_offline_with_one_warning(tmp_path, tiny_dir):
     fake_hub_cache(tmp_path / "hf", tiny_dir)
     log = tmp_path / "app.log"
@@ -98,6 +102,7 @@ def test_without_network_cached_models_start_offline_with_one_warning(tmp_path, 
     no_line_twice("\n".join(line for line in text.splitlines() if line.startswith(("WARNING", "ERROR"))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["alice", "alice:", ":secret"])
 def test_malformed_auth_is_refused_before_anything_loads(value):
     r = subprocess.run(app_command("--auth", value), capture_output=True, text=True, env=CLEAN_ENV, cwd=ROOT,
@@ -134,6 +139,7 @@ def test_a_limit_out_of_range_stops_startup_in_one_line(monkeypatch, capsys, arg
     assert capsys.readouterr().err.strip() == f"error: {text}"
 
 
+@pytest.mark.slow
 def test_cuda_without_a_gpu_stops_startup_in_one_line(tiny_dir):
     """Run where no GPU is visible (CUDA_VISIBLE_DEVICES empty), so the test means the same on a GPU machine."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1"}
@@ -155,7 +161,7 @@ def test_zero_concurrency_is_refused(monkeypatch, capsys):
 
 
 def test_no_remote_code_is_ever_trusted():
-    sources = [p for d in ("pipelines", "components") for p in (ROOT / d).glob("*.py")] + [ROOT / "app.py"]
+    sources = [p for d in ("pipelines", "components", "server") for p in (ROOT / d).glob("*.py")] + [ROOT / "app.py"]
     assert not [p.name for p in sources if "trust_remote_code" in p.read_text()]
 
 
@@ -185,7 +191,7 @@ def test_limits_are_settings_with_flags_env_vars_and_a_true_readme(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def served(tiny_dir):
+def started(tiny_dir):
     """`python app.py --tiny --auth ...` as a user would start it; yields its port and URL."""
     port = free_port()
     env = {**CLEAN_ENV, "HF_HUB_OFFLINE": "1", "MMDEMO_AUTH": "demo:s3cret", "MMDEMO_MAX_FILE_MB": "1"}
@@ -207,15 +213,15 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_binds_loopback_only(served):
-    port, _ = served
+def test_binds_loopback_only(started):
+    port, _ = started
     if not os.path.exists("/proc/net/tcp"):
         unavailable("needs Linux /proc/net/tcp")
     assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
 
 
-def test_auth_from_environment_is_enforced(served):
-    _, url = served
+def test_auth_from_environment_is_enforced(started):
+    _, url = started
     with pytest.raises(AuthenticationError):
         Client(url, analytics_enabled=False, verbose=False)
     assert httpx.post(url + "gradio_api/queue/join", json={}).status_code == 401
@@ -229,16 +235,16 @@ def logged_in(url: str) -> httpx.Client:
     return session
 
 
-def test_upload_size_limit_is_enforced_by_the_server(served, tmp_path):
-    _, url = served
+def test_upload_size_limit_is_enforced_by_the_server(started, tmp_path):
+    _, url = started
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * (2 * 1024 * 1024))
     r = logged_in(url).post("gradio_api/upload", files={"files": ("big.png", big.read_bytes())})
     assert r.status_code == 413 and "maximum allowed size" in r.text
 
 
-def test_uploaded_files_are_not_served_to_other_users(served):
-    _, url = served
+def test_uploaded_files_are_not_served_to_other_users(started):
+    _, url = started
     alice = logged_in(url)
     mine = {"files": ("mine.png", (ASSETS / "street.png").read_bytes())}
     (path,) = alice.post("gradio_api/upload", files=mine).json()

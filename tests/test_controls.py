@@ -22,18 +22,13 @@ LIMITS = dict(max_new_tokens=4, max_prompt_chars=MAX_CHARS, max_images=MAX_IMAGE
 
 
 @pytest.fixture(scope="module")
-def app(tiny_settings):
-    from pipelines.tasks import Pipelines
-
-    pipes = Pipelines(tiny_settings(**LIMITS))
-    demo, url = launch(pipes)
-    yield url, pipes
-    demo.close()
+def served(apps):
+    return apps(**LIMITS)
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    return Client(app[0], analytics_enabled=False, verbose=False)
+def client(served):
+    return served.new_client()
 
 
 def draw(client, prompt="a cat", seed=1, count=1, size=256, guidance=5.0):
@@ -54,9 +49,9 @@ def test_guidance_just_past_its_bounds_is_refused(client, guidance):
         draw(client, guidance=guidance)
 
 
-def test_guidance_one_is_the_unguided_drawing(app):
+def test_guidance_one_is_the_unguided_drawing(served):
     """At 1.0 the unconditional row is dropped, not mixed in: two runs with one seed agree."""
-    pipes = app[1]
+    pipes = served.pipes
     first, _ = pipes.image("a cat", 3, 1, 384, 1.0)
     second, _ = pipes.image("a cat", 3, 1, 384, 1.0)
     assert np.array_equal(np.asarray(first[0]), np.asarray(second[0]))
@@ -174,15 +169,15 @@ def test_audio_just_under_the_shortest_is_refused(client, tmp_path):
 # --- max_new_tokens: the pipelines' bound (the app sets it from --max-new-tokens) ---------------
 
 @pytest.mark.parametrize("tokens", [1, 4])
-def test_max_new_tokens_at_its_bounds_answers(app, tokens):
-    pipes = app[1]
+def test_max_new_tokens_at_its_bounds_answers(served, tokens):
+    pipes = served.pipes
     img = Image.open(ASSETS / "street.png")
     assert isinstance(list(pipes.caption(img, "en", max_new_tokens=tokens))[-1], str)
 
 
-def test_each_requests_max_new_tokens_is_what_the_model_writes(app):
+def test_each_requests_max_new_tokens_is_what_the_model_writes(served):
     """A request's own limit, below the app's (4 here), ends the answer there: the model wrote that many tokens."""
-    pipes = app[1]
+    pipes = served.pipes
     img = Image.open(ASSETS / "street.png")
     for tokens in (1, 2, 4):
         *_, answer = pipes.caption(img, "en", max_new_tokens=tokens)
@@ -190,11 +185,11 @@ def test_each_requests_max_new_tokens_is_what_the_model_writes(app):
 
 
 @pytest.mark.parametrize("tokens", [0, 5])
-def test_max_new_tokens_past_its_bounds_is_refused(app, tokens):
+def test_max_new_tokens_past_its_bounds_is_refused(served, tokens):
     from pipelines.errors import InputError
 
     with pytest.raises(InputError) as info:
-        app[1].caption(Image.open(ASSETS / "street.png"), "en", max_new_tokens=tokens)
+        served.pipes.caption(Image.open(ASSETS / "street.png"), "en", max_new_tokens=tokens)
     assert info.value.message("en") == "max_new_tokens must be between 1 and 4."
 
 
@@ -202,13 +197,13 @@ def test_one_new_token_through_the_api(tiny_settings):
     """--max-new-tokens 1, the lowest the command line takes, still answers on every text tab."""
     from pipelines.tasks import Pipelines
 
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=1)))
+    served = launch(Pipelines(tiny_settings(max_new_tokens=1)))
     try:
-        client = Client(url, analytics_enabled=False, verbose=False)
+        client = Client(served.url, analytics_enabled=False, verbose=False)
         assert isinstance(client.predict(STREET, "en", api_name="/caption"), str)
         history, _ = client.predict(STREET, "what?", [], api_name="/vqa")
         assert history[-1]["role"] == "assistant"
         assert isinstance(client.predict(handle_file(str(ASSETS / "speech_en.wav")), "what?",
                                          api_name="/audio_qa"), str)
     finally:
-        demo.close()
+        served.close()

@@ -14,7 +14,7 @@ import pytest
 from pipelines import device
 from pipelines.errors import ModelError
 
-from .conftest import launch, run_app
+from .conftest import launch, run_app, serve
 
 
 
@@ -245,18 +245,18 @@ def test_a_checkpoint_left_out_answers_its_tab_with_why(tiny_settings, real_size
     pipes.device_warnings = warnings
     pipes.check(load=True)  # --preload leaves it out, and does not fail
     assert pipes.image.model_id not in {m.model_id for m in pipes.registry.loaded()}
-    demo, url = launch(pipes)
+    served = launch(pipes)
     try:
         with pytest.raises(AppError, match="off on this machine"):
-            Client(url, analytics_enabled=False, verbose=False).predict(
+            Client(served.url, analytics_enabled=False, verbose=False).predict(
                 "a red house", 1, 1, 256, 5.0, api_name="/text_to_image")
-        zh = Client(url, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN"})
+        zh = Client(served.url, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN"})
         with pytest.raises(AppError, match="此标签页在本机不可用"):
             zh.predict("a red house", 1, 1, 256, 5.0, api_name="/text_to_image")
-        shown = banner_of(demo, "en").value
+        shown = banner_of(served.demo, "en").value
         assert "Spoken answers are off" in shown and "is not loaded" in shown
     finally:
-        demo.close()
+        served.close()
 
 
 @pytest.fixture(scope="module")
@@ -268,13 +268,12 @@ def warned(tiny_settings, tmp_path_factory):
     env = {"SPACE_ID": "someone/demo", "SPACES_ZERO_GPU": "true"}
     pipes.device_warnings = device.startup_warnings(pipes, environ=env, dev=tmp_path_factory.mktemp("dev"),
                                                     which=lambda name: None, available=1024)
-    demo, url = launch(pipes)
-    yield pipes, demo, url
-    demo.close()
+    with serve(pipes) as served:
+        yield served
 
 
 def test_startup_warnings_cover_the_gpu_and_the_memory(warned):
-    pipes = warned[0]
+    pipes = warned.pipes
     assert [w.key for w in pipes.device_warnings] == ["space_gpu_unused", "memory_short"]
     assert all(m in pipes.device_warnings[1].text() for m in pipes.model_ids())
 
@@ -282,7 +281,7 @@ def test_startup_warnings_cover_the_gpu_and_the_memory(warned):
 def test_status_lists_the_warnings_in_the_callers_language(warned):
     from gradio_client import Client
 
-    url = warned[2]
+    url = warned.url
     status = Client(url, analytics_enabled=False, verbose=False).predict(api_name="/status")
     assert len(status["device"]["warnings"]) == 2 and "PyTorch sees no GPU" in status["device"]["warnings"][0]
     estimate = status["device"]["memory_estimate"]  # what loads, each part in its dtype, and that it does not fit
@@ -300,12 +299,13 @@ def banner_of(demo, language: str):
 def test_the_page_shows_a_banner_only_when_something_is_wrong(warned, pipes):
     from app import build_demo
 
-    shown = banner_of(warned[1], "en")
+    shown = banner_of(warned.demo, "en")
     assert shown.visible is True and "PyTorch sees no GPU" in shown.value and "--tiny" in shown.value
-    assert "检测不到 GPU" in banner_of(warned[1], "zh-CN").value
+    assert "检测不到 GPU" in banner_of(warned.demo, "zh-CN").value
     assert banner_of(build_demo(pipes), "en").visible is False  # all is well: no banner
 
 
+@pytest.mark.slow
 def test_python_app_logs_an_unused_gpu_loudly(tiny_dir, tmp_path):
     """`python app.py` on this CPU-only machine, with an `nvidia-smi` on PATH: the log says it, once."""
     tool = tmp_path / "bin" / "nvidia-smi"

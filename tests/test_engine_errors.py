@@ -98,12 +98,11 @@ def app_on(tiny_settings, engine):
             settings = tiny_settings(backend="openai", endpoint=engine, served_model=model, api_key=key,
                                      remote_timeout=20.0)
             demos[model, key] = launch(Pipelines(settings))  # a registry of its own: the text tasks are remote
-        return Client(demos[model, key][1], analytics_enabled=False, verbose=False,
-                      headers={"Accept-Language": language})
+        return demos[model, key].new_client(headers={"Accept-Language": language})
 
     yield make
-    for demo, _ in demos.values():
-        demo.close()
+    for served in demos.values():
+        served.close()
 
 
 def test_the_key_is_sent_and_the_answer_streams(app_on, received):
@@ -117,7 +116,7 @@ def test_the_key_is_sent_and_the_answer_streams(app_on, received):
 
 
 def message(key: str, lang: str, **params) -> str:
-    from pipelines.messages import message as text
+    from catalogue import message as text
 
     return re.escape(text(key, lang, **params))
 
@@ -194,11 +193,11 @@ def test_the_control_token_filter_takes_out_every_chat_token_and_nothing_else(pi
 
 def test_every_message_key_the_code_raises_exists_in_both_languages():
     """A key without a sentence reads as the bare key (429 once showed "queue_full")."""
-    from pipelines.messages import MESSAGES
+    from catalogue import MESSAGES
 
     from .conftest import ROOT
 
-    sources = [p.read_text() for d in ("pipelines", "components") for p in (ROOT / d).rglob("*.py")]
+    sources = [p.read_text() for d in ("pipelines", "components", "server") for p in (ROOT / d).rglob("*.py")]
     keys = {k for s in sources for k in re.findall(r"(?:Error|warn)\(\s*\"(\w+)\"", s)}
     assert {"backend_busy", "backend_broken", "no_image"} <= keys
     assert not keys - set(MESSAGES["en"]) and not keys - set(MESSAGES["zh"]), keys - set(MESSAGES["zh"])

@@ -20,7 +20,7 @@ from components.explain import budget_markdown
 from pipelines import explain
 from pipelines.inputs import Audio
 from pipelines.tasks import Drawn, Preview
-from tests.conftest import ASSETS, launch
+from tests.conftest import ASSETS, serve
 
 # -- mapping, on constructed tensors -------------------------------------------------------------
 
@@ -183,18 +183,16 @@ def test_previews_fill_in_row_by_row_before_the_final_image(pipes):
 
 
 @pytest.fixture(scope="module")
-def api(pipes, tiny_settings):
+def served(pipes, tiny_settings):
     from pipelines.tasks import Pipelines
 
     # Up to 33 clients from one address (each fetches the config first): many people, not one client's flood.
-    many = Pipelines(tiny_settings(max_requests_per_second=1000), registry=pipes.registry)
-    demo, url = launch(many)
-    yield url
-    demo.close()
+    with serve(Pipelines(tiny_settings(max_requests_per_second=1000), registry=pipes.registry)) as served:
+        yield served
 
 
-def test_api_budget_and_attention_for_the_sessions_last_answer(api):
-    client = Client(api, analytics_enabled=False, verbose=False)
+def test_api_budget_and_attention_for_the_sessions_last_answer(served):
+    client = Client(served.url, analytics_enabled=False, verbose=False)
     with pytest.raises(Exception, match="Nothing to explain yet"):
         client.predict("caption", api_name="/token_budget")
     description = client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
@@ -208,7 +206,7 @@ def test_api_budget_and_attention_for_the_sessions_last_answer(api):
     assert np.array(raw["inputs"][0]["weights"]).shape == tuple(grid)
     with pytest.raises(Exception, match="Layers go from 0 to 1"):
         client.predict("caption", 0, 0, 0, 7, "mean", api_name="/attention")
-    other = Client(api, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN"})
+    other = Client(served.url, analytics_enabled=False, verbose=False, headers={"Accept-Language": "zh-CN"})
     with pytest.raises(Exception, match="还没有可解释的内容"):  # another session has its own answers; in Chinese
         other.predict("caption", api_name="/token_budget")
 
@@ -226,10 +224,10 @@ def short_clip(tmp_path_factory):
 
 
 @pytest.mark.parametrize("sound", [True, False])
-def test_api_video_attention_has_the_models_grid_and_its_sound_only_when_heard(api, pipes, short_clip, sound):
+def test_api_video_attention_has_the_models_grid_and_its_sound_only_when_heard(served, pipes, short_clip, sound):
     from pipelines.video_input import model_inputs
 
-    client = Client(api, analytics_enabled=False, verbose=False)
+    client = Client(served.url, analytics_enabled=False, verbose=False)
     client.predict(handle_file(str(short_clip)), "What?", [], sound, api_name="/video_qa")
     clip = pipes.video.load(str(short_clip), sound)
     inputs, _ = model_inputs(pipes.video.model.processor, pipes.video.messages(clip, "?"), clip)
@@ -272,15 +270,15 @@ def test_budget_table_in_both_languages():
     assert "11×17 个令牌" in zh and "4.64 秒" in zh and "已用上下文：491 / 32,768" in zh
 
 
-def test_api_drawing_streams_previews_before_the_images(api):
-    client = Client(api, analytics_enabled=False, verbose=False)
+def test_api_drawing_streams_previews_before_the_images(served):
+    client = Client(served.url, analytics_enabled=False, verbose=False)
     job = client.submit("a red house", 3, 1, 256, 5, api_name="/text_to_image")
     job.result()
     heights = [Image.open(out[0][0]["image"]).size[1] for out in job.outputs() if isinstance(out[0], list)]
     assert len(heights) >= 2 and heights == sorted(heights) and heights[-1] == 256 > heights[0]
 
 
-def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, monkeypatch):
+def test_kept_answers_are_bounded_by_the_bytes_of_their_media(served, short_clip, monkeypatch):
     """Each kept answer holds its chat's media (a video at the default limits: ~46 MB): past
     KEPT_MEDIA_BYTES the oldest answers are forgotten, so 32 kept videos cannot hold 1.5 GB; the newest stays."""
     from components import explain as view
@@ -293,7 +291,7 @@ def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, m
     assert view.media_bytes([{"role": "user", "content": [{"type": "image", "image": Image.new("RGB", (20, 10))}]}]) \
         == 600
     monkeypatch.setattr(view, "KEPT_MEDIA_BYTES", clip.frames.nbytes + clip.audio.nbytes + 1)
-    first, second = (Client(api, analytics_enabled=False, verbose=False) for _ in range(2))
+    first, second = (Client(served.url, analytics_enabled=False, verbose=False) for _ in range(2))
     first.predict(handle_file(str(short_clip)), "What?", [], True, api_name="/video_qa")
     assert isinstance(first.predict("video", api_name="/token_budget"), dict)
     second.predict(handle_file(str(short_clip)), "And?", [], True, api_name="/video_qa")
@@ -303,13 +301,13 @@ def test_kept_answers_are_bounded_by_the_bytes_of_their_media(api, short_clip, m
     assert sum(r.media for r in view.RECORDS.values()) <= view.KEPT_MEDIA_BYTES
 
 
-def test_kept_answers_are_bounded_in_number(api):
+def test_kept_answers_are_bounded_in_number(served):
     """At most 32 answers are kept server-wide (sessions x tabs), whatever their size: the 33rd session's
     answer makes the oldest go."""
     from components import explain as view
 
     image = handle_file(str(ASSETS / "chart.png"))
-    clients = [Client(api, analytics_enabled=False, verbose=False) for _ in range(33)]
+    clients = [Client(served.url, analytics_enabled=False, verbose=False) for _ in range(33)]
     for client in clients:
         client.predict(image, "en", api_name="/caption")
     assert len(view.RECORDS) == 32
@@ -394,7 +392,7 @@ def test_attention_beyond_the_free_memory_is_refused_clearly(pipes, monkeypatch,
     assert length > 600 and text in said and "600" in said and f"{length:,}" in said
 
 
-def test_kept_attention_rows_count_in_the_explain_budget(api, monkeypatch):
+def test_kept_attention_rows_count_in_the_explain_budget(served, monkeypatch):
     """A view's rows are kept with its answer: they count in KEPT_MEDIA_BYTES like its media, so the oldest
     answer goes once another's rows take the room."""
     from collections import OrderedDict
@@ -402,7 +400,7 @@ def test_kept_attention_rows_count_in_the_explain_budget(api, monkeypatch):
     from components import explain as view
 
     monkeypatch.setattr(view, "RECORDS", OrderedDict())  # this test's answers only
-    first, second = (Client(api, analytics_enabled=False, verbose=False) for _ in range(2))
+    first, second = (Client(served.url, analytics_enabled=False, verbose=False) for _ in range(2))
     image = handle_file(str(ASSETS / "street.png"))
     first.predict(image, "en", api_name="/caption")
     second.predict(image, "en", api_name="/caption")

@@ -72,25 +72,24 @@ class Watch:
 
 
 def start(tiny_settings, **limits):
-    """A fresh app (its own queue and models) with hooks on both models; returns (demo, url, watch)."""
+    """A fresh app (its own queue and models) with hooks on both models; returns (served, watch)."""
     from pipelines.tasks import Pipelines
 
     pipes = Pipelines(tiny_settings(max_new_tokens=4, **limits))
     pipes.check(load=True)
     watch = Watch(pipes)
-    demo, url = launch(pipes)
-    return demo, url, watch
+    return launch(pipes), watch
 
 
-def stop(demo, watch):
+def stop(served, watch):
     watch.gate.set()
     watch.close()
-    demo.close()
+    served.close()
 
 
 @pytest.fixture()
-def app(tiny_settings):
-    """Start a fresh app with the given limits; stopped after the test."""
+def fresh_app(tiny_settings):
+    """fresh_app(**limits) -> (served, watch): an app of the test's own with these limits, stopped after it."""
     started = []
 
     def make(**limits):
@@ -98,16 +97,16 @@ def app(tiny_settings):
         return started[-1]
 
     yield make
-    for demo, _, watch in started:
-        stop(demo, watch)
+    for served, watch in started:
+        stop(served, watch)
 
 
 @pytest.fixture(scope="module")
 def faulty(tiny_settings):
-    """One app for all the fault tests: each must leave it as good as new."""
-    demo, url, watch = started = start(tiny_settings)
+    """(served, watch): one app for all the fault tests: each must leave it as good as new."""
+    served, watch = started = start(tiny_settings)
     yield started
-    stop(demo, watch)
+    stop(served, watch)
 
 
 def connect(url: str) -> Client:
@@ -158,8 +157,9 @@ def test_with_batching_text_events_share_a_batch_and_drawing_keeps_its_limit(tin
     assert (queue["limit"], queue["drawing"]) == (4, {"waiting": 0, "running": 0, "limit": 1})
 
 
-def test_twenty_requests_across_tabs_all_complete_in_order_one_at_a_time(app):
-    _, url, watch = app(queue_size=32)
+def test_twenty_requests_across_tabs_all_complete_in_order_one_at_a_time(fresh_app):
+    served, watch = fresh_app(queue_size=32)
+    url = served.url
     client = connect(url)
     plan = [list(REQUESTS)[i % len(REQUESTS)] for i in range(20)]
     finished: list[int] = []
@@ -183,8 +183,9 @@ def test_twenty_requests_across_tabs_all_complete_in_order_one_at_a_time(app):
         assert after[0] >= before[1], "two requests ran a model at the same time"
 
 
-def test_full_queue_refuses_the_excess_at_once_and_serves_the_rest(app):
-    _, url, watch = app(queue_size=3)
+def test_full_queue_refuses_the_excess_at_once_and_serves_the_rest(fresh_app):
+    served, watch = fresh_app(queue_size=3)
+    url = served.url
     client = connect(url)
     watch.gate.clear()
     running = client.submit(*REQUESTS["/caption"], api_name="/caption")
@@ -221,7 +222,8 @@ FAULTS = [
 @pytest.mark.parametrize("api", list(REQUESTS))
 @pytest.mark.parametrize("fault, message", FAULTS, ids=["cuda-oom", "memory-error", "runtime-error"])
 def test_fault_inside_generation_is_a_clear_message_and_the_next_request_succeeds(faulty, api, fault, message):
-    _, url, watch = faulty
+    served, watch = faulty
+    url = served.url
     client = connect(url)
     watch.fault, watch.fault_after = fault, 1  # one step in: the first words may already be out
     with pytest.raises(AppError, match=message) as info:
@@ -248,13 +250,13 @@ def test_one_client_holds_at_most_its_share_of_the_queue_and_others_are_still_se
 
     assert list(inspect.signature(queueing.Queue.push).parameters) == ["self", "body", "request", "username"]
     pipes = Pipelines(tiny_settings(queue_size=8, max_new_tokens=24))
-    demo, url = launch(pipes)
+    served = launch(pipes)
     stop = threading.Event()
     try:
-        assert isinstance(demo._queue, FairQueue)
+        assert isinstance(served.demo._queue, FairQueue)
         places, spoken_places = FairQueue.share(8)
         assert (places, spoken_places) == (6, 1)
-        index = {fn.api_name: i for i, fn in demo.fns.items()}
+        index = {fn.api_name: i for i, fn in served.demo.fns.items()}
         image = {"path": str(ASSETS / "street.png"), "meta": {"_type": "gradio.FileData"}}
 
         listening = []
@@ -262,13 +264,13 @@ def test_one_client_holds_at_most_its_share_of_the_queue_and_others_are_still_se
         def join(http, api, data, session):
             """A join as the page makes it, then the session's stream (Gradio drops the events of a session
             that never listens)."""
-            r = http.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": index[api],
+            r = http.post(f"{served.url}gradio_api/queue/join", json={"data": data, "fn_index": index[api],
                                                                 "session_hash": session}, timeout=30)
             if r.status_code == 200:
                 heard = threading.Event()
 
                 def listen():
-                    with http.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
+                    with http.stream("GET", f"{served.url}gradio_api/queue/data", params={"session_hash": session},
                                      timeout=60) as stream:
                         for _ in stream.iter_lines():
                             heard.set()
@@ -292,4 +294,4 @@ def test_one_client_holds_at_most_its_share_of_the_queue_and_others_are_still_se
                 assert [r.status_code for r in spoken][-1] == 503, "past its spoken share"
     finally:
         stop.set()
-        demo.close()
+        served.close()

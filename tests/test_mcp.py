@@ -17,7 +17,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from .conftest import ASSETS, free_port
+from .conftest import ASSETS, serve
 from .recorder import Recorder
 from .requires import require
 
@@ -27,16 +27,14 @@ CJK = re.compile("[\u4e00-\u9fff]")
 @pytest.fixture(scope="module")
 def mcp_app(tiny_settings, pipes):
     require("mcp", "gradio[mcp] from requirements.txt")
-    from app import build_demo, launch_options
     from pipelines.tasks import Pipelines
 
-    p = Pipelines(tiny_settings(max_new_tokens=4), registry=pipes.registry)
-    demo = build_demo(p)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, mcp_server=True,
-                **launch_options(p.settings))
-    yield p, f"http://127.0.0.1:{port}/gradio_api/mcp/"
-    demo.close()
+    with serve(Pipelines(tiny_settings(max_new_tokens=4), registry=pipes.registry), mcp_server=True) as served:
+        yield served
+
+
+def mcp_url(served) -> str:
+    return f"{served.url}gradio_api/mcp/"
 
 
 def data_uri(path, mime: str) -> str:
@@ -66,7 +64,7 @@ AUDIO = data_uri(ASSETS / "speech_en.wav", "audio/wav")
 
 
 def test_caption_tool_describes_the_image_sent(mcp_app):
-    pipes, url = mcp_app
+    pipes, url = mcp_app.pipes, mcp_url(mcp_app)
     with Recorder(pipes.caption.model) as seen:
         result = call(url, "caption", {"image": IMAGE, "language": "zh"})
     assert not result.isError, texts(result)
@@ -76,7 +74,7 @@ def test_caption_tool_describes_the_image_sent(mcp_app):
 
 
 def test_vqa_tool_answers_and_returns_the_conversation(mcp_app):
-    pipes, url = mcp_app
+    pipes, url = mcp_app.pipes, mcp_url(mcp_app)
     with Recorder(pipes.vqa.model) as seen:
         result = call(url, "vqa", {"image": IMAGE, "question": "Which colour is the house?", "history": []})
     assert not result.isError, texts(result)
@@ -88,7 +86,7 @@ def test_vqa_tool_answers_and_returns_the_conversation(mcp_app):
 def test_audio_tool_hears_the_clip_sent(mcp_app):
     import soundfile
 
-    pipes, url = mcp_app
+    pipes, url = mcp_app.pipes, mcp_url(mcp_app)
     with Recorder(pipes.audio.model) as seen:
         result = call(url, "audio_qa", {"audio": AUDIO, "question": "What is said?"})
     assert not result.isError, texts(result)
@@ -98,7 +96,7 @@ def test_audio_tool_hears_the_clip_sent(mcp_app):
 
 
 def test_video_tool_sees_and_hears_the_video_sent(mcp_app):
-    pipes, url = mcp_app
+    pipes, url = mcp_app.pipes, mcp_url(mcp_app)
     video = data_uri(ASSETS / "street_en.mp4", "video/mp4")
     with Recorder(pipes.video.model) as seen:
         result = call(url, "video_qa", {"video": video, "question": "What happens?", "history": [], "sound": True})
@@ -110,7 +108,7 @@ def test_video_tool_sees_and_hears_the_video_sent(mcp_app):
 
 
 def test_text_to_image_tool_draws_the_images_asked_for(mcp_app):
-    _, url = mcp_app
+    url = mcp_url(mcp_app)
     # As the schema says: the size is one of the whole numbers listed (it once said "a string, one of [256, ...]").
     result = call(url, "text_to_image", {"prompt": "a red house", "seed": 3, "count": 2, "size": 256,
                                          "guidance": 5})
@@ -126,7 +124,7 @@ def test_text_to_image_tool_draws_the_images_asked_for(mcp_app):
 def test_status_tool_reports_the_loaded_models(mcp_app):
     from components.status import shown_model
 
-    pipes, url = mcp_app
+    pipes, url = mcp_app.pipes, mcp_url(mcp_app)
     pipes.caption.model  # noqa: B018 - loaded
     result = call(url, "status", {})
     assert not result.isError, texts(result)
@@ -136,7 +134,7 @@ def test_status_tool_reports_the_loaded_models(mcp_app):
 
 @pytest.mark.parametrize("language, text", [("en", "Please type a question."), ("zh-CN", "请输入问题。")])
 def test_a_bad_call_is_a_clear_error_in_the_agents_language(mcp_app, language, text):
-    _, url = mcp_app
+    url = mcp_url(mcp_app)
     result = call(url, "vqa", {"image": IMAGE, "question": "  ", "history": []}, language)
     assert result.isError and texts(result) == [text], texts(result)
     result = call(url, "audio_qa", {"audio": data_uri(ASSETS / "street.png", "audio/wav"), "question": "what?"},
@@ -149,7 +147,7 @@ def test_one_mcp_client_never_reads_another_clients_answer(mcp_app):
     the session-bound views (/attention, /token_budget) keep and serve nothing over MCP, and an agent asking
     gets a clear "nothing to explain" instead of another agent's picture and answer. (Also the canary for
     the header Gradio marks those calls with, which server.from_mcp reads.)"""
-    _, url = mcp_app
+    url = mcp_url(mcp_app)
     first = call(url, "caption", {"image": IMAGE, "language": "en"})
     assert not first.isError, texts(first)
     for name, arguments in (("attention_api", {"task": "caption", "start": 0, "end": 0, "first_layer": -1,

@@ -13,12 +13,12 @@ import re
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 from components.vqa import text_of
 
-from .conftest import ASSETS, launch
+from .conftest import ASSETS, serve
 from .recorder import Recorder
 
 MAX_SIDE = 112        # --max-image-side here: a multiple of the 28 px merged patch, below what the processor
@@ -27,28 +27,25 @@ CHART = str(ASSETS / "chart.png")
 
 
 @pytest.fixture(scope="module")
-def app(tiny_settings, pipes):
+def served(tiny_settings, pipes):
     """The app with small limits, on the session's loaded models (the recorder hooks those)."""
     from pipelines.tasks import Pipelines
 
-    p = Pipelines(tiny_settings(max_new_tokens=4, max_image_side=MAX_SIDE, max_history_turns=HISTORY_TURNS),
-                  registry=pipes.registry)
-    demo, url = launch(p)
-    yield p, Client(url, analytics_enabled=False, verbose=False)
-    demo.close()
+    with serve(Pipelines(tiny_settings(max_new_tokens=4, max_image_side=MAX_SIDE, max_history_turns=HISTORY_TURNS),
+                         registry=pipes.registry)) as served:
+        yield served
 
 
 @pytest.fixture()
-def seen(app):
+def seen(served):
     """Everything the Omni thinker is given during the test."""
-    pipes, _ = app
-    with Recorder(pipes.vqa.model) as recorder:
+    with Recorder(served.pipes.vqa.model) as recorder:
         yield recorder
 
 
 @pytest.fixture()
-def client(app):
-    return app[1]
+def client(served):
+    return served.client
 
 
 def in_order(text: str, parts: list[str]) -> bool:

@@ -19,11 +19,13 @@ from PIL import Image
 
 from components.status import shown_model
 
-from .conftest import ASSETS, free_port, launch
+from .conftest import ASSETS, free_port, launch, serve
 from .engine import serve_available, transformers_serve
 from .requires import unavailable
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
 from .test_api import test_audio_qa, test_caption_streams_over_the_api, test_vqa_follow_up_keeps_context  # noqa: F401
+
+pytestmark = pytest.mark.slow  # an engine (`transformers serve`) in a process of its own
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +62,16 @@ def remote_pipes(remote_settings):
 @pytest.fixture(scope="module")
 def client(remote_pipes):
     """The app on the engine backend; overrides conftest's `client`, so the API tests imported above run on it."""
-    demo, url = launch(remote_pipes)
-    yield Client(url, analytics_enabled=False, verbose=False)
-    demo.close()
+    with serve(remote_pipes) as served:
+        yield served.client
 
 
 def app_with(settings, **client_kwargs):
-    """A second app on other settings (e.g. a dead endpoint); returns (demo, client)."""
+    """A second app on other settings (e.g. a dead endpoint); returns (its demo, a client)."""
     from pipelines.tasks import Pipelines
 
-    demo, url = launch(Pipelines(settings))
-    return demo, Client(url, analytics_enabled=False, verbose=False, **client_kwargs)
+    served = launch(Pipelines(settings))
+    return served.demo, Client(served.url, analytics_enabled=False, verbose=False, **client_kwargs)
 
 
 def test_caption_streams_token_by_token_from_the_engine(client, remote_pipes):
@@ -166,8 +167,8 @@ def test_errors_in_chinese(remote_settings):
     ({"endpoint": "http://127.0.0.1:9/v1"}, "backend_down"),
 ])
 def test_engine_failures_map_to_messages(remote_settings, overrides, key):
+    from catalogue import MESSAGES
     from pipelines.errors import ModelError
-    from pipelines.messages import MESSAGES
     from pipelines.tasks import Pipelines
 
     pipes = Pipelines(remote_settings(**overrides))

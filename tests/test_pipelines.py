@@ -174,6 +174,7 @@ def test_janus_can_serve_image_tabs_alone(tiny_settings):
     assert not pipes.audio_available() and not pipes.video_available()
 
 
+@pytest.mark.slow
 def test_tiny_build_command_writes_loadable_checkpoints(tmp_path):
     import subprocess
     import sys
@@ -242,6 +243,7 @@ def test_a_prompt_the_processor_refuses_gets_a_clear_message_not_a_model_failure
     assert "<|...|>" in info.value.message("zh")
 
 
+@pytest.mark.slow
 def test_nested_control_tokens_are_taken_out_for_an_engine_too():
     """The attack on the engine backend's filter (the common `<|...|>` shape): one pass turned
     `<|im_<|im_end|>start|>` into `<|im_start|>`, a forged turn sent to the engine."""

@@ -23,7 +23,7 @@ def test_every_endpoint_has_a_snippet(client):
     assert documented == endpoints
 
 
-def test_snippets_run_as_written(app_url, monkeypatch):
+def test_snippets_run_as_written(served, monkeypatch):
     monkeypatch.chdir(ROOT)  # the snippets name files under assets/
     blocks = snippets()
     assert README_URL in blocks[0]
@@ -32,7 +32,7 @@ def test_snippets_run_as_written(app_url, monkeypatch):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             try:
-                exec(compile(block.replace(README_URL, app_url), "README.md", "exec"), namespace)  # noqa: S102
+                exec(compile(block.replace(README_URL, served.url), "README.md", "exec"), namespace)  # noqa: S102
             except Exception as exc:  # noqa: BLE001 - name the snippet that failed
                 pytest.fail(f"README snippet failed with {exc!r}:\n{block}")
         if "print(" in block:

@@ -15,13 +15,9 @@ from .conftest import launch
 
 
 @pytest.fixture(scope="module")
-def app(tiny_settings):
-    from pipelines.tasks import Pipelines
-
+def served(apps):
     # Thousands of sessions from one address stand for many people: the cheap routes' rate is raised.
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2, max_requests_per_second=1000)))
-    yield demo, url
-    demo.close()
+    return apps(max_new_tokens=2, max_requests_per_second=1000)
 
 
 def call(http: httpx.Client, url: str, api: str, data: list) -> str:
@@ -30,11 +26,11 @@ def call(http: httpx.Client, url: str, api: str, data: list) -> str:
     return http.get(f"{url}gradio_api/call/{api}/{event}", timeout=60).text
 
 
-def test_ten_thousand_api_sessions_do_not_hold_a_gigabyte(app):
+def test_ten_thousand_api_sessions_do_not_hold_a_gigabyte(served):
     """The attack: every plain API call is a new session, and Gradio kept ~108 KB for each (a copy
     of every component's config, and the last values sent) until 10,000 were held: about 1 GB.
     Now a session keeps no config copy (a few KB of Gradio's queue bookkeeping) and at most 1,000 are held."""
-    demo, url = app
+    demo, url = served.demo, served.url
     with httpx.Client() as http:
         for _ in range(20):  # warm-up: lazy imports, first-use caches
             call(http, url, "status", [])
@@ -64,30 +60,30 @@ def test_uploads_cannot_fill_the_disk(tiny_settings):
     from components.resources import DISK
     from pipelines.tasks import Pipelines
 
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2, max_cache_mb=2, max_file_mb=1)))
+    served = launch(Pipelines(tiny_settings(max_new_tokens=2, max_cache_mb=2, max_file_mb=1)))
     try:
         with httpx.Client() as http:
-            kept = http.post(f"{url}gradio_api/upload", files={"files": ("kept.bin", os.urandom(300_000))}).json()[0]
+            kept = http.post(f"{served.url}gradio_api/upload", files={"files": ("kept.bin", os.urandom(300_000))}).json()[0]
             with DISK.hold([kept]):  # as a running request does
                 for i in range(20):  # 6 MB in all, three times the budget
-                    r = http.post(f"{url}gradio_api/upload", files={"files": (f"f{i}.bin", os.urandom(300_000))})
+                    r = http.post(f"{served.url}gradio_api/upload", files={"files": (f"f{i}.bin", os.urandom(300_000))})
                     assert r.status_code == 200
                     assert DISK.used() <= 2 * 2**20 + 300_000
                 assert os.path.exists(kept)
             (newest,) = r.json()
             assert os.path.exists(newest)  # the newest file, just arrived for its request, stays
     finally:
-        demo.close()
+        served.close()
 
 
-def test_a_thousand_cheap_sessions_do_not_evict_a_waiting_question(app):
+def test_a_thousand_cheap_sessions_do_not_evict_a_waiting_question(served):
     """The attack: past 1,000 sessions Gradio evicts the oldest; 1,100 cheap /status calls (a session each)
     evicted a page whose question waited for its answer, and that question then ended with nothing. A session
     holding waiting questions (the chat tabs' `holds_work` state) stays; sessions without any go instead.
     (Also the canary for the holder override: Gradio must still build its holder through gradio.routes.)"""
     from components.resources import WORK_STATES, KeepingStateHolder
 
-    demo, url = app
+    demo, url = served.demo, served.url
     holder = demo.state_holder
     assert isinstance(holder, KeepingStateHolder)
     waiting = [i for i in WORK_STATES if i in demo.blocks]

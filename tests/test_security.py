@@ -27,18 +27,9 @@ NOT_UPLOADED = "The file is not among this app's uploads (or has expired); pleas
 
 
 @pytest.fixture(scope="module")
-def served(tiny_settings):
-    """(demo, url) of an app of its own with short answers."""
-    from pipelines.tasks import Pipelines
-
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2)))
-    yield demo, url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def app(served):
-    return served[1]
+def served(apps):
+    """The app with short answers."""
+    return apps(max_new_tokens=2)
 
 
 def upload(app: str, name: str, data: bytes, session: httpx.Client | None = None) -> str:
@@ -118,7 +109,7 @@ def test_naming_a_server_file_reads_nothing_on_any_endpoint(served, private_file
     """POST /gradio_api/call/caption {"data":[{"path":"/some/picture.png"},"en"]} used to caption that file.
     Now every file-taking event (public, private, example runs) refuses every such path with one message,
     the same whether the file exists or not (no oracle), and no model runs."""
-    demo, app = served
+    demo, app = served.demo, served.url
     answers = {}
     for index, body in file_taking_events(demo).items():
         for name, path in private_files.items():
@@ -131,20 +122,20 @@ def test_naming_a_server_file_reads_nothing_on_any_endpoint(served, private_file
     assert set(answers.values()) == {(False, NOT_UPLOADED)}, answers
 
 
-def test_a_refused_path_answers_in_the_callers_language(app, private_files):
+def test_a_refused_path_answers_in_the_callers_language(served, private_files):
     for language, words in (("en", "not among this app's uploads"), ("zh-CN", "在本应用的上传文件中找不到")):
         for api in ("caption", "audio_qa"):
-            answer = call(app, api, [{"path": private_files["picture"]}, "en" if api == "caption" else "what?"],
+            answer = call(served.url, api, [{"path": private_files["picture"]}, "en" if api == "caption" else "what?"],
                           language)
             assert answer.startswith("event: error") and words in json.loads(answer.split("data:", 1)[1])["error"]
 
 
-def test_uploaded_files_and_base64_images_are_still_read(app):
-    path = upload(app, "street.png", STREET.read_bytes())
-    assert "event: complete" in call(app, "caption", [{"path": path, "meta": {"_type": "gradio.FileData"}}, "en"])
-    assert "event: complete" in call(app, "caption", [{"path": path}, "en"])  # no meta, but really uploaded
-    clip = upload(app, "clip.wav", (ASSETS / "speech_en.wav").read_bytes())
-    assert "event: complete" in call(app, "audio_qa", [{"path": clip, "meta": {"_type": "gradio.FileData"}}, "hi?"])
+def test_uploaded_files_and_base64_images_are_still_read(served):
+    path = upload(served.url, "street.png", STREET.read_bytes())
+    assert "event: complete" in call(served.url, "caption", [{"path": path, "meta": {"_type": "gradio.FileData"}}, "en"])
+    assert "event: complete" in call(served.url, "caption", [{"path": path}, "en"])  # no meta, but really uploaded
+    clip = upload(served.url, "clip.wav", (ASSETS / "speech_en.wav").read_bytes())
+    assert "event: complete" in call(served.url, "audio_qa", [{"path": clip, "meta": {"_type": "gradio.FileData"}}, "hi?"])
 
 
 def call(app: str, api: str, data: list, language: str = "en") -> str:
@@ -158,7 +149,7 @@ def call(app: str, api: str, data: list, language: str = "en") -> str:
 def test_run_route_cannot_run_a_model_beside_the_queue(served):
     """/gradio_api/run/<api> (and /api/<api>, or any event by fn_index) ran the model directly: 40 calls
     ran at once past --queue-size. Now it refuses every queued event; only /call and the queue run them."""
-    demo, app = served
+    demo, app = served.demo, served.url
     path = upload(app, "street.png", STREET.read_bytes())
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
     for route in ("run/caption", "api/caption"):
@@ -222,18 +213,18 @@ def test_guessing_passwords_is_limited_per_client(behind_login):
 
 # --- 4. headers and /status -----------------------------------------------------------------------
 
-def test_html_uploaded_as_png_is_not_sniffed(app):
+def test_html_uploaded_as_png_is_not_sniffed(served):
     """A browser that sniffed the served file would run its script as a page of this app."""
-    path = upload(app, "innocent.png", b"<html><body><script>alert(document.cookie)</script></body></html>")
-    r = httpx.get(f"{app}gradio_api/file={path}")
+    path = upload(served.url, "innocent.png", b"<html><body><script>alert(document.cookie)</script></body></html>")
+    r = httpx.get(f"{served.url}gradio_api/file={path}")
     assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-type"].startswith("image/png")
-    assert httpx.get(app).headers["x-content-type-options"] == "nosniff"
+    assert httpx.get(served.url).headers["x-content-type-options"] == "nosniff"
 
 
-def test_status_shows_no_filesystem_paths(app, tiny_dir):
+def test_status_shows_no_filesystem_paths(served, tiny_dir):
     """/status showed the local model folders (where the server keeps its files)."""
-    r = httpx.post(f"{app}gradio_api/run/status", json={"data": []})
+    r = httpx.post(f"{served.url}gradio_api/run/status", json={"data": []})
     status = r.json()["data"][0]
     assert str(tiny_dir) not in r.text and "/" not in "".join(status["models"]), status["models"]
     assert {entry["source"] for entry in status["models"].values()} == {"local folder"}
@@ -254,8 +245,8 @@ def test_status_shows_no_filesystem_paths(app, tiny_dir):
     ("audio_qa", [{"url": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "what?"], "en",
      "The audio must be a file uploaded to this app"),
 ])
-def test_wrong_type_value_gets_a_clear_message_not_gradios_validation_text(app, api, data, language, words):
-    answer = call(app, api, data, language)
+def test_wrong_type_value_gets_a_clear_message_not_gradios_validation_text(served, api, data, language, words):
+    answer = call(served.url, api, data, language)
     error = json.loads(answer.split("data:", 1)[1])["error"]
     assert answer.startswith("event: error") and words in error, error
     assert "validation error" not in error and "pydantic" not in error and "Hostname" not in error
@@ -268,13 +259,13 @@ def test_wrong_type_value_gets_a_clear_message_not_gradios_validation_text(app, 
     ("call/v2/no_such_api", {}),
     ("run/no_such_api", {"data": []}),
 ])
-def test_unknown_endpoint_or_fn_index_gets_404_not_500(app, path, body):
-    r = httpx.post(f"{app}gradio_api/{path}", json=body, headers={"Accept-Language": "zh-CN"})
+def test_unknown_endpoint_or_fn_index_gets_404_not_500(served, path, body):
+    r = httpx.post(f"{served.url}gradio_api/{path}", json=body, headers={"Accept-Language": "zh-CN"})
     assert r.status_code == 404 and "本应用没有这个接口" in r.json()["detail"], (r.status_code, r.text[:200])
 
 
-def test_upload_without_a_file_name_gets_400_not_500(app):
-    r = httpx.post(f"{app}gradio_api/upload", files={"files": ("", b"abc")})
+def test_upload_without_a_file_name_gets_400_not_500(served):
+    r = httpx.post(f"{served.url}gradio_api/upload", files={"files": ("", b"abc")})
     assert r.status_code == 400 and r.json()["detail"] == "Every uploaded file needs a file name."
 
 
@@ -288,7 +279,7 @@ def test_huge_page_conversation_is_not_echoed(served):
     5,000-turn, 5 MB chat comes back as the bounded window only."""
     from components.vqa import MAX_SHOWN_MESSAGES
 
-    demo, app = served
+    demo, app = served.demo, served.url
     chat = [{"role": role, "content": [{"type": "text", "text": role[0] * 500}]} for role in ("user", "assistant")] * 5000
     page = PageSession(app)
     try:  # (sending checks that there is an image; it does not open it)
@@ -304,7 +295,7 @@ def test_huge_page_conversation_is_not_echoed(served):
 def test_questions_waiting_in_one_session_are_bounded(served):
     """Each waiting question is answered in the same model event: a client piling them up is refused (past 5,
     the bound components/vqa.py sets; written here, so a changed bound shows)."""
-    demo, app = served
+    demo, app = served.demo, served.url
     MAX_WAITING = 5
     page = PageSession(app)
     try:
@@ -348,7 +339,7 @@ def test_a_huge_path_string_is_refused_at_once_and_freezes_nobody(served, meta):
     answer to anyone). Now a path longer than the OS allows is refused before it is walked: a small request
     answers meanwhile, and the hostile one gets the "not among the uploads" message within seconds, on the
     API route and on the page's own queue route."""
-    demo, app = served
+    demo, app = served.demo, served.url
     entry = {"path": "data:image/png;base64," + "QUFB/" * (1 << 20), **({"meta": {"_type": "gradio.FileData"}}
                                                                     if meta else {})}
     caption = next(i for i, fn in demo.fns.items() if fn.api_name == "caption")
@@ -375,7 +366,7 @@ def test_a_body_over_the_limit_gets_413_before_it_is_parsed(served, route):
     from components.server import body_limits
     from pipelines.settings import Settings
 
-    demo, app = served
+    demo, app = served.demo, served.url
     limit, _ = body_limits(Settings())  # the served app's limits are the defaults
     chat = [{"role": "user", "content": [{"type": "text", "text": "q" * 1000}]}] * (int(limit) // 1000 + 10)
     body = json.dumps({"data": ["hello", chat, None], "fn_index": _page_send(demo), "session_hash": "big"}).encode()
@@ -400,7 +391,7 @@ def test_component_messages_in_a_chat_build_nothing(served, private_files):
     API route and the page's unqueued send, and the text still arrives."""
     from gradio.utils import get_upload_folder
 
-    demo, app = served
+    demo, app = served.demo, served.url
     secret = Path(private_files["picture"]).read_bytes()
 
     def copies() -> int:
@@ -433,7 +424,7 @@ def test_recording_post_processing_is_switched_off(served):
     """Gradio's POST /gradio_api/process_recording re-encoded any client's video with ffmpeg outside the queue
     (88 CPU-seconds for 8.5 KB) and left each upload in the system temp folder. The page does not use it
     (its recorder sits in the settings panel, which the app does not show): 404."""
-    demo, app = served
+    demo, app = served.demo, served.url
     r = httpx.post(f"{app}gradio_api/process_recording", files={"video": ("recording.mp4", b"\0" * 1000)})
     assert r.status_code == 404, (r.status_code, r.text[:200])
 
@@ -442,7 +433,7 @@ def test_canary_gradio_still_serves_process_recording(served):
     """Canary: Guard switches the route off by its path; if Gradio renames it, this says the list is stale."""
     from components.server import SWITCHED_OFF
 
-    demo, _ = served
+    demo = served.demo
     assert SWITCHED_OFF == {str(demo.server_app.url_path_for("process_recording"))}
 
 
@@ -451,16 +442,20 @@ def from_address(address: str, **kw) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60, **kw)
 
 
-def test_a_cheap_route_flood_gets_429_and_others_are_served(app):
+def test_a_cheap_route_flood_gets_429_and_others_are_served(apps):
     """A /status flood at 112 requests a second made a caption 4-6 times slower. Now the cheap routes (the
     page's unqueued events, /status, /info, /config, starting an API call) take a burst, then a steady rate
-    per client: the flood's excess gets 429 with Retry-After, while another client is served."""
-    burst = 300  # 15 s at the default 20 a second
+    per client: the flood's excess gets 429 with Retry-After, while another client is served. At 2 a second
+    (a burst of 30): a loaded machine serving fewer than the default 20 a second never sent an excess."""
+    from components.server import CHEAP_BURST_SECONDS
+
+    served = apps(max_new_tokens=2, max_requests_per_second=2)
+    burst = 2 * CHEAP_BURST_SECONDS
 
     codes = []
     with from_address("127.0.0.3") as flood, concurrent.futures.ThreadPoolExecutor(8) as pool:
         def status(_):
-            r = flood.post(f"{app}gradio_api/run/status", json={"data": []})
+            r = flood.post(f"{served.url}gradio_api/run/status", json={"data": []})
             return r.status_code, r.headers.get("retry-after")
 
         codes = list(pool.map(status, range(3 * burst)))
@@ -468,7 +463,7 @@ def test_a_cheap_route_flood_gets_429_and_others_are_served(app):
     assert refused and all(retry and int(retry) >= 1 for retry in refused), codes
     assert {code for code, _ in codes} == {200, 429}, codes
     with from_address("127.0.0.4") as other:
-        assert other.post(f"{app}gradio_api/run/status", json={"data": []}).status_code == 200
+        assert other.post(f"{served.url}gradio_api/run/status", json={"data": []}).status_code == 200
 
 
 def test_forwarded_for_does_not_choose_the_login_limits_client(behind_login):
@@ -500,9 +495,9 @@ def small_cache(tiny_settings):
     """An app with a 24 MB cache and 2 MB files: a client's share is one question's files (10 MB)."""
     from pipelines.tasks import Pipelines
 
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=2, max_cache_mb=24, max_file_mb=2)))
-    yield url
-    demo.close()
+    served = launch(Pipelines(tiny_settings(max_new_tokens=2, max_cache_mb=24, max_file_mb=2)))
+    yield served.url
+    served.close()
 
 
 def test_one_clients_uploads_cannot_push_out_anothers(small_cache):
@@ -527,12 +522,12 @@ def test_one_clients_uploads_cannot_push_out_anothers(small_cache):
         assert r.status_code == 413 and "one upload may be at most" in r.json()["detail"], r.text[:200]
 
 
-def test_a_request_naming_many_files_is_refused_before_any_is_looked_up(app):
+def test_a_request_naming_many_files_is_refused_before_any_is_looked_up(served):
     """Each named file is a walk of the filesystem (realpath, up to PATH_MAX characters): a request holds at most
     MAX_FILES of them, checked in a worker thread, never on the event loop."""
     from components.server import MAX_FILES, PATH_MAX
 
     deep = "/" + "a/" * (PATH_MAX // 2 - 1)
     more = [{"path": deep, "meta": {"_type": "gradio.FileData"}}] * (MAX_FILES + 1)
-    answer = call(app, "vqa", [None, "what?", [], more])
+    answer = call(served.url, "vqa", [None, "what?", [], more])
     assert f"the limit is {MAX_FILES}" in answer, answer[:300]

@@ -113,6 +113,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_zerogpu_wraps_every_model_call_with_a_sized_duration(tiny_dir):
     require("spaces", "preinstalled on Spaces; requirements-dev.txt pins it for this test")
     # What a ZeroGPU Space sets; the device API is only called when a request runs.
@@ -129,6 +130,7 @@ def test_zerogpu_wraps_every_model_call_with_a_sized_duration(tiny_dir):
     assert got["status"]["device"]["cuda"] is True
 
 
+@pytest.mark.slow
 def test_without_spaces_the_same_code_runs_unchanged(tiny_dir):
     code = "import sys; sys.modules['spaces'] = None  # as where `spaces` is not installed\n" + PROBE + f"""
 print(json.dumps(list(pipes.caption({str(ASSETS / "street.png")!r}))))
@@ -137,6 +139,7 @@ print(json.dumps(list(pipes.caption({str(ASSETS / "street.png")!r}))))
     assert isinstance(got, list) and len(got) > 1 and all(isinstance(c, str) for c in got)
 
 
+@pytest.mark.slow
 def test_on_zerogpu_the_speech_parts_load_at_startup(tiny_dir):
     """ZeroGPU's docs: load models at start-up, outside the GPU function. The speech parts too, without --voice,
     where the checkpoint can speak (else each spoken answer's GPU call could load them again). app.py's start-up
@@ -259,7 +262,7 @@ def get(url: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_dir):
+def proxied(tiny_dir):
     """The real command line: `python app.py --tiny --mcp --root-path /demo --port P`."""
     mcp = ["--mcp"] if importlib.util.find_spec("mcp") else []  # gradio[mcp] from requirements.txt
     env = {**os.environ, "MMDEMO_TINY_DIR": str(tiny_dir), "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -267,22 +270,22 @@ def served(tiny_dir):
         yield url.rstrip("/")
 
 
-def test_root_path_makes_every_link_go_through_the_proxy_prefix(served):
+def test_root_path_makes_every_link_go_through_the_proxy_prefix(proxied):
     # Behind a proxy that maps https://host/demo/ to this server, the page must link back under /demo.
     for prefix in ("", "/demo"):  # the server answers whether the proxy strips the prefix or not
-        config = json.loads(get(served + prefix + "/config"))
-        assert config["root"] == served + "/demo"
-    assert b"<html" in get(served + "/demo/")
+        config = json.loads(get(proxied + prefix + "/config"))
+        assert config["root"] == proxied + "/demo"
+    assert b"<html" in get(proxied + "/demo/")
 
 
-def test_mcp_lists_every_task_as_a_tool(served):
+def test_mcp_lists_every_task_as_a_tool(proxied):
     require("mcp", "gradio[mcp] from requirements.txt")
     import asyncio
 
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client
 
-    mcp_url = served + "/demo/gradio_api/mcp/"  # as an agent reaches it through the proxy
+    mcp_url = proxied + "/demo/gradio_api/mcp/"  # as an agent reaches it through the proxy
 
     async def list_tools():
         async with streamablehttp_client(mcp_url) as (read, write, _):
@@ -317,11 +320,15 @@ def test_dockerfile_installs_the_requirements_and_serves_on_all_interfaces(card,
     assert "docker build" in card.text and "-p 7860:7860" in card.text
 
 
-def test_clear_messages_survive_the_zerogpu_worker():
+def test_clear_messages_survive_the_zerogpu_worker(monkeypatch):
     """ZeroGPU hands back only a gr.Error, pickled; the UserFacingError must come out again."""
     require("spaces", "preinstalled on Spaces; requirements-dev.txt pins it for this test")
+    from components.zerogpu import CarriedError
+    from pipelines import zerogpu
     from pipelines.errors import ModelError
     from pipelines.zerogpu import carry_errors, restore_errors
+
+    monkeypatch.setattr(zerogpu, "carrier", CarriedError)  # as build_demo sets it (components.zerogpu.use)
 
     def out_of_memory():
         raise ModelError("oom")
@@ -364,14 +371,14 @@ def test_every_model_call_sees_the_visitors_request(tiny_settings, pipes):
 
     for task in p.all():
         watch(task)
-    demo, url = launch(p)
+    served = launch(p)
     try:
-        client = Client(url, analytics_enabled=False, verbose=False)
+        client = Client(served.url, analytics_enabled=False, verbose=False)
         client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
         client.predict(handle_file(str(ASSETS / "street.png")), "What is it?", [], api_name="/vqa")
         client.predict(handle_file(str(ASSETS / "speech_en.wav")), "What is said?", api_name="/audio_qa")
         client.predict("a red house", 1, 1, 256, 5.0, api_name="/text_to_image")
     finally:
-        demo.close()
+        served.close()
     assert set(seen) == {"caption", "vqa", "audio", "image"}
     assert all(request is not None for request in seen.values()), seen

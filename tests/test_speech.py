@@ -1,7 +1,7 @@
 """Spoken answers (issue 16): the Omni miniature's own talker, token2wav and voices, through the real code.
 
 One registry and one in-process app for the module (speech on a 2-core CPU takes seconds per answer),
-kept apart from the session's `pipes`, so its first spoken answer is this module's to observe.
+kept apart from the session's `pipes`; the test of what loading speech adds has an app of its own.
 """
 
 from __future__ import annotations
@@ -18,30 +18,33 @@ import pytest
 import torch
 
 from pipelines import speech
-from tests.conftest import ASSETS, launch
-from tests.test_browser import NARROW, WIDE, browser, open_page, tab, upload, wait_text  # noqa: F401 - fixtures
+from tests.browser import NARROW, WIDE, tab, upload, wait_text
+from tests.conftest import ASSETS, launch, serve
 
 
 @pytest.fixture(scope="module")
-def pipes(tiny_settings):
+def served(tiny_settings):
+    """The app in this process, so a test can see its threads and its registry; of this module's own (not
+    `apps`): its speech parts are loaded by this module's tests only."""
     from pipelines.tasks import Pipelines
 
-    return Pipelines(tiny_settings(max_new_tokens=48))
+    with serve(Pipelines(tiny_settings(max_new_tokens=48))) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def server(pipes):
-    """The app in this process, so a test can see its threads and its registry."""
-    demo, url = launch(pipes)
-    yield url
-    demo.close()
+def pipes(served):
+    return served.pipes
 
 
 @pytest.fixture(scope="module")
-def client(server):
-    from gradio_client import Client
+def server(served):
+    return served.url
 
-    return Client(server, analytics_enabled=False, verbose=False)
+
+@pytest.fixture(scope="module")
+def client(served):
+    return served.client
 
 
 def model_bytes(model) -> int:
@@ -55,9 +58,17 @@ def said(pipeline, messages, answer: str, voice: str, seed: int = 0) -> np.ndarr
     return np.concatenate(items[:-1])
 
 
-def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(pipes, client):
+def test_speech_off_loads_nothing_more_then_speech_adds_to_the_same_model(tiny_settings):
     """Speech off: the thinker-only model, byte for byte. Speech on: talker and token2wav join that
-    same model object (the thinker is not loaded again), and the API returns a valid 24 kHz wav."""
+    same model object (the thinker is not loaded again), and the API returns a valid 24 kHz wav. On an app
+    of its own, so that what the module's other tests loaded before it (in any order) does not count."""
+    from pipelines.tasks import Pipelines
+
+    with serve(Pipelines(tiny_settings(max_new_tokens=48))) as served:
+        spoken_on_a_fresh_app(served.pipes, served.client)
+
+
+def spoken_on_a_fresh_app(pipes, client):
     from gradio_client import handle_file
 
     model_id = pipes.audio.model_id
@@ -151,9 +162,9 @@ def test_stop_during_speech_ends_the_talker(heard, pipes, tiny_settings, monkeyp
 
     monkeypatch.setattr(pipes.audio.settings, "max_speech_seconds", 60)
     long = Pipelines(tiny_settings(max_new_tokens=1200, max_speech_seconds=60), registry=pipes.registry)
-    demo, url = launch(long)
+    served = launch(long)
     try:
-        client = Client(url, analytics_enabled=False, verbose=False, httpx_kwargs={"timeout": 60})
+        client = Client(served.url, analytics_enabled=False, verbose=False, httpx_kwargs={"timeout": 60})
         job = client.submit(handle_file(str(ASSETS / "street.png")), "Describe it.", [], "Chelsie", None,
                             api_name="/vqa_spoken")
         deadline = time.monotonic() + 300
@@ -169,7 +180,7 @@ def test_stop_during_speech_ends_the_talker(heard, pipes, tiny_settings, monkeyp
         answer = len(heard.thinker_passes[-1].ids) - len(heard.talker_starts[-1].text_ids) + 2
         assert answer > 1000 and steps < answer / 3, (steps, answer)
     finally:
-        demo.close()
+        served.close()
 
 
 def test_missing_voices_keep_the_text_answer(tiny_dir, tmp_path, tiny_settings):
@@ -399,12 +410,12 @@ def test_twenty_spoken_answers_while_other_threads_serve_status(pipes, tiny_sett
     short = Pipelines(tiny_settings(max_new_tokens=8, max_speech_seconds=1.0, max_requests_per_second=1000), registry=pipes.registry)
     # answers side by side: their pieces resumed on any worker; /status callers and askers share one address
     # here, so the cheap routes' rate is raised (the flood is other users', not one client's)
-    demo, url = launch(short, concurrency=4)
+    served = launch(short, concurrency=4)
     clip = handle_file(str(ASSETS / "speech_en.wav"))
     done = threading.Event()
 
     def status_calls():
-        c = Client(url, analytics_enabled=False, verbose=False)
+        c = Client(served.url, analytics_enabled=False, verbose=False)
         n = 0
         while not done.is_set() and n < 500:
             c.predict(api_name="/status")
@@ -412,7 +423,7 @@ def test_twenty_spoken_answers_while_other_threads_serve_status(pipes, tiny_sett
         return n
 
     def spoken(_):
-        c = Client(url, analytics_enabled=False, verbose=False)
+        c = Client(served.url, analytics_enabled=False, verbose=False)
         return c.predict(clip, "What is said?", True, "Chelsie", api_name="/audio_qa_spoken")
 
     try:
@@ -424,7 +435,7 @@ def test_twenty_spoken_answers_while_other_threads_serve_status(pipes, tiny_sett
                 done.set()
             assert all(b.result(timeout=60) > 0 for b in busy)
     finally:
-        demo.close()
+        served.close()
     for text, wav in answers:
         assert text and wav, "an answer was not spoken"
         with wave.open(wav) as w:

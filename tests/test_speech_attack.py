@@ -11,31 +11,27 @@ import httpx
 import pytest
 
 from tests.conftest import ASSETS, launch
-from tests.test_browser import NARROW, browser, open_page, tab, upload  # noqa: F401 - fixtures
+from tests.browser import NARROW, tab, upload
 
 
 @pytest.fixture(scope="module")
-def app(tiny_settings):
-    from pipelines.tasks import Pipelines
-
-    demo, url = launch(Pipelines(tiny_settings(max_new_tokens=8)))
-    yield url
-    demo.close()
+def served(apps):
+    return apps(max_new_tokens=8)
 
 
 @pytest.fixture(scope="module")
-def server(app):
-    """The page the browser tests open (test_browser's open_page): this module's app."""
-    return app
+def server(served):
+    """The page the browser tests open (conftest's open_page): this module's app."""
+    return served.url
 
 
 @pytest.fixture(scope="module")
-def files(app) -> dict:
+def files(served) -> dict:
     """The assets uploaded once, as an API caller sends them (FileData with its meta)."""
     uploaded = {}
     for key, name in (("audio", "speech_en.wav"), ("image", "street.png"), ("video", "street_en.mp4")):
         with open(ASSETS / name, "rb") as f:
-            path = httpx.post(f"{app}gradio_api/upload", files={"files": (name, f)}, timeout=60).json()[0]
+            path = httpx.post(f"{served.url}gradio_api/upload", files={"files": (name, f)}, timeout=60).json()[0]
         uploaded[key] = {"path": path, "meta": {"_type": "gradio.FileData"}}
     return uploaded
 
@@ -64,20 +60,20 @@ HOSTILE_VOICES = ["Nobody", "chelsie", "../../spk_dict.pt", 5, True, ["Chelsie"]
 
 @pytest.mark.parametrize("voice", HOSTILE_VOICES, ids=["unknown", "case", "path", "number", "bool", "list",
                                                        "dict", "1MB"])
-def test_a_voice_that_is_not_offered_is_refused_clearly(app, files, voice):
+def test_a_voice_that_is_not_offered_is_refused_clearly(served, files, voice):
     """Before any model work, in the caller's language, naming the voices there are (not Gradio's raw
     English "not in the list of choices", and not a text answer whose speech then fails on a TypeError);
     a megabyte of voice name is not echoed back."""
     for api, data in spoken_calls(files, voice=voice):
         for language, words in (("en", "choose one of: Chelsie, Ethan"), ("zh-CN", "可选：Chelsie, Ethan")):
-            name, error = call(app, api, data, language)
+            name, error = call(served.url, api, data, language)
             assert name == "error", (api, language, error)
             assert words in error["error"] and "list of choices" not in error["error"], (api, error)
             assert len(error["error"]) < 300
 
 
 @pytest.mark.parametrize("switch", ["false", "yes", 0, 1, [], {"on": True}], ids=str)
-def test_speech_and_sound_switches_take_true_or_false_only(app, files, switch):
+def test_speech_and_sound_switches_take_true_or_false_only(served, files, switch):
     """The string "false" is true in Python: it switched speech on (and its GPU time) for a curl user.
     A switch takes a JSON boolean; anything else is refused before model work, in the caller's language."""
     calls = [("audio_qa_spoken", [files["audio"], "What is said?", switch, "Chelsie"]),
@@ -85,14 +81,14 @@ def test_speech_and_sound_switches_take_true_or_false_only(app, files, switch):
              ("video_qa", [files["video"], "What is said?", [], switch])]
     for api, data in calls:
         for language, words in (("en", "true or false"), ("zh-CN", "true 或 false")):
-            name, error = call(app, api, data, language)
+            name, error = call(served.url, api, data, language)
             assert name == "error" and words in error["error"], (api, language, error)
 
 
-def test_speech_off_and_a_left_out_switch_answer_in_text_only(app, files):
+def test_speech_off_and_a_left_out_switch_answer_in_text_only(served, files):
     """false, or null (a caller that leaves the switch out), is text only: no speech is made."""
     for switch in (False, None):
-        name, (text, wav) = call(app, "audio_qa_spoken", [files["audio"], "What is said?", switch, None])
+        name, (text, wav) = call(served.url, "audio_qa_spoken", [files["audio"], "What is said?", switch, None])
         assert name == "complete" and isinstance(text, str) and text and wav is None
 
 
@@ -119,11 +115,11 @@ def test_without_a_voices_file_the_text_stands_with_a_clear_notice_in_each_langu
     (folder / "spk_dict.pt").unlink()
     pipes = Pipelines(tiny_settings(audio_model=str(folder), vqa_model=str(folder), video_model=str(folder),
                                     caption_model=str(folder), max_new_tokens=4))
-    demo, url = launch(pipes)
+    served = launch(pipes)
     try:
         for language, said in (("en", "The answer could not be spoken (The checkpoint "),
                                ("zh-CN", "回答无法朗读（模型 ")):
-            client = Client(url, headers={"Accept-Language": language}, analytics_enabled=False, verbose=False)
+            client = Client(served.url, headers={"Accept-Language": language}, analytics_enabled=False, verbose=False)
             job = client.submit(handle_file(str(ASSETS / "speech_en.wav")), "What is said?", True, "Ethan",
                                 api_name="/audio_qa_spoken")
             text, wav = job.result(timeout=300)
@@ -132,7 +128,7 @@ def test_without_a_voices_file_the_text_stands_with_a_clear_notice_in_each_langu
             assert notice.startswith(said) and "spk_dict.pt" in notice, notice
             assert ".)" not in notice and "。）" not in notice, notice
     finally:
-        demo.close()
+        served.close()
 
 
 def test_clear_during_speech_ends_the_answer_and_its_speech(open_page):

@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
 from pipelines.errors import Cancelled
 from pipelines.tasks import Pipelines
 
-from .conftest import ASSETS, launch
+from .conftest import ASSETS, serve
 
 STREET = str(ASSETS / "street.png")
 
@@ -41,9 +41,8 @@ def long_pipes(tiny_settings, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def long_app(long_pipes):
-    demo, url = launch(long_pipes)
-    yield demo, Client(url, analytics_enabled=False, verbose=False)
-    demo.close()
+    with serve(long_pipes) as served:
+        yield served
 
 
 def test_stop_event_ends_generate_within_one_step(long_pipes):
@@ -95,7 +94,7 @@ def test_text_to_image_stops_between_steps(pipes):
     ("/text_to_image", ("a red house", 1, 1, 256, 5), ["text-to-image", "generate"]),
 ])
 def test_cancel_stops_the_model_and_frees_the_queue(long_app, api, args, threads):
-    demo, client = long_app
+    demo, client = long_app.demo, long_app.client
     job = client.submit(*args, api_name=api)
     assert within(60, job.outputs), "no streamed output"
     assert alive(*threads), "finished before it could be stopped: make the generation longer"

@@ -5,16 +5,15 @@ What only a browser shows (the page rendered in zh-CN and en-US) is in test_brow
 
 import json
 import re
-import string
 
 import gradio as gr
 import pytest
 from gradio_client import Client, handle_file
 
+from catalogue import message
 from components.common import MODEL_QUEUE
 from components.i18n import EN, ZH
 from components.status import shown_model
-from pipelines.messages import MESSAGES, message
 
 from .conftest import ASSETS, launch
 
@@ -27,19 +26,6 @@ def demo(pipes):
     from app import build_demo
 
     return build_demo(pipes)
-
-
-def fields_of(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
-def test_english_and_chinese_say_the_same_things():
-    assert EN.keys() == ZH.keys()
-    assert MESSAGES["en"].keys() == MESSAGES["zh"].keys()
-    for table in (EN, ZH, *MESSAGES.values()):
-        assert all(isinstance(v, str) and v.strip() for v in table.values())
-    for key, text in MESSAGES["en"].items():
-        assert fields_of(text) == fields_of(MESSAGES["zh"][key]), key
 
 
 def test_every_visible_text_goes_through_the_translations(demo):
@@ -56,7 +42,7 @@ def test_every_visible_text_goes_through_the_translations(demo):
             assert props["visible"] is False  # until the page load sets them in the page's language
         if kind == "radio":  # the answer-language picker and the page's switch name each language in itself
             assert props["choices"] in ([("English", "en"), ("中文", "zh")], [("English", "en"), ("简体中文", "zh")])
-    assert not plain, f"labels not in components/i18n.py: {plain}"
+    assert not plain, f"labels not in catalogue.LABELS: {plain}"
     used = set(re.findall(r'translation_metadata\\?", \\?"key\\?": \\?"([\w.]+)', json.dumps(config, default=str)))
     assert used and used <= EN.keys()
 
@@ -78,12 +64,12 @@ def notices(job) -> list:
 
 
 @pytest.mark.parametrize("lang, headers", [("en", None), ("zh", ZH_HEADERS)])
-def test_warnings_and_progress_follow_the_callers_language(app_url, lang, headers, tmp_path):
+def test_warnings_and_progress_follow_the_callers_language(served, lang, headers, tmp_path):
     """Errors are checked in test_bad_input.py; here what else the server writes for a person."""
     import numpy as np
     import soundfile as sf
 
-    client = Client(app_url, analytics_enabled=False, verbose=False, headers=headers)
+    client = Client(served.url, analytics_enabled=False, verbose=False, headers=headers)
     clip = tmp_path / "long.wav"
     sf.write(clip, np.zeros(16_000 * 32, dtype=np.float32), 16_000)  # over the 30 s limit
     job = client.submit(handle_file(str(clip)), "what is this?", api_name="/audio_qa")
@@ -137,18 +123,18 @@ def test_clicking_an_example_fills_the_inputs_then_runs_on_the_model_queue(demo)
 
 def test_cached_examples_run_once_on_the_model_queue(pipes, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path))
-    demo, url = launch(pipes, cache_examples=True)
+    served = launch(pipes, cache_examples=True)
     try:
-        cached = {i: fn for i, fn in demo.fns.items() if fn.name == "load_example_output"}
+        cached = {i: fn for i, fn in served.demo.fns.items() if fn.name == "load_example_output"}
         assert len(cached) == 5 and {fn.concurrency_id for fn in cached.values()} == {MODEL_QUEUE}
-        client = Client(url, analytics_enabled=False, verbose=False)
+        client = Client(served.url, analytics_enabled=False, verbose=False)
         caption = next(i for i, fn in cached.items() if fn.outputs[0].elem_id == "caption-output")
         first = client.predict(1, fn_index=caption)  # runs the model, then caches
         assert isinstance(first, str) and first
         assert list(tmp_path.glob("*/log.csv"))
         assert client.predict(1, fn_index=caption) == first  # from the cache
     finally:
-        demo.close()
+        served.close()
 
 
 def test_status_after_using_a_tab(client, pipes):

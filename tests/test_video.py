@@ -31,22 +31,18 @@ LIMITS = dict(max_new_tokens=3, max_video_seconds=3.0, max_video_frames=16, max_
 
 
 @pytest.fixture(scope="module")
-def app_pipes(tiny_settings):
-    from pipelines.tasks import Pipelines
-
-    return Pipelines(tiny_settings(**LIMITS))
+def served(apps):
+    return apps(**LIMITS)
 
 
 @pytest.fixture(scope="module")
-def served(app_pipes):
-    demo, url = launch(app_pipes)
-    yield demo, url
-    demo.close()
+def app_pipes(served):
+    return served.pipes
 
 
 @pytest.fixture(scope="module")
 def client(served):
-    return Client(served[1], analytics_enabled=False, verbose=False)
+    return served.new_client()
 
 
 @pytest.fixture()
@@ -170,7 +166,7 @@ def notices(client, video, **kw) -> list[tuple[str, str]]:
 def test_trimmed_video_says_so_in_the_callers_language(served):
     for headers, words in ((None, "The video is 4 s long; only the first 3 s were used (6 frames)."),
                            ({"Accept-Language": "zh-CN"}, "视频长 4 秒，只使用了前 3 秒（6 帧）。")):
-        client = Client(served[1], analytics_enabled=False, verbose=False, headers=headers)
+        client = served.new_client(headers=headers)
         assert (words, "warning") in notices(client, CLIP)
 
 
@@ -310,11 +306,11 @@ def test_stop_ends_a_video_answer_and_frees_the_queue(app_pipes, tiny_settings):
     from .test_stop import alive
 
     long = Pipelines(tiny_settings(**{**LIMITS, "max_new_tokens": 4000}), registry=app_pipes.registry)
-    demo, url = launch(long)
+    served = launch(long)
     try:
         # The cancel request returns once generate() has ended; httpx's 5 s default is too short for a
         # loaded CI machine (the assertions below still say how soon it ended).
-        client = Client(url, analytics_enabled=False, verbose=False, httpx_kwargs={"timeout": 60})
+        client = Client(served.url, analytics_enabled=False, verbose=False, httpx_kwargs={"timeout": 60})
         job = client.submit(handle_file(str(CLIP)), "What happens?", [], True, api_name="/video_qa")
         # Words, not the first update (the question, sent before the frames are read): Stop ends
         # generate() between decoding steps, and the prompt's one forward pass is not one of them.
@@ -324,9 +320,9 @@ def test_stop_ends_a_video_answer_and_frees_the_queue(app_pipes, tiny_settings):
         job.cancel()
         assert within(2, lambda: not alive("generate")), "generate() still running after Stop"
         assert time.monotonic() - started < 30, "Stop took more than 30 s"
-        assert within(2, lambda: demo._queue.get_active_worker_count() == 0), "queue slot still taken"
+        assert within(2, lambda: served.demo._queue.get_active_worker_count() == 0), "queue slot still taken"
     finally:
-        demo.close()
+        served.close()
 
 
 def test_video_rows_run_alone_when_batching_is_on(app_pipes, tiny_settings):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from ..errors import ModelError
+from ..errors import ModelError, Text
 from ..inputs import warm_up_audio
 from ..registry import ModelRegistry, check_source, hub_reachable, pick_device
 from ..remote import remote_models
@@ -73,9 +73,8 @@ class Pipelines:
             except ModelError as exc:
                 if exc.key != "load_failed":
                     raise
-                raise ModelError("load_failed", model=model_id, reason=(
-                    f"{exc.params['reason']} Choose another with {flags}, "
-                    "or run `python app.py --tiny` for offline test models.")) from exc
+                raise ModelError("load_failed", model=model_id, reason=Text(
+                    "reason_choose_another", dict(reason=exc.params["reason"], flags=flags))) from exc
         if load and self.audio_available():
             warm_up_audio()
 

@@ -1,8 +1,168 @@
-"""Every message a user can see from a pipeline, in English and Simplified Chinese.
+"""Every word a person reads from this app, in English and Simplified Chinese: one catalogue for both layers.
 
-Errors carry a key and parameters, not a sentence, so the UI can answer in the
-language of the browser and API clients get the same clear text.
+LABELS are the page's static labels: the browser translates them (gr.I18n in components/i18n.py), so a
+key must not be one of Gradio's own translation groups ("image", "audio", "chatbot", ...) or the browser
+shows "[object Object]" (tests/test_browser.py checks). MESSAGES are what the server writes in the
+request's language, because Gradio leaves them untranslated: errors and notices (pipelines raise a key
+and its parameters, see pipelines/errors.py), the Status panel, the header. Plain data, no gradio or
+torch import: pipelines and components both read it (tests/test_catalogue.py checks that every key has
+both languages and the same placeholders).
 """
+
+from dataclasses import dataclass, field
+
+LANGS = ("en", "zh")
+
+LABELS = {
+    "en": {
+        "title": "## Multimodal LLM demo",
+        "subtitle": "Describe images, ask about images and audio, and create images — with open models.",
+        "tab_caption": "Caption",
+        "tab_vqa": "Ask about an image",
+        "tab_image": "Create an image",
+        "tab_audio": "Ask about audio",
+        "tab_status": "Status",
+        "image_input": "Image",
+        "more_images": "More images for the same question (compare, several pages)",
+        "audio_input": "Audio clip or microphone",
+        "question": "Question",
+        "question_placeholder": "Ask something about the image… (Enter sends, Shift+Enter adds a line)",
+        "audio_question_placeholder": "Ask something about the clip… (Enter sends, Shift+Enter adds a line)",
+        "prompt": "Prompt",
+        "prompt_placeholder": "Describe the image you want… (Enter draws, Shift+Enter adds a line)",
+        "language": "Answer language",
+        "describe": "Describe",
+        "ask": "Ask",
+        "generate": "Generate",
+        "stop": "Stop",
+        "busy_describe": "Describing…",
+        "busy_answer": "Answering…",
+        "busy_draw": "Drawing…",
+        "page_language": "Page language",
+        "clear": "New conversation",
+        "clear_inputs": "Clear",
+        "reuse_seed": "Reuse this seed",
+        "description": "Description",
+        "answer": "Answer",
+        "speak_answer": "Speak the answer",
+        "voice_choice": "Voice",
+        "spoken_answer": "Spoken answer",
+        "download_wav": "Download the spoken answer (wav)",
+        "speech_text_only": "Text only here: the answers come from an OpenAI-compatible engine, the model cannot "
+                            "speak, or speech does not fit this machine's memory (see the notice above).",
+        "conversation": "Conversation",
+        "images": "Images",
+        "seed": "Seed (-1 = random)",
+        "seed_used": "Seed used",
+        "num_images": "Number of images",
+        "size": "Size (pixels; the model draws at 384 and resamples)",
+        "guidance": "Guidance scale",
+        "settings": "Settings",
+        "examples": "Examples",
+        "status_refresh": "Refresh",
+        "status_panel": "All details (JSON, as the /status API returns them)",
+        "example_street": "A street with a red house",
+        "example_chart": "A bar chart (answer in Chinese)",
+        "example_house_colour": "Street: what colour is the house?",
+        "example_highest_bar": "Chart: which bar is highest? (in Chinese)",
+        "example_watercolour": "A red house, watercolour",
+        "example_dog": "A dog running in the rain, oil painting (in Chinese)",
+        "example_en_speech": "English speech: what is it about?",
+        "example_zh_speech": "Chinese speech: what was said?",
+        # issue 17: how the model saw, heard and drew (components/explain.py, text_to_image.py)
+        "explain": "Show attention · token budget",
+        "explain_words": "Click a word of the answer (tick “span” to mark several)",
+        "explain_span": "Span: the next click extends the selection",
+        "explain_first_layer": "From layer",
+        "explain_last_layer": "To layer",
+        "explain_heads": "Heads",
+        "explain_heads_mean": "Mean",
+        "explain_heads_max": "Max",
+        "explain_heatmap": "What the selected words attended to",
+        "explain_raw": "Raw attention (JSON, as the /attention API returns it)",
+        "describe_drawing": "Describe this drawing (Caption tab)",
+        # the video tab
+        "tab_video": "Ask about a video",
+        "video_input": "Video (upload or record)",
+        "video_sound": "Let the model hear the sound track",
+        "video_question_placeholder": "Ask something about the video… (Enter sends, Shift+Enter adds a line)",
+        "example_video_en": "Street video: what happens, what is said?",
+        "example_video_zh": "Street video, Chinese speech (ask in Chinese)",
+    },
+    "zh": {
+        "title": "## 多模态大模型演示",
+        "subtitle": "用开源模型描述图片、就图片和音频提问、生成图片。",
+        "tab_caption": "图片描述",
+        "tab_vqa": "图片问答",
+        "tab_image": "文生图",
+        "tab_audio": "音频问答",
+        "tab_status": "状态",
+        "image_input": "图片",
+        "more_images": "同一问题的更多图片（对比、多页）",
+        "audio_input": "音频文件或麦克风",
+        "question": "问题",
+        "question_placeholder": "就这张图片提个问题…（Enter 发送，Shift+Enter 换行）",
+        "audio_question_placeholder": "就这段音频提个问题…（Enter 发送，Shift+Enter 换行）",
+        "prompt": "提示词",
+        "prompt_placeholder": "描述你想要的图片…（Enter 生成，Shift+Enter 换行）",
+        "language": "回答语言",
+        "describe": "描述",
+        "ask": "提问",
+        "generate": "生成",
+        "stop": "停止",
+        "busy_describe": "正在描述…",
+        "busy_answer": "正在回答…",
+        "busy_draw": "正在绘制…",
+        "page_language": "界面语言",
+        "clear": "新对话",
+        "clear_inputs": "清除",
+        "reuse_seed": "复用此种子",
+        "description": "描述",
+        "answer": "回答",
+        "speak_answer": "朗读回答",
+        "voice_choice": "音色",
+        "spoken_answer": "语音回答",
+        "download_wav": "下载语音回答（wav）",
+        "speech_text_only": "此处只有文字回答：回答来自 OpenAI 兼容引擎、模型不能朗读，或本机内存放不下朗读（见上方提示）。",
+        "conversation": "对话",
+        "images": "图片",
+        "seed": "随机种子（-1 为随机）",
+        "seed_used": "实际种子",
+        "num_images": "图片数量",
+        "size": "尺寸（像素；模型以 384 绘制后缩放）",
+        "guidance": "引导系数",
+        "settings": "设置",
+        "examples": "示例",
+        "status_refresh": "刷新",
+        "status_panel": "全部详情（JSON，与 /status 接口返回的相同）",
+        "example_street": "有红房子的街道（英文回答）",
+        "example_chart": "柱状图",
+        "example_house_colour": "街道：房子是什么颜色？（英文提问）",
+        "example_highest_bar": "图表：哪个柱子最高？",
+        "example_watercolour": "红房子，水彩（英文提示词）",
+        "example_dog": "雨中奔跑的小狗，油画",
+        "example_en_speech": "英文语音：讲了什么？",
+        "example_zh_speech": "中文语音：说了什么？",
+        "explain": "显示注意力 · 令牌预算",
+        "explain_words": "点击回答中的一个词（勾选“范围”可选多个）",
+        "explain_span": "范围：下一次点击扩展选区",
+        "explain_first_layer": "起始层",
+        "explain_last_layer": "结束层",
+        "explain_heads": "注意力头",
+        "explain_heads_mean": "平均",
+        "explain_heads_max": "最大",
+        "explain_heatmap": "所选词关注了哪里",
+        "explain_raw": "原始注意力（JSON，与 /attention 接口返回的相同）",
+        "describe_drawing": "描述这张画（图片描述页）",
+        # 视频问答
+        "tab_video": "视频问答",
+        "video_input": "视频（上传或录制）",
+        "video_sound": "让模型听到视频的声音",
+        "video_question_placeholder": "就这段视频提个问题…（Enter 发送，Shift+Enter 换行）",
+        "example_video_en": "街道视频：发生了什么？说了什么？（英文提问）",
+        "example_video_zh": "街道视频（中文语音）",
+    },
+}
 
 MESSAGES = {
     "en": {
@@ -57,6 +217,11 @@ MESSAGES = {
         "speech_failed": "The answer could not be spoken ({reason}); the text answer above is complete.",
         "speech_cut": "The spoken answer stops at {limit:g} s (--max-speech-seconds); the text has it all.",
         "load_failed": "Could not load model '{model}': {reason}",
+        "reason_load": "{error} Check the id, your network, or HF_HUB_OFFLINE and the local cache.",
+        "reason_family": "it is a '{model_type}' model; this demo runs {families} models.",
+        "reason_no_cuda": "--device cuda was asked for, but no CUDA GPU is visible; use --device cpu.",
+        "reason_choose_another": "{reason} Choose another with {flags}, or run `python app.py --tiny` for offline "
+                                 "test models.",
         # --- quantize (issue 31): begin ---
         "quantize_unknown": "--quantize {mode} is not a mode this app knows; choose one of {modes}.",
         "quantize_missing": "--quantize {mode} needs the bitsandbytes package, which is not installed. Fix: "
@@ -80,6 +245,7 @@ MESSAGES = {
                         "--api-key / MMDEMO_API_KEY.",
         "backend_rejected": "The model server rejected the request (HTTP {status}): {detail}",
         "backend_failed": "The model server failed on this request ({detail}). Please try again.",
+        "detail_unreadable_stream": "unreadable stream",
         "backend_busy": "The model server is busy (HTTP {status}). Please try again in a moment.",
         "backend_broken": "The model server's answer broke off midway. Please try again.",
         "bad_backend": "Unknown backend '{backend}'; choose one of: {choices}.",
@@ -165,6 +331,27 @@ MESSAGES = {
         "video_no_sound": "This video has no sound track: the answer comes from its pictures only.",
         "bad_video_value": "The video must be a file uploaded to this app (handle_file() in gradio_client) or a "
                            "public http(s) link.",
+        # the Status tab's readable panel (components/status_panel.py)
+        "status_models": "Models", "status_loaded": "loaded",
+        "status_not_loaded": "not loaded yet (loads on first use)",
+        "status_tasks": "tasks", "status_params": "parameters", "status_load": "loaded in", "status_device": "Device",
+        "status_gpu": "GPU", "status_cpu": "CPU only", "status_threads": "CPU threads", "status_memory": "Memory",
+        "status_rss": "this process", "status_cuda": "GPU memory in use", "status_peak": "peak", "status_of": "of",
+        "status_queue": "Queue", "status_running": "running", "status_waiting": "waiting", "status_limit": "at once",
+        "status_max": "room for", "status_drawing": "drawings", "status_versions": "Versions",
+        "status_engine": "served by an OpenAI-compatible engine as",
+        "status_speech": "speech (talker + token2wav)",
+        "status_speech_off": "speech not loaded (loads on the first spoken answer)",
+        # --- quantize (issue 31): begin ---
+        "status_weights": "weights",
+        "status_quantized": "quantized",
+        # --- quantize (issue 31): end ---
+        # the page's header (components/header.py)
+        "header_models": "Models", "header_caption": "caption", "header_vqa": "image chat", "header_audio": "audio",
+        "header_video": "video", "header_image": "drawing", "header_on": "runs on", "header_cpu": "CPU",
+        "header_engine": "an OpenAI-compatible engine",
+        "header_tiny": "⚠️ **Tiny random-weight models** (`--tiny`): answers are gibberish and drawings are noise. "
+                       "They only show that every part works; run without `--tiny` for the real models.",
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -215,6 +402,10 @@ MESSAGES = {
         "speech_failed": "回答无法朗读（{reason}）；上面的文字回答是完整的。",
         "speech_cut": "朗读在 {limit:g} 秒处停止（--max-speech-seconds）；完整内容见文字回答。",
         "load_failed": "无法加载模型“{model}”：{reason}",
+        "reason_load": "{error} 请检查模型 id、网络，或 HF_HUB_OFFLINE 与本地缓存。",
+        "reason_family": "它是“{model_type}”模型；本演示只运行 {families} 模型。",
+        "reason_no_cuda": "指定了 --device cuda，但看不到 CUDA GPU；请改用 --device cpu。",
+        "reason_choose_another": "{reason}请用 {flags} 选择其他模型，或运行 `python app.py --tiny` 使用离线测试模型。",
         # --- quantize (issue 31): begin ---
         "quantize_unknown": "本应用不认识 --quantize {mode}；请从 {modes} 中选择。",
         "quantize_missing": "--quantize {mode} 需要 bitsandbytes 包，但它没有安装。解决：`pip install {install}`"
@@ -234,6 +425,7 @@ MESSAGES = {
         "backend_auth": "模型服务器拒绝了本演示的 API 密钥（HTTP {status}）。请管理员检查 --api-key / MMDEMO_API_KEY。",
         "backend_rejected": "模型服务器拒绝了此请求（HTTP {status}）：{detail}",
         "backend_failed": "模型服务器处理此请求时出错（{detail}）。请重试。",
+        "detail_unreadable_stream": "无法读取的数据流",
         "backend_busy": "模型服务器正忙（HTTP {status}），请稍后再试。",
         "backend_broken": "模型服务器的回答中途中断了，请重试。",
         "bad_backend": "未知的后端“{backend}”；可选：{choices}。",
@@ -306,11 +498,49 @@ MESSAGES = {
         "video_trimmed": "视频长 {seconds:.0f} 秒，只使用了前 {used:.0f} 秒（{frames} 帧）。",
         "video_no_sound": "该视频没有音轨：回答只依据画面。",
         "bad_video_value": "视频必须是上传到本应用的文件（gradio_client 中用 handle_file()）或公开的 http(s) 链接。",
+        # 状态页（components/status_panel.py）
+        "status_models": "模型", "status_loaded": "已加载", "status_not_loaded": "尚未加载（首次使用时加载）",
+        "status_tasks": "任务", "status_params": "参数量", "status_load": "加载用时", "status_device": "设备",
+        "status_gpu": "GPU", "status_cpu": "仅 CPU", "status_threads": "CPU 线程", "status_memory": "内存",
+        "status_rss": "本进程", "status_cuda": "已用显存", "status_peak": "峰值", "status_of": "共",
+        "status_queue": "队列", "status_running": "运行中", "status_waiting": "等待中", "status_limit": "同时运行",
+        "status_max": "最多排队", "status_drawing": "绘图", "status_versions": "版本",
+        "status_engine": "由 OpenAI 兼容推理服务提供，模型名",
+        "status_speech": "语音部分（talker + token2wav）",
+        "status_speech_off": "语音部分尚未加载（首次朗读时加载）",
+        # --- quantize (issue 31): begin ---
+        "status_weights": "权重",
+        "status_quantized": "量化",
+        # --- quantize (issue 31): end ---
+        # 页首（components/header.py）
+        "header_models": "模型", "header_caption": "图片描述", "header_vqa": "图片问答", "header_audio": "音频",
+        "header_video": "视频", "header_image": "文生图", "header_on": "运行于", "header_cpu": "CPU",
+        "header_engine": "OpenAI 兼容推理服务",
+        "header_tiny": "⚠️ **随机权重的微型模型**（`--tiny`）：回答是乱码，生成的图片是噪点。"
+                       "它们只用来检查各部分能否运行；去掉 `--tiny` 即使用真实模型。",
     },
 }
 
 
 def message(key: str, lang: str = "en", **params) -> str:
-    """The sentence for `key` in `lang` (falls back to English)."""
+    """The sentence for `key` in `lang` (falls back to English); a Text among the parameters in `lang` too."""
     table = MESSAGES.get(lang, MESSAGES["en"])
+    params = {name: value.text(lang) if isinstance(value, Text) else value for name, value in params.items()}
     return table.get(key, MESSAGES["en"].get(key, key)).format(**params)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message key and its parameters, written in the reader's language only when shown: a part of a message
+    that pipelines build before anyone knows the language (a load failure's reason)."""
+
+    key: str
+    params: dict = field(default_factory=dict)
+
+    def text(self, lang: str = "en") -> str:
+        return message(self.key, lang, **self.params)
+
+
+def label(key: str, lang: str) -> str:
+    """A page label as plain text in `lang`, for what the browser leaves alone (example captions)."""
+    return LABELS["zh" if lang == "zh" else "en"][key]
