@@ -201,7 +201,7 @@ class SafeImage(gr.Image):
     def __init__(self, *args, **kwargs):
         # image_mode=None: the upload reaches the pipeline as it is, and pipelines/inputs.py converts
         # it after downscaling (transparency over white). Gradio's default, "RGB", re-encodes every
-        # non-RGB upload first: 0.4-0.5 s for a 1080p screenshot (RGBA PNG), before the task starts.
+        # non-RGB upload at full size first, before the task starts (bench/RESULTS.md, "Incidents").
         kwargs.setdefault("image_mode", None)
         super().__init__(*args, **kwargs)
 

@@ -35,8 +35,7 @@ SESSION_CAPACITY = 1000
 
 
 # A client's uploads may fill at most 1/CACHE_SHARES of the cache (or one question's files, if more):
-# beyond it, its own oldest uploads go first, so one client cannot push out others' live uploads
-# (a single 1.1 GB multi-file upload evicted a victim's picture before).
+# beyond it, its own oldest uploads go first, so one client cannot push out others' live uploads.
 CACHE_SHARES = 4
 
 
@@ -45,7 +44,7 @@ class DiskBudget:
     oldest files go first, as new ones arrive, never one a running request holds. First, though, the
     oldest uploads of any client holding more than `share` bytes of uploads.
 
-    Gradio's own sweep (delete_cache) runs hourly: 500 MB went in within 2.5 s between two sweeps.
+    Gradio's own sweep (delete_cache) runs hourly, far too seldom for a flood of uploads.
     `enforce` runs after every upload (CacheBudgetMiddleware) and as every handler starts (which
     covers `data:` images saved just before, and the images the last drawing wrote).
     """
@@ -137,6 +136,18 @@ class DiskBudget:
 DISK = DiskBudget()
 
 
+def client_of(scope) -> str:
+    """The peer's address. uvicorn replaces it by X-Forwarded-For only for the proxies --trusted-proxies
+    names (app.launch_options sets uvicorn's FORWARDED_ALLOW_IPS from it), so a client cannot choose it."""
+    return (scope.get("client") or ("unknown",))[0]
+
+
+# The page's conversation comes back from the client with every event and is echoed on every
+# streamed update: bounded before any work (the model sees fewer still: --max-history-turns).
+MAX_SHOWN_MESSAGES = 100
+MAX_WAITING = 5  # questions sent while one is answered; each waits its turn in one model event
+
+
 class CacheBudgetMiddleware:
     """ASGI: after each upload, note whose files arrived (the upload's answer lists them) and bring the
     cache back within its budget (in a worker thread) before the reply's last byte goes out, so a client
@@ -148,8 +159,6 @@ class CacheBudgetMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope.get("path", "").rstrip("/").endswith("/upload"):
             return await self.app(scope, receive, send)
-        from .server import client_of
-
         answer = []
 
         async def send_after_enforcing(message):

@@ -8,7 +8,7 @@ canary in tests/test_canaries.py).
   language instead of Gradio's raw validation text. Its queue is a FairQueue: one client (network address) holds
   at most its share of the waiting places.
   Before anything walks a request's values, every file path is bounded (longer than the OS allows:
-  refused at once, `realpath` of a 24 MB `data:` URL took the event loop for twenty minutes), lone
+  refused at once: `realpath` of a huge `data:` URL holds the event loop), lone
   surrogates are mended (U+FFFD), and chat messages are cut to text (Gradio's Chatbot would build any
   component a client names, with its constructor arguments, and run its preprocessing).
 - app_kwargs() (a launch option, so `python app.py` and the tests get the same): one ASGI middleware
@@ -43,6 +43,7 @@ from server import blocks, middleware, queue
 from server.blocks import from_mcp  # noqa: F401 - the tabs take it from here
 
 from .common import lang_of, readable_path, to_gr_error
+from .resources import MAX_SHOWN_MESSAGES, MAX_WAITING, client_of
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,7 @@ def _check_file(entry: dict) -> dict:
         if len(path) > URL_MAX:
             raise InputError("link_failed")
         return entry
-    # Longer than any path the OS opens: refused before realpath walks it (a 24 MB `data:` URL here
-    # kept the event loop, and every user, waiting for twenty minutes).
+    # Longer than any path the OS opens: refused before realpath walks it on the event loop.
     if len(path) > PATH_MAX or not readable_path(path):
         raise InputError("file_missing")
     return entry
@@ -145,11 +145,9 @@ def _mend_strings(value):
     return value
 
 
-# The most messages a page's conversation holds (components/vqa.py shows at most MAX_SHOWN_MESSAGES and
+# The most messages a page's conversation holds (the chats show at most MAX_SHOWN_MESSAGES and
 # the questions waiting); a longer chat from a client is cut to its end before Gradio checks it.
 def _chat_cap() -> int:
-    from .vqa import MAX_SHOWN_MESSAGES, MAX_WAITING
-
     return MAX_SHOWN_MESSAGES + MAX_WAITING + 2
 
 
@@ -157,8 +155,8 @@ def text_only_chat(value):
     """A conversation as the app's chats hold it: each message's role and its text parts, nothing else.
 
     Gradio's Chatbot preprocessing builds whatever component a "component" message names, with the
-    client's constructor arguments, and runs its preprocessing (an hour of Opus decoded to a 661 MB WAV,
-    server files copied into the cache), and moves "file" messages into the cache; the app's chats hold
+    client's constructor arguments, and runs its preprocessing (decoding whatever audio it is given,
+    copying server files into the cache), and moves "file" messages into the cache; the app's chats hold
     text only, so every other part is dropped before Gradio sees it. Not a list: Gradio's own check
     refuses it."""
     if not isinstance(value, list):
@@ -235,12 +233,6 @@ def body_limits(settings) -> tuple[int, int]:
     chat = _chat_cap() * 4 * settings.max_prompt_chars * 6
     upload = (settings.max_question_images + 1) * file
     return data_url + chat + 2**20, upload + 2**20
-
-
-def client_of(scope) -> str:
-    """The peer's address. uvicorn replaces it by X-Forwarded-For only for the proxies --trusted-proxies
-    names (app.launch_options sets uvicorn's FORWARDED_ALLOW_IPS from it), so a client cannot choose it."""
-    return (scope.get("client") or ("unknown",))[0]
 
 
 class Buckets:

@@ -14,7 +14,7 @@ from pipelines.inputs import check_text
 from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
 from .explain import ExplainView, explained
 from .i18n import t
-from .resources import holds_work
+from .resources import MAX_SHOWN_MESSAGES, MAX_WAITING, holds_work
 from .speech import SpeakControls
 
 
@@ -58,10 +58,6 @@ def answered(chat) -> list:
     return done
 
 
-# The page's conversation comes back from the client with every event and is echoed on every
-# streamed update: bounded before any work (the model sees fewer still: --max-history-turns).
-MAX_SHOWN_MESSAGES = 100
-MAX_WAITING = 5  # questions sent while one is answered; each waits its turn in one model event
 
 
 def shown(chat, limit: int) -> list[dict]:

@@ -169,8 +169,8 @@ def load_audio(audio, max_seconds: float = 30.0) -> Audio:
     return Audio(samples, max(original, len(samples) / SAMPLE_RATE))
 
 
-# Decoding cost grows with rate x channels x seconds before anything is resampled: an 8-channel
-# 655 kHz FLAC of 228 KB took 742 MB. Headers past these are refused before decoding.
+# Decoding cost grows with rate x channels x seconds before anything is resampled, and a small file can
+# declare huge ones. Headers past these are refused before decoding.
 MAX_SAMPLE_RATE = 192_000
 MAX_CHANNELS = 8
 _BLOCK_FRAMES = 65_536  # read a block at a time and mix it down: memory holds one mono clip, not N channels
@@ -185,9 +185,8 @@ def check_rate_and_channels(rate: int, channels: int) -> None:
 
 def check_audio_streams(path: str) -> bool:
     """Refuse a file whose audio streams exceed the caps, whatever the container, from FFmpeg's stream info
-    (headers only, nothing decoded): libsndfile's header is not the only one. A WavPack file of 1 MB (8
-    channels at 2 MHz) took 4.1 GB through librosa's fallback, a 64-channel WebM/Opus 800 MB. True if
-    FFmpeg read the container and found audio in it."""
+    (headers only, nothing decoded): libsndfile's header is not the only one, and librosa's fallback decodes
+    any container at its declared rate and channels. True if FFmpeg read the container and found audio in it."""
     import av
 
     try:

@@ -315,9 +315,8 @@ def build_janus(out: Path, patches: int = 4) -> Path:
 
     One thing is smaller: `patches`**2 image tokens per image, 16 by default (the real 576 at 24).
     JanusConfig ties the tokens drawn to the tokens an image is read as (384 px / patch size), and
-    drawing is the cost that matters: measured side by side on the tests' 2-core CPU, a 576-token
-    drawing takes 19 s at best against 0.6 s for 16 (each token is a step over a doubled batch),
-    and the suite draws dozens of images. So the image still goes in at 384 px, cut into 96 px
+    drawing is the cost that matters: each token is a step over a doubled batch (bench/RESULTS.md,
+    "Incidents", has the times), and the suite draws dozens of images. So the image still goes in at 384 px, cut into 96 px
     patches (16 px at 24). The Stop tests and the bench's scale section build the real 576
     (`patches=24`). The VQ decoder upsamples 8x: the picture is 8*patches px, resized to the size asked.
     """

@@ -24,14 +24,9 @@ MODEL_ONLY = {"torch", "torchvision", "transformers", "accelerate"}  # what noth
 # Known exceptions, each to be emptied, never added to. Modules of components/ still allowed torch or
 # transformers: none (components/explain.py was, until the attention pass moved into pipelines/explain.py).
 COMPONENTS_ALLOWED_MODEL_IMPORTS: set[str] = set()
-# Known import cycles (each the set of modules that import each other around a loop), to be emptied:
-KNOWN_CYCLES: list[set[str]] = [
-    # common -> resources (DISK) -> server (client_of, lazily) -> common (to_gr_error) and server -> vqa
-    # (chat bounds, lazily) -> explain -> server (from_mcp): goes with the Gradio overrides leaving
-    # components/server.py (issue 25 item 4) and the attention view leaving components/explain.py (item 1).
-    {"components.common", "components.explain", "components.resources", "components.server", "components.speech",
-     "components.vqa"},
-]
+# Known import cycles (each the set of modules that import each other around a loop), to be emptied: none
+# (the last, around components/server.py, went with the chat bounds and client_of moving to resources.py).
+KNOWN_CYCLES: list[set[str]] = []
 
 
 def module_files() -> dict[str, Path]:

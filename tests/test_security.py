@@ -277,7 +277,7 @@ def _page_send(demo) -> int:
 def test_huge_page_conversation_is_not_echoed(served):
     """The page's private events take the whole conversation from the client and echo it: a hostile
     5,000-turn, 5 MB chat comes back as the bounded window only."""
-    from components.vqa import MAX_SHOWN_MESSAGES
+    from components.resources import MAX_SHOWN_MESSAGES
 
     demo, app = served.demo, served.url
     chat = [{"role": role, "content": [{"type": "text", "text": role[0] * 500}]} for role in ("user", "assistant")] * 5000

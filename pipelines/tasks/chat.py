@@ -15,7 +15,7 @@ class ChatPipeline(Pipeline):
         --max-history-turns, each question cut to --max-prompt-chars and each answer to 4 times that.
 
         History comes from the client and is echoed on every streamed update, so it is bounded here,
-        before any work: an unbounded one cost 920 MB out for a 10 MB history, and held the model slot.
+        before any work: an unbounded one costs memory in proportion to its size and holds the model slot.
         Trimmed rather than refused: a conversation in the page grows past the window in normal use.
         """
         kept, limit = self.settings.max_history_turns, self.settings.max_prompt_chars
