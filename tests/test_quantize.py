@@ -221,3 +221,13 @@ def test_a_quantized_thinker_still_speaks_through_a_float_talker(by_mode, mode):
         module = model.get_submodule(name)
         assert all(type(m) is torch.nn.Linear for m in module.modules() if isinstance(m, torch.nn.Linear)), name
         assert all(p.dtype == torch.float32 for p in module.parameters()), name
+
+
+def test_the_bench_prints_its_table(tiny_dir):
+    """bench/quantize.py end to end with tiny counts (its numbers are bench/RESULTS.md's, not checked here)."""
+    out = subprocess.run([sys.executable, "-m", "bench.quantize", "--tiny-dir", str(tiny_dir), "--modes", "none,nf4",
+                          "--tokens", "2", "--repeats", "1", "--device", "cpu"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "### --quantize side by side" in out.stdout
+    assert "| Omni thinker, caption | nf4 |" in out.stdout and "| Janus, image question | none |" in out.stdout
