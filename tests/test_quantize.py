@@ -231,3 +231,23 @@ def test_the_bench_prints_its_table(tiny_dir):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "### --quantize side by side" in out.stdout
     assert "| Omni thinker, caption | nf4 |" in out.stdout and "| Janus, image question | none |" in out.stdout
+
+
+def test_the_served_app_started_with_the_flag_answers_and_says_so_in_status(tiny_dir):
+    """`python app.py --tiny --quantize int8`: the flag reaches the registry; the API answers; /status names it."""
+    from gradio_client import Client, handle_file
+
+    from .conftest import run_app
+
+    env = dict(os.environ, MMDEMO_MAX_NEW_TOKENS="4", HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    with run_app("--tiny", "--tiny-dir", str(tiny_dir), "--quantize", "int8", "--device", "cpu", env=env) as url:
+        client = Client(url, verbose=False)
+        caption = client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
+        assert isinstance(caption, str)
+        gallery, seed = client.predict("a red house", 11, 1, 256, 5, api_name="/text_to_image")
+        assert seed == 11 and len(gallery) == 1
+        status = client.predict(api_name="/status")
+    loaded = [m for m in status["models"].values() if m.get("loaded")]
+    assert len(loaded) == 2 and all(m["quantization"] == "int8 (bitsandbytes)" for m in loaded)
+    estimate = status["device"]["memory_estimate"]
+    assert estimate["quantize"] == "int8" and "int8" in {p["quantized"] for p in estimate["parts"]}
