@@ -71,6 +71,24 @@ def check(mode: str, device: str, find_spec=importlib.util.find_spec, run_probe=
         raise ModelError("quantize_device", mode=mode, device=device, reason=first) from exc
 
 
+class _CastSaidOnce(logging.Filter):
+    """bitsandbytes logs its float16 cast on every int8 matmul whose input is not float16 (float32 on a CPU, bf16
+    on a GPU): each layer, each token. It is expected; said once is enough."""
+
+    def __init__(self):
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("MatMul8bitLt: inputs will be cast"):
+            return True
+        said, self.said = self.said, True
+        return not said
+
+
+CAST_FILTER = _CastSaidOnce()
+
+
 def config_for(mode: str, family, dtype):
     """transformers' BitsAndBytesConfig for `mode`, keeping the family's full-precision modules as they are."""
     if mode == "none":
@@ -79,6 +97,7 @@ def config_for(mode: str, family, dtype):
 
     skip = list(family.keep_full)
     if mode == "int8":
+        logging.getLogger("bitsandbytes.autograd._functions").addFilter(CAST_FILTER)  # once per logger
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
                               llm_int8_skip_modules=skip)

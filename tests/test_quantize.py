@@ -251,3 +251,13 @@ def test_the_served_app_started_with_the_flag_answers_and_says_so_in_status(tiny
     assert len(loaded) == 2 and all(m["quantization"] == "int8 (bitsandbytes)" for m in loaded)
     estimate = status["device"]["memory_estimate"]
     assert estimate["quantize"] == "int8" and "int8" in {p["quantized"] for p in estimate["parts"]}
+
+
+def test_int8_says_its_float16_cast_once_not_at_every_layer_and_token(by_mode, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="bitsandbytes"):
+        list(by_mode["int8"].caption(str(ASSETS / "street.png")))
+        list(by_mode["int8"].caption(str(ASSETS / "street.png")))
+    said = [r for r in caplog.records if r.getMessage().startswith("MatMul8bitLt")]
+    assert len(said) <= 1
