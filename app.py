@@ -51,9 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=HelpFormatter)
     models = p.add_argument_group("models (each flag also reads the environment variable named)")
     for f in fields(Settings):
-        if f.name.endswith("_model") or f.name == "device":
+        if f.name.endswith("_model") or f.name in ("device", "quantize"):
             default = f.default or "the task's own model"
-            models.add_argument(f"--{f.name.replace('_', '-')}", default=None,
+            models.add_argument(f"--{f.name.replace('_', '-')}", default=None, choices=f.metadata.get("choices"),
                                 help=f"{f.metadata['env']}; default {default}")
     models.add_argument("--single-model", default=env("MMDEMO_SINGLE_MODEL"),
                         help="serve every tab from this one checkpoint, e.g. deepseek-community/Janus-Pro-1B "

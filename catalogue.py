@@ -230,6 +230,17 @@ MESSAGES = {
         "reason_no_cuda": "--device cuda was asked for, but no CUDA GPU is visible; use --device cpu.",
         "reason_choose_another": "{reason} Choose another with {flags}, or run `python app.py --tiny` for offline "
                                  "test models.",
+        # --- quantize (issue 31): begin ---
+        "quantize_unknown": "--quantize {mode} is not a mode this app knows; choose one of {modes}.",
+        "quantize_missing": "--quantize {mode} needs the bitsandbytes package, which is not installed. Fix: "
+                            "`pip install {install}` (or add it to requirements.txt on a Space), or start with "
+                            "--quantize none.",
+        "quantize_device": "--quantize {mode} cannot run on this device ({device}): bitsandbytes says \"{reason}\". "
+                           "Fix: start with --quantize none, or choose another --device.",
+        "quantized_checkpoint_missing": "The checkpoint '{model}' is already quantized ({method}); loading it needs "
+                                        "a package that is not installed: {install}. Install it, or choose a "
+                                        "checkpoint that is not pre-quantized.",
+        # --- quantize (issue 31): end ---
         "internal": "Something went wrong on the server. Please try again.",
         "drawing": "Drawing",
         "error_title": "Error",
@@ -339,6 +350,10 @@ MESSAGES = {
         "status_engine": "served by an OpenAI-compatible engine as",
         "status_speech": "speech (talker + token2wav)",
         "status_speech_off": "speech not loaded (loads on the first spoken answer)",
+        # --- quantize (issue 31): begin ---
+        "status_weights": "weights",
+        "status_quantized": "quantized",
+        # --- quantize (issue 31): end ---
         # the page's header (components/header.py)
         "header_models": "Models", "header_caption": "caption", "header_vqa": "image chat", "header_audio": "audio",
         "header_video": "video", "header_image": "drawing", "header_on": "runs on", "header_cpu": "CPU",
@@ -402,6 +417,15 @@ MESSAGES = {
         "reason_family": "它是“{model_type}”模型；本演示只运行 {families} 模型。",
         "reason_no_cuda": "指定了 --device cuda，但看不到 CUDA GPU；请改用 --device cpu。",
         "reason_choose_another": "{reason}请用 {flags} 选择其他模型，或运行 `python app.py --tiny` 使用离线测试模型。",
+        # --- quantize (issue 31): begin ---
+        "quantize_unknown": "本应用不认识 --quantize {mode}；请从 {modes} 中选择。",
+        "quantize_missing": "--quantize {mode} 需要 bitsandbytes 包，但它没有安装。解决：`pip install {install}`"
+                            "（在 Space 上把它加入 requirements.txt），或用 --quantize none 启动。",
+        "quantize_device": "--quantize {mode} 无法在此设备（{device}）上运行：bitsandbytes 报告“{reason}”。"
+                           "解决：用 --quantize none 启动，或换一个 --device。",
+        "quantized_checkpoint_missing": "检查点“{model}”已经量化（{method}）；加载它需要一个未安装的包：{install}。"
+                                        "请安装它，或选择未预先量化的检查点。",
+        # --- quantize (issue 31): end ---
         "internal": "服务器出错了，请重试。",
         "drawing": "绘制中",
         "error_title": "错误",
@@ -495,6 +519,10 @@ MESSAGES = {
         "status_engine": "由 OpenAI 兼容推理服务提供，模型名",
         "status_speech": "语音部分（talker + token2wav）",
         "status_speech_off": "语音部分尚未加载（首次朗读时加载）",
+        # --- quantize (issue 31): begin ---
+        "status_weights": "权重",
+        "status_quantized": "量化",
+        # --- quantize (issue 31): end ---
         # 页首（components/header.py）
         "header_models": "模型", "header_caption": "图片描述", "header_vqa": "图片问答", "header_audio": "音频",
         "header_video": "视频", "header_image": "文生图", "header_on": "运行于", "header_cpu": "CPU",

@@ -43,6 +43,8 @@ def readable(info: dict, lang: str) -> str:
             facts.append(f"{w('loaded')}: {m.get('device', '?')}, {m.get('dtype', '?')}")
             if m.get("parameters"):
                 facts.append(f"{w('params')}: {m['parameters'] / 1e6:,.1f} M")
+            if m.get("quantization", "none") != "none":  # --quantize, or the checkpoint's own
+                facts.append(f"{w('weights')}: {mb(m.get('weights_mb', 0))}, {w('quantized')} {m['quantization']}")
             if m.get("load_seconds") is not None:
                 facts.append(f"{w('load')} {m['load_seconds']} s")
             if isinstance(m.get("speech"), dict):

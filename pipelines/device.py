@@ -76,20 +76,36 @@ class Part:
     name: str  # "thinker", "talker", "token2wav" (Qwen2.5-Omni) or "model"
     params: int
     dtype_bytes: int
+    quantized: int = 0  # of `params`, those stored in `mode` (--quantize, or the checkpoint's own)
+    mode: str = "none"
 
     @property
     def bytes(self) -> int:
-        return self.params * self.dtype_bytes
+        from .quantize import bytes_per_param
+
+        per = bytes_per_param(self.mode) if self.quantized else None
+        if per is None:
+            return self.params * self.dtype_bytes
+        return int((self.params - self.quantized) * self.dtype_bytes + self.quantized * per)
+
+    @property
+    def label(self) -> str:
+        """Its dtype, and the quantization of its decoder layers if any: "bf16", "bf16, decoder layers int8"."""
+        kind = {2: "bf16", 4: "float32"}.get(self.dtype_bytes, str(self.dtype_bytes))
+        return f"{kind}, decoder layers {self.mode}" if self.quantized else kind
 
 
-def checkpoint_parts(model_id: str, family, dtype_bytes: int) -> list[Part]:
+def checkpoint_parts(model_id: str, family, dtype_bytes: int, mode: str = "none") -> list[Part]:
     """The parts of a checkpoint, each counted on the meta device from the config (no weights read).
 
     A checkpoint that speaks: the thinker and the talker load in `dtype_bytes` (bf16 on a GPU),
-    token2wav always in float32 (speech.load_speech, as transformers requires).
+    token2wav always in float32 (speech.load_speech, as transformers requires). `mode` (quantize.py):
+    the weights of the linears it quantizes (all but family.keep_full) are counted in its size.
     """
     import torch
     import transformers
+
+    from .quantize import quantized_linears
 
     config = transformers.AutoConfig.from_pretrained(model_id)
     if family.speaks:
@@ -100,9 +116,11 @@ def checkpoint_parts(model_id: str, family, dtype_bytes: int) -> list[Part]:
     def count(module) -> int:
         return sum(p.numel() for p in module.parameters())
 
+    quantized = {} if mode == "none" else {name: m.weight.numel() for name, m in quantized_linears(model, family)}
     if not family.speaks:
-        return [Part(model_id, "model", count(model), dtype_bytes)]
-    return [Part(model_id, "thinker", count(model.thinker), dtype_bytes),
+        return [Part(model_id, "model", count(model), dtype_bytes, sum(quantized.values()), mode)]
+    in_thinker = sum(n for name, n in quantized.items() if name.startswith("thinker."))
+    return [Part(model_id, "thinker", count(model.thinker), dtype_bytes, in_thinker, mode),
             Part(model_id, "talker", count(model.talker), dtype_bytes),
             Part(model_id, "token2wav", count(model.token2wav), 4)]
 
@@ -192,6 +210,7 @@ class MemoryPlan:
     video_frames: int | None = None
     wanted: "MemoryPlan | None" = None  # the plan with everything on, when this one turned something off
     voice: bool = False  # the speech parts load at start-up; else on the first spoken answer
+    quantize: str = "none"  # --quantize as asked (a checkpoint's own quantization shows in its parts)
 
     @property
     def total(self) -> int:
@@ -203,21 +222,21 @@ class MemoryPlan:
 
     def summary(self) -> str:
         """One line for the log and Status: each part with its dtype, the activations, the free memory."""
-        kind = {2: "bf16", 4: "float32"}
         later = set() if self.voice else {"talker", "token2wav"}
-        parts = ", ".join(f"{p.model_id} {p.name} {p.bytes / 2**30:.2f} GB ({kind.get(p.dtype_bytes, p.dtype_bytes)})"
+        parts = ", ".join(f"{p.model_id} {p.name} {p.bytes / 2**30:.2f} GB ({p.label})"
                           + (", on the first spoken answer" if p.name in later else "") for p in self.parts)
         free = "unknown" if self.available is None else f"{self.available / 2**30:.1f} GB"
-        return (f"memory estimate: {parts}; largest request ({self.largest}) {self.activations / 2**30:.2f} GB; "
+        return (f"memory estimate (--quantize {self.quantize}): {parts}; largest request ({self.largest}) {self.activations / 2**30:.2f} GB; "
                 f"total {self.total / 2**30:.2f} GB of {'GPU' if self.on_gpu else 'RAM'}, {free} free: "
                 f"{'fits' if self.fits else 'does not fit'}")
 
     def as_dict(self) -> dict:
         return {"total_gb": round(self.total / 2**30, 2), "activations_gb": round(self.activations / 2**30, 2),
-                "largest_request": self.largest, "fits": self.fits, "speech": self.speech,
+                "largest_request": self.largest, "fits": self.fits, "speech": self.speech, "quantize": self.quantize,
                 "free_gb": None if self.available is None else round(self.available / 2**30, 2),
                 "parts": [{"model": p.model_id, "part": p.name, "gb": round(p.bytes / 2**30, 2),
-                           "dtype": {2: "bf16", 4: "float32"}.get(p.dtype_bytes, str(p.dtype_bytes))}
+                           "dtype": {2: "bf16", 4: "float32"}.get(p.dtype_bytes, str(p.dtype_bytes)),
+                           "quantized": p.mode if p.quantized else "none"}
                           for p in self.parts],
                 "off": self.off_models, "video_seconds": self.video_seconds}
 
@@ -242,8 +261,9 @@ def plan_memory(pipes, voice: bool, available: int | None, on_gpu: bool) -> Memo
         if model_id in pipes.registry.remote:
             continue
         family = pipes.registry.family_of(model_id)
+        mode, _ = pipes.registry.quantization_of(model_id)  # --quantize, or the checkpoint's own
         checkpoints[model_id] = (family, transformers.AutoConfig.from_pretrained(model_id),
-                                 checkpoint_parts(model_id, family, dtype_bytes))
+                                 checkpoint_parts(model_id, family, dtype_bytes, mode))
     speakers = {p.model_id for p in pipes.all() if p.model_id in checkpoints and checkpoints[p.model_id][0].speaks
                 and p.task in ("vqa", "audio", "video")}
 
@@ -268,7 +288,8 @@ def plan_memory(pipes, voice: bool, available: int | None, on_gpu: bool) -> Memo
                 if size > need:
                     need, largest = size, "text-to-image"
         return MemoryPlan(parts, need, largest, available, on_gpu, speech, extra, list(off),
-                          video, limits.max_video_frames if video is not None else None, voice=voice)
+                          video, limits.max_video_frames if video is not None else None, voice=voice,
+                          quantize=settings.quantize)
 
     speech = bool(speakers)
     full = plan(speech)
@@ -405,7 +426,11 @@ def report(pipes) -> dict:
         entry = models[loaded.model_id] = dict(
             device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
             architecture=type(loaded.model).__name__, load_seconds=round(loaded.load_seconds, 2),
-            parameters=sum(p.numel() for p in loaded.model.parameters()))
+            parameters=sum(p.numel() for p in loaded.model.parameters()),
+            # --quantize as applied (or the checkpoint's own), and the weights' memory as stored
+            quantization=getattr(loaded, "quantization", "none"),
+            weights_mb=round(sum(t.numel() * t.element_size() for t in (*loaded.model.parameters(),
+                                                                         *loaded.model.buffers())) / 2**20, 3))
         if loaded.family.speaks:  # what spoken answers add to this model's memory, once loaded
             spoken = pipes.registry.speech_loaded(loaded.model_id)
             entry["speech"] = ({"loaded": True, "mb": round(spoken.bytes / 2**20, 1), "voices": sorted(spoken.voices),

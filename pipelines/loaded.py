@@ -22,6 +22,9 @@ class Family:
     system_prompt: str | None = None
     text_module: str | None = None  # attribute holding the text generator, if not the model itself
     speaks: bool = False  # the checkpoint also holds a talker and token2wav (pipelines/speech.py)
+    # Modules --quantize leaves at full precision (names in transformers 5.23's model classes): all but the
+    # language model's decoder linears, which are where the weights are and what quantizes well.
+    keep_full: tuple = ()
 
 
 class ModelLock:
@@ -78,6 +81,7 @@ class LoadedModel:
     device: Any
     dtype: Any
     load_seconds: float
+    quantization: str = "none"  # quantize.describe(): "none", "int8 (bitsandbytes)", "gptq 4-bit (the checkpoint's own)"
     lock: ModelLock = field(default_factory=ModelLock)  # see ModelLock: who may use the model at once
 
     @property

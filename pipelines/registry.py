@@ -7,13 +7,12 @@ through accelerate's `device_map`: bf16 on CUDA, float32 on CPU.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
 from typing import Any
 
-from . import compat
+from . import compat, quantize
 from .errors import ModelError, Text
 from .loaded import Family, LoadedModel, ModelLock, without  # noqa: F401 - re-exported
 
@@ -31,11 +30,14 @@ FAMILIES = {
                        "perceiving auditory and visual inputs, as well as generating text and speech."),
         text_module="thinker",
         speaks=True,
+        keep_full=("thinker.model.audio_tower", "thinker.model.visual", "thinker.lm_head", "talker", "token2wav"),
     ),
     "janus": Family(
         model_class="JanusForConditionalGeneration",
         modalities=frozenset({"image", "draw"}),
         text_generate_kwargs={"generation_mode": "text"},
+        keep_full=("model.vision_model", "model.aligner", "model.vqmodel", "model.generation_embeddings",
+                   "model.generation_aligner", "model.generation_head", "lm_head"),
     ),
 }
 
@@ -57,8 +59,9 @@ class ModelRegistry:
     """Checkpoint id -> LoadedModel, each loaded at most once (or the RemoteModel of an id an engine serves)."""
 
     def __init__(self, device: str = "auto", remote: dict | None = None, max_batch_size: int = 1,
-                 batch_wait: float = 0.025):
+                 batch_wait: float = 0.025, quantize: str = "none"):
         self.device = device
+        self.quantize = quantize  # --quantize: none | int8 | nf4 (pipelines/quantize.py)
         self.remote = dict(remote or {})  # id -> RemoteModel (remote.py): served by an engine, never loaded here
         self.max_batch_size, self.batch_wait = max_batch_size, batch_wait
         self._batchers: dict[str, Any] = {}
@@ -150,12 +153,36 @@ class ModelRegistry:
                              reason=Text("reason_family", dict(model_type=model_type, families=", ".join(FAMILIES))))
         return FAMILIES[model_type]
 
+    def quantization_of(self, model_id: str) -> tuple[str, bool]:
+        """(mode, the checkpoint's own): how `model_id` will load, checked before any weight is read. A checkpoint
+        with its own quantization_config loads with it (its backend must be installed) and --quantize is not
+        applied on top; else --quantize, refused here where the backend cannot run it on this device."""
+        from transformers import AutoConfig
+
+        try:
+            own = quantize.own_quantization(AutoConfig.from_pretrained(model_id))
+        except Exception as exc:  # noqa: BLE001 - any failure here is a load failure
+            raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
+        if own is not None:
+            quantize.check_own(model_id, own)
+            return quantize.own_mode(own), True
+        device_map = pick_device(self.device)[0]
+        quantize.check(self.quantize, "cuda" if device_map == "auto" else device_map)
+        return self.quantize, False
+
     def _load(self, model_id: str) -> LoadedModel:
         import transformers
 
         family = self.family_of(model_id)
         device_map, dtype = pick_device(self.device)
-        log.info("loading %s on %s (%s)", model_id, device_map, dtype)
+        mode, own = self.quantization_of(model_id)
+        quantization = {}
+        if own and self.quantize != "none":
+            log.warning("%s has its own quantization_config (%s): --quantize %s is not applied on top",
+                        model_id, mode, self.quantize)
+        elif not own and mode != "none":
+            quantization["quantization_config"] = quantize.config_for(mode, family, dtype)
+        log.info("loading %s on %s (%s), quantization %s", model_id, device_map, dtype, quantize.describe(mode, own))
         start = time.perf_counter()
         try:
             cls = getattr(transformers, family.model_class)
@@ -163,13 +190,19 @@ class ModelRegistry:
             if family.speaks:  # Omni's own loader refuses a checkpoint without spk_dict.pt, which only speech
                 # reads (speech.load_speech, with its own clear message): without it the text answers still work.
                 load = compat.load_without_voices(cls)
-            model = load(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs).eval()
+            model = load(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs, **quantization).eval()
             processor = transformers.AutoProcessor.from_pretrained(model_id)
+        except ImportError as exc:  # a quantization backend transformers asked for and did not find
+            if not (own or quantization):
+                raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
+            raise ModelError("quantized_checkpoint_missing", model=model_id, method=mode,
+                             install=str(exc).strip().splitlines()[0][:300]) from exc
         except Exception as exc:  # noqa: BLE001
             raise ModelError("load_failed", model=model_id, reason=load_failure_reason(exc)) from exc
         seconds = time.perf_counter() - start
         log.info("loaded %s in %.1f s", model_id, seconds)
-        return LoadedModel(model_id, family, model, processor, model.device, dtype, seconds)
+        return LoadedModel(model_id, family, model, processor, model.device, dtype, seconds,
+                           quantization=quantize.describe(mode, own))
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

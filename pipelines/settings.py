@@ -25,6 +25,8 @@ class Settings:
     image_model: str = field(default=DEFAULT_IMAGE_MODEL, metadata={"env": "MMDEMO_IMAGE_MODEL"})
     video_model: str = field(default=DEFAULT_UNDERSTANDING_MODEL, metadata={"env": "MMDEMO_VIDEO_MODEL"})
     device: str = field(default="auto", metadata={"env": "MMDEMO_DEVICE"})  # auto | cpu | cuda
+    # 8-bit or 4-bit weights for the language models' decoder layers (pipelines/quantize.py, README "Quantized weights")
+    quantize: str = field(default="none", metadata={"env": "MMDEMO_QUANTIZE", "choices": ("none", "int8", "nf4")})
     max_new_tokens: int = field(default=512, metadata={"env": "MMDEMO_MAX_NEW_TOKENS"})
     max_image_side: int = field(default=1024, metadata={"env": "MMDEMO_MAX_IMAGE_SIDE"})
     max_image_pixels: int = field(default=20_000 * 20_000 // 4, metadata={"env": "MMDEMO_MAX_IMAGE_PIXELS"})
@@ -89,6 +91,11 @@ class Settings:
                 if value == float("inf"):  # "no limit" is not one: e.g. the spoken length's codes overflow
                     raise ValueError(f"--{f.name.replace('_', '-')} ({f.metadata['env']}) must be a finite number, "
                                      f"not {value}")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(f"--{f.name.replace('_', '-')} ({f.metadata['env']}) must be one of "
+                                 f"{', '.join(choices)}, not {getattr(self, f.name)!r}")
         if self.max_cache_mb < self.max_file_mb:
             raise ValueError(f"--max-cache-mb ({self.max_cache_mb}) must be at least --max-file-mb ({self.max_file_mb})")
 

@@ -36,7 +36,8 @@ class Pipelines:
         self.settings = settings
         self.registry = registry or ModelRegistry(settings.device, remote=remote_models(settings),
                                                   max_batch_size=settings.max_batch_size,
-                                                  batch_wait=settings.max_batch_wait_ms / 1000)
+                                                  batch_wait=settings.max_batch_wait_ms / 1000,
+                                                  quantize=settings.quantize)
         self.caption = CaptionPipeline(self.registry, settings.caption_model, settings)
         self.vqa = VQAPipeline(self.registry, settings.vqa_model, settings)
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
@@ -65,6 +66,8 @@ class Pipelines:
                 if model_id not in self.registry.remote:
                     check_source(model_id, flags, reachable)  # no folder, no network: in seconds, with the fix
                 self.registry.family_of(model_id)
+                if model_id not in self.registry.remote:  # --quantize (or the checkpoint's own): refused now
+                    self.registry.quantization_of(model_id)  # where this machine cannot run it
                 if load and model_id not in self.registry.off:  # left out where it would not fit (device.py)
                     self.registry.get(model_id)
             except ModelError as exc:
