@@ -11,6 +11,7 @@ relies on changes. Public APIs are used wherever one exists (`key_mapping` in sp
   attention_of           the attention implementation a config runs (config._attn_implementation)
   smart_resize           Qwen2-VL's frame sizing, from its processor's module
   sdpa_mask              transformers' SDPA mask function, registered for our attention (masking_utils)
+  talker_mask            the Omni talker's attention mask, given back at each step after generate() drops it
 """
 
 from __future__ import annotations
@@ -85,3 +86,30 @@ def sdpa_mask():
 
     HITS["sdpa_mask"] += 1
     return upstream
+
+
+def talker_mask(talker):
+    """Give the Omni talker an attention mask at every step of its generate(); returns the hook's handle.
+
+    generate() drops an all-ones mask (no padding: every request the talker gets here) before the first step,
+    but the talker's forward computes its rope positions (the media's, a video's sound interleaved with its
+    frames as `use_audio_in_video` says) and adds its codec start embeddings only when it gets one: without
+    it every axis counts tokens one by one. The mask given back covers the cache and the new tokens, as
+    generate() builds it when it keeps it."""
+    import torch
+
+    def give_back(module, args, kwargs):
+        if kwargs.get("attention_mask") is not None:
+            return None
+        new = kwargs.get("inputs_embeds")
+        if new is None:
+            new = kwargs.get("input_ids")
+        if new is None:
+            return None
+        cache = kwargs.get("past_key_values")
+        past = cache.get_seq_length() if cache is not None else 0
+        HITS["talker_mask"] += 1
+        mask = torch.ones((new.shape[0], past + new.shape[1]), dtype=torch.long, device=new.device)
+        return args, {**kwargs, "attention_mask": mask}
+
+    return talker.register_forward_pre_hook(give_back, with_kwargs=True)

@@ -110,6 +110,7 @@ def load_speech(loaded, device_map) -> Speech:
     token2wav = Qwen2_5OmniToken2WavModel.from_pretrained(
         model_id, config=config.token2wav_config, key_mapping={r"^token2wav\.": ""}, dtype=torch.float32,
         device_map=device_map).eval()
+    compat.talker_mask(talker)  # its positions follow the media (and a video's sound) only with a mask
     model.talker, model.token2wav, model.has_talker = talker, token2wav, True
     model.speaker_map.update(voices)
     seconds = time.perf_counter() - start

@@ -11,8 +11,9 @@ before its first forward (the thinker then gets `mm_encoder_outputs`, not pixels
 at the vision encoder, the prompt and the audio features at the thinker's first forward.
 
 For spoken answers (once the talker is loaded): the talker's first step (its text ids, with the voice's
-start token, `use_audio_in_video`, and the embeddings it reads), the time of each of its steps, and the
-thinker pass that made those embeddings (its input and last hidden states).
+start token, `use_audio_in_video`, the embeddings it reads and the rope positions it computed), the time of
+each of its steps, and the thinker pass that made those embeddings (its input and last hidden states; its
+positions are its Prompt's).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class TalkerStart:
     text_ids: list[int] = field(repr=False)  # input_text_ids: prompt, the voice's start token, the first answer token
     use_audio_in_video: bool | None
     embeds: torch.Tensor = field(repr=False)  # inputs_embeds (sequence, hidden)
+    positions: torch.Tensor | None = field(default=None, repr=False)  # the rope positions it computed: (axes, seq)
 
 
 @dataclass
@@ -96,6 +98,9 @@ class Recorder:
         talker = getattr(self.loaded.model, "talker", None)  # hooked only if the speech parts are loaded
         if talker is not None:
             self._handles.append(talker.register_forward_pre_hook(self._on_talker, with_kwargs=True))
+            # The talker computes its positions itself (from its text ids and `use_audio_in_video`) and hands
+            # them to its decoder: read there, at the first step.
+            self._handles.append(talker.model.register_forward_pre_hook(self._on_talker_decoder, with_kwargs=True))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -162,3 +167,9 @@ class Recorder:
                 self.talker_starts.append(TalkerStart(kwargs["input_text_ids"][0].tolist(),
                                                       kwargs.get("use_audio_in_video"),
                                                       embeds[0].detach().float().cpu().clone()))
+
+    def _on_talker_decoder(self, module, args, kwargs):
+        positions = kwargs.get("position_ids")
+        with self._lock:
+            if positions is not None and self.talker_starts and self.talker_starts[-1].positions is None:
+                self.talker_starts[-1].positions = positions[:, 0].detach().cpu().clone()

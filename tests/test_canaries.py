@@ -421,3 +421,31 @@ def test_our_attention_still_gets_transformers_sdpa_mask():
     from pipelines.explain import ROWS
 
     assert AttentionMaskInterface()[ROWS] is compat.sdpa_mask()
+
+
+def test_generate_still_drops_the_talkers_all_ones_mask_that_compat_gives_back(tiny_settings):
+    """compat.talker_mask: generate() drops an attention mask of all ones before the talker's first step, and
+    the talker computes its rope positions only when it gets one. Every talker step gets one from the hook and
+    its decoder then gets positions; when generate() keeps the mask, the override can go."""
+    from pipelines.tasks import Pipelines
+
+    pipes = Pipelines(tiny_settings(max_new_tokens=2, max_speech_seconds=1))
+    vqa = pipes.vqa
+    talker = pipes.registry.speech(vqa.model_id).talker
+    arrived, positions = [], []  # the mask as generate() hands it over; the positions the decoder then gets
+    handles = [talker.register_forward_pre_hook(lambda m, a, k: arrived.append(k.get("attention_mask")),
+                                                with_kwargs=True, prepend=True),
+               talker.model.register_forward_pre_hook(lambda m, a, k: positions.append(k.get("position_ids")),
+                                                      with_kwargs=True)]
+    before = compat_hits("talker_mask")
+    try:
+        asked = vqa.prepare(str(STREET), "What?")
+        *_, answer = vqa.answer(asked)
+        list(vqa.say(asked, answer, "Chelsie"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert arrived, "the talker never ran"
+    assert all(m is None for m in arrived), "generate() keeps the talker's mask now: compat.talker_mask can go"
+    assert len(positions) == len(arrived) and all(p is not None for p in positions)
+    assert compat_hits("talker_mask") == before + len(arrived)

@@ -425,3 +425,36 @@ def test_history_from_the_client_is_bounded(client, seen):
     assert len(out) <= 2 * 4 + 2 and all(len(text_of(m["content"])) <= 4 * 2000 for m in out)
     assert json.dumps(out).count("x") < 100_000
     assert seen.last.text.count("x" * 2000) <= 4 + 4 * 4  # the model read the kept turns only, each cut
+
+
+def test_a_spoken_video_answer_keeps_the_sound_interleaved_for_the_thinker_and_the_talker(tiny_settings):
+    """A heard video, answered aloud: the thinker pass that feeds the talker and the talker's first step place
+    the sound between the frames (`use_audio_in_video`). The token layout is the same either way; only the
+    rope positions tell, so they are compared with the model's own get_rope_index, with and without the flag.
+    With the sound off, the positions are the plain ones. A registry of its own: loading the talker stays here."""
+    from pipelines.tasks import Pipelines
+
+    pipes = Pipelines(tiny_settings(**LIMITS, max_speech_seconds=1))  # the talker's first steps are what count
+    video = pipes.video
+    pipes.registry.speech(video.model_id)
+    rope_index = video.model.model.thinker.model.get_rope_index
+    for sound in (True, False):
+        asked = video.prepare(str(CLIP), "What happens?", sound=sound)
+        *_, answer = video.answer(asked)
+        with Recorder(video.model) as seen:
+            list(video.say(asked, answer, "Chelsie"))
+        inputs = asked.inputs
+        mask = inputs.get("feature_attention_mask")
+
+        def rope(ids: list[int], interleaved: bool) -> torch.Tensor:
+            ids = torch.tensor([ids])
+            return rope_index(ids, None, inputs["video_grid_thw"], torch.ones_like(ids), interleaved,
+                              None if mask is None else mask.sum(-1), inputs["video_second_per_grid"])[0][:, 0]
+
+        thought, start = seen.prompts[-1], seen.talker_starts[-1]  # the pass over prompt + answer; the talker
+        assert thought.positions is not None and start.positions is not None
+        assert torch.equal(thought.positions[-3:], rope(thought.ids, sound)), "thinker pass"
+        assert torch.equal(start.positions[-3:], rope(start.text_ids, sound)), "talker"
+        if sound:  # the flag moves the positions: this case tells
+            assert not torch.equal(rope(thought.ids, True), rope(thought.ids, False))
+            assert not torch.equal(rope(start.text_ids, True), rope(start.text_ids, False))
