@@ -120,6 +120,25 @@ def test_frames_reach_the_model_within_max_video_pixels(client, seen, big_clip):
         assert limit / 2 <= h * w <= limit, (video.name, image.side)
 
 
+def test_the_frame_grid_stays_within_the_limit_whatever_the_frames_and_the_limit(app_pipes):
+    """The processor rounds each side to whole 28 px cells and scales small frames up towards its lower bound;
+    for frames of many shapes (larger and smaller than the limit, wide and tall) and several limits, the grid
+    it makes is rounded down into --max-video-pixels, never up past it."""
+    from pipelines.video_input import Video, model_inputs
+
+    processor = app_pipes.video.model.processor
+    over = []
+    for limit in (320 * 240, 640 * 360, 200 * 200, 100_000, 50_000):
+        for w, h in ((320, 240), (640, 480), (1280, 720), (322, 214), (320, 214), (200, 1000), (1000, 150),
+                     (96, 64), (480, 480), (406, 228), (350, 250), (300, 260)):
+            clip = Video(np.zeros((4, h, w, 3), np.uint8), 2.0, None, 2.0, 2.0, False, max_pixels=limit)
+            inputs, _ = model_inputs(processor, app_pipes.video.messages(clip, "?"), clip)
+            _, gh, gw = inputs["video_grid_thw"][0].tolist()
+            if gh * gw * 14 * 14 > limit:
+                over.append((limit, (w, h), (gw * 14, gh * 14)))
+    assert not over, over
+
+
 def test_the_thinker_places_a_heard_videos_sound_between_its_frames(client, seen, app_pipes):
     """With the sound on, the thinker is told the sound is interleaved with the frames
     (`use_audio_in_video`): its positions are the interleaved ones; with the sound off they are not asked."""
