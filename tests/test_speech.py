@@ -145,7 +145,7 @@ def test_stop_ends_speech_at_the_next_piece(pipes):
     stop = threading.Event()
     pieces = vqa.say(messages, answer * 4, "Chelsie", stop)  # ~200 codes: a first piece of 24, then more
     first = next(pieces)
-    assert isinstance(first, np.ndarray) and first.size == speech.FIRST_PIECE_CODES * 480
+    assert isinstance(first, np.ndarray) and first.size == 24 * 480  # 24 codes, ~0.5 s (README)
     stop.set()
     assert list(pieces) == []  # neither another piece nor the end-of-speech record
     assert not talker_running()
@@ -229,7 +229,7 @@ def test_the_page_gets_each_piece_of_speech_as_it_is_made_then_the_exact_wav(pip
         with wave.open(io.BytesIO(piece)) as w:
             assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (speech.SAMPLE_RATE, 1, 2)
             samples.append(np.frombuffer(w.readframes(w.getnframes()), "<i2"))
-    assert samples[0].size == speech.FIRST_PIECE_CODES * 480
+    assert samples[0].size == 24 * 480  # 24 codes, ~0.5 s (README)
     assert player == gr.skip() and download["visible"] and download["value"].endswith("spoken-answer.wav")
     with wave.open(download["value"]) as w:
         np.testing.assert_array_equal(np.frombuffer(w.readframes(w.getnframes()), "<i2"), np.concatenate(samples))
