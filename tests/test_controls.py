@@ -184,6 +184,38 @@ def test_each_requests_max_new_tokens_is_what_the_model_writes(served):
         assert len(answer.usage.tokens) == tokens
 
 
+def ask_for(pipes, task: str):
+    """A prepared request of each task that writes text, on the test assets."""
+    if task == "caption":
+        return pipes.caption, pipes.caption.prepare(Image.open(ASSETS / "street.png"), "en")
+    if task == "vqa":
+        return pipes.vqa, pipes.vqa.prepare(str(ASSETS / "street.png"), "What is it?")
+    if task == "audio":
+        return pipes.audio, pipes.audio.prepare(str(ASSETS / "speech_en.wav"), "What is said?")
+    return pipes.video, pipes.video.prepare(str(ASSETS / "street_en.mp4"), "What is it?", sound=True)
+
+
+@pytest.mark.parametrize("task", ["caption", "vqa", "audio", "video"])
+def test_each_tasks_request_writes_at_most_its_own_max_new_tokens(served, task):
+    """Every text task: a request's limit under the app's (4 here) is the number of tokens the model writes for
+    it, counted at the model's own forward passes (one per token written), not read from the answer only."""
+    from tests.recorder import Recorder
+
+    pipeline, asked = ask_for(served.pipes, task)
+    steps = []
+    with Recorder(pipeline.model) as heard:
+        handle = pipeline.model.generator.register_forward_pre_hook(lambda module, args: steps.append(1))
+        try:
+            for tokens in (1, 2, 3):
+                steps.clear()
+                *_, answer = pipeline.answer(asked, tokens)
+                assert len(answer.usage.tokens) == tokens, (task, tokens)
+                assert len(steps) == tokens, (task, tokens, len(steps))
+        finally:
+            handle.remove()
+    assert len(heard.prompts) == 3 and len(set(tuple(p.ids) for p in heard.prompts)) == 1
+
+
 @pytest.mark.parametrize("tokens", [0, 5])
 def test_max_new_tokens_past_its_bounds_is_refused(served, tokens):
     from pipelines.errors import InputError

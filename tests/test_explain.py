@@ -471,3 +471,27 @@ def test_a_clicked_words_heat_is_its_own_rows(answered, pipes, span):
     seg = explain.segments(loaded, full)[0]
     expected = explain.image_cells(rows[a:b].mean(0), seg)
     np.testing.assert_allclose(np.array(raw["inputs"][0]["weights"]), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("layers, heads", [((1, 1), "max"), ((0, 0), "mean")])
+def test_the_api_views_the_layers_and_head_mode_asked(served, pipes, monkeypatch, layers, heads):
+    """/attention's layer range and head mode reach the pass (not the first layer, not the mean, whatever is
+    asked): the last word's heat over the image is the mean of its own rows of the model's own weights."""
+    from collections import OrderedDict
+
+    from components import explain as view
+
+    monkeypatch.setattr(view, "RECORDS", OrderedDict())  # this test's answer only
+    client = Client(served.url, analytics_enabled=False, verbose=False)
+    client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
+    (rec,) = view.RECORDS.values()
+    loaded = pipes.caption.model
+    pieces = explain.pieces_of(loaded.tokenizer, rec.tokens)
+    word = len(pieces) - 1
+    _, raw = client.predict("caption", word, word, *layers, heads, api_name="/attention")
+    a, b = pieces[word][1], pieces[word][2]
+    assert raw["layers"] == list(layers) and raw["heads"] == heads and raw["tokens"] == [a, b]
+    rows = direct_rows(loaded, rec.messages, rec.tokens, layers, heads)
+    full, _ = explain.conversation(loaded, rec.messages, rec.tokens)
+    expected = explain.image_cells(rows[a:b].mean(0), explain.segments(loaded, full)[0])
+    np.testing.assert_allclose(np.array(raw["inputs"][0]["weights"]), expected, atol=2e-6)

@@ -145,7 +145,7 @@ def test_stop_ends_speech_at_the_next_piece(pipes):
     stop = threading.Event()
     pieces = vqa.say(messages, answer * 4, "Chelsie", stop)  # ~200 codes: a first piece of 24, then more
     first = next(pieces)
-    assert isinstance(first, np.ndarray) and first.size == speech.FIRST_PIECE_CODES * 480
+    assert isinstance(first, np.ndarray) and first.size == 24 * 480  # 24 codes, ~0.5 s (README)
     stop.set()
     assert list(pieces) == []  # neither another piece nor the end-of-speech record
     assert not talker_running()
@@ -229,7 +229,7 @@ def test_the_page_gets_each_piece_of_speech_as_it_is_made_then_the_exact_wav(pip
         with wave.open(io.BytesIO(piece)) as w:
             assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (speech.SAMPLE_RATE, 1, 2)
             samples.append(np.frombuffer(w.readframes(w.getnframes()), "<i2"))
-    assert samples[0].size == speech.FIRST_PIECE_CODES * 480
+    assert samples[0].size == 24 * 480  # 24 codes, ~0.5 s (README)
     assert player == gr.skip() and download["visible"] and download["value"].endswith("spoken-answer.wav")
     with wave.open(download["value"]) as w:
         np.testing.assert_array_equal(np.frombuffer(w.readframes(w.getnframes()), "<i2"), np.concatenate(samples))
@@ -584,3 +584,61 @@ def test_a_spoken_video_answer_and_its_attention_run_the_processor_once(pipes, c
     pictures, raw = client.predict("video", 0, 0, -1, -1, "mean", api_name="/attention")
     assert pictures and [part["kind"] for part in raw["inputs"]] == ["video", "audio"]
     assert calls == [True], f"the processor ran {len(calls)} times"
+
+
+class _Captured(Exception):
+    """Raised in place of the real talker's generate(), once its inputs are seen."""
+
+
+def real_talker_inputs(model, inputs: dict, voice: str, tokens: int) -> tuple[dict, list[int]]:
+    """What the checkpoint's own Qwen2_5OmniForConditionalGeneration.generate(speaker=voice) hands its talker for
+    this processor output (greedy, `tokens` answer tokens), and the thinker's answer tokens: both taken on the way
+    (the talker does not run: for an image it would refuse the `pixel_values` transformers passes it too)."""
+    thinker, talker = model.thinker, model.talker
+    made, seen = [], {}
+
+    def thinker_generate(*args, **kwargs):
+        made.append(type(thinker).generate(thinker, *args, **kwargs))
+        return made[-1]
+
+    def talker_generate(**kwargs):
+        seen.update(kwargs)
+        raise _Captured
+
+    thinker.generate, talker.generate = thinker_generate, talker_generate
+    try:
+        with torch.inference_mode(), pytest.raises(_Captured):
+            model.generate(**inputs, speaker=voice, thinker_max_new_tokens=tokens, thinker_min_new_tokens=tokens,
+                           thinker_do_sample=False)
+    finally:
+        del thinker.generate, talker.generate
+    return seen, made[0].sequences[0, inputs["input_ids"].shape[1]:].tolist()
+
+
+@pytest.mark.parametrize("kind", ["image", "audio", "video heard"])
+def test_the_talker_gets_what_the_checkpoints_own_generate_gives_it(pipes, kind):
+    """For one request of each kind, the talker's inputs (its prompt embeddings with no image, audio or video
+    embedding in them, the voice's start token, the answer's part, the media layout and `use_audio_in_video`)
+    are the ones the real model's own generate(speaker=...) builds from the same processor output and answer.
+    The real one never runs the thinker over its last token (the end token when the answer ends by itself),
+    so its answer here is the tokens written but the last, as ours is its answer without the end token."""
+    if kind == "image":
+        asked = pipes.vqa.prepare(str(ASSETS / "street.png"), "What?")
+    elif kind == "audio":
+        asked = pipes.audio.prepare(str(ASSETS / "speech_en.wav"), "What is said?")
+    else:
+        asked = pipes.video.prepare(str(ASSETS / "street_en.mp4"), "What?", sound=True)
+    loaded = pipes.vqa.model
+    spoken = pipes.registry.speech(pipes.vqa.model_id)
+    real, written = real_talker_inputs(loaded.model, dict(asked.inputs), "Ethan", 6)
+    with torch.inference_mode():
+        ours = speech.talker_inputs(spoken, loaded, asked.messages, "", "Ethan", written[:-1], inputs=asked.inputs)
+    media = {"image": ("image_grid_thw",), "audio": ("audio_feature_lengths",),
+             "video heard": ("video_grid_thw", "video_second_per_grid", "audio_feature_lengths")}[kind]
+    for key in ("input_ids", "input_text_ids", "attention_mask", *media):
+        assert torch.equal(ours[key].cpu(), real[key].cpu()), key
+    for key in ("inputs_embeds", "thinker_reply_part"):
+        assert ours[key].shape == real[key].shape, key
+        torch.testing.assert_close(ours[key].float(), real[key].float(), atol=1e-5, rtol=1e-4, msg=key)
+    assert bool(ours.get("use_audio_in_video")) == bool(real["use_audio_in_video"]) == (kind == "video heard")
+    assert ours["input_text_ids"][0, -2] == spoken.voices["Ethan"]["bos_token"]
