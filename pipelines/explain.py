@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 
 from . import compat
 from .errors import InputError
-from .generation import Usage, as_model_error, prepared
+from .generation import Usage, as_model_error, prepared, replay_positions
 from .loaded import LoadedModel
 from .video_input import Video
 
@@ -312,6 +312,9 @@ def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list
     A conversation longer than the free memory allows is refused (InputError "attention_too_long")."""
     full, inputs = conversation(loaded, messages, answer_ids, inputs)
     prompt = inputs["input_ids"].shape[-1]
+    positions = replay_positions(loaded.generator, inputs, full["input_ids"], full.get("attention_mask"))
+    if positions is not None:
+        full["position_ids"] = positions
     length = full["input_ids"].shape[-1]
     limit = token_limit(loaded, len(answer_ids))
     if length > limit:

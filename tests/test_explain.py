@@ -471,3 +471,38 @@ def test_a_clicked_words_heat_is_its_own_rows(answered, pipes, span):
     seg = explain.segments(loaded, full)[0]
     expected = explain.image_cells(rows[a:b].mean(0), seg)
     np.testing.assert_allclose(np.array(raw["inputs"][0]["weights"]), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["vision_bos", "audio_bos", "vision_eos", "audio_eos"])
+def test_an_answer_holding_a_control_token_is_explained(answered, name):
+    """A model may write a control token itself (a vision or audio start): the replay took it for media that
+    is not there and failed ("Something went wrong": an index out of range after a vision start at the end,
+    no audio lengths after an audio start). Its attention is now shown, at the end of the answer and within
+    it, and the rows before it are those of the answer without it (its tokens numbered as generate() did)."""
+    loaded, usage = answered
+    control = loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{name}_token"))
+    tokens = list(usage.tokens)
+    for ids in (tokens + [control], [*tokens[:2], control, *tokens[2:]]):
+        pictures, raw = explain.view(loaded, usage.messages, ids, 0, len(explain.pieces_of(loaded.tokenizer, ids)) - 1,
+                                     0, 1)
+        assert len(pictures) == 1 and raw["tokens"] == [0, len(ids)]
+        assert np.array(raw["inputs"][0]["weights"]).shape == np.array(
+            explain.view(loaded, usage.messages, tokens, 0, 0, 0, 1)[1]["inputs"][0]["weights"]).shape
+    rows, _ = explain.answer_attention(loaded, usage.messages, tokens + [control], (0, 1))
+    plain, _ = explain.answer_attention(loaded, usage.messages, tokens, (0, 1))
+    assert torch.allclose(rows[:len(tokens), :-1], plain, atol=1e-6)
+    assert torch.allclose(rows.sum(-1), torch.ones(len(tokens) + 1), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["image", "audio", "video"])
+def test_an_answer_holding_a_media_placeholder_is_refused_clearly(answered, name):
+    """A media placeholder the model wrote would be filled with media that is not there: a clear refusal
+    (its own message, not "Something went wrong")."""
+    from pipelines.errors import InputError
+
+    loaded, usage = answered
+    placeholder = loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{name}_token"))
+    with pytest.raises(InputError) as refused:
+        explain.view(loaded, usage.messages, [*usage.tokens[:2], placeholder, *usage.tokens[2:]], 0, 1, 0, 1)
+    assert refused.value.key == "explain_placeholder"
+
