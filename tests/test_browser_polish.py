@@ -210,3 +210,15 @@ def test_the_api_page_shows_no_success_rate(open_page, server):
     page.wait_for_selector("text=/caption", timeout=SHORT_MS)
     page.wait_for_timeout(1500)  # (the rates come from a request of their own)
     assert "successful" not in page.locator("body").inner_text()
+
+
+def test_the_api_pages_sample_file_is_a_link_this_app_serves(open_page, server):
+    """"Use via API" wrote the caption's sample image as a dict holding a path relative to this repository
+    (`{"path": "assets/street.png", ...}`), which a reader cannot run elsewhere; now it is handle_file() of a URL
+    this app serves (tests/test_api.py runs the snippets as written)."""
+    page = open_page()
+    page.get_by_text("Use via API").click()
+    page.wait_for_selector("text=/caption", timeout=SHORT_MS)
+    code = page.locator("code", has_text='api_name="/caption"').first.inner_text()
+    assert f"handle_file('{server.rstrip('/')}/gradio_api/file=" in code and "street.png')" in code, code
+    assert '"path"' not in code, code
