@@ -362,10 +362,22 @@ def build(root: Path = DEFAULT_DIR) -> dict[str, Path]:
 
     hf_logging.set_verbosity_error()  # the unused talker's default ids outside the tiny vocabulary are expected
     hf_logging.disable_progress_bar()
-    paths = {}
     # A folder built by another version of this file is built again: `--tiny` after an update must not
     # run on a miniature without the parts the code now expects (a stale one had no voices, say).
     stamp = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with open(Path(root) / ".lock", "w") as lock:
+        try:  # test processes (pytest -n) sharing one folder build it once; Windows has no fcntl
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:
+            pass
+        return _build_under_lock(Path(root), stamp)
+
+
+def _build_under_lock(root: Path, stamp: str) -> dict[str, Path]:
+    paths = {}
     for name, builder in ((OMNI_DIR, build_omni), (JANUS_DIR, build_janus)):
         path = Path(root) / name
         built = path / ".built-by"

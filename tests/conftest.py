@@ -275,8 +275,9 @@ class Started:
 @pytest.fixture(scope="session")
 def tiny_server(tiny_dir):
     """`app.py --tiny` (answers of 16 new tokens) on a free port, as a person would start it, for the run."""
-    with tiny_app(tiny_dir, max_new_tokens=16, log_name="app.log") as url:
-        yield Started(url, ARTIFACTS / "app.log")
+    name = f"app-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"  # one log per test process (pytest -n)
+    with tiny_app(tiny_dir, max_new_tokens=16, log_name=name) as url:
+        yield Started(url, ARTIFACTS / name)
 
 
 @pytest.fixture(scope="module")

@@ -190,7 +190,7 @@ def test_attention_passes_and_a_batch_never_overlap_nor_leave_the_wrong_mode(bat
     loaded = batched.vqa.model
     config = loaded.generator.config.text_config
     normal = config._attn_implementation
-    *_, answer = batched.vqa.answer(batched.vqa.request(IMAGE, "What is it?"), 6)
+    *_, answer = batched.vqa.answer(batched.vqa.prepare(IMAGE, "What is it?"), 6)
     messages, tokens = answer.usage.messages, list(answer.usage.tokens)
     first = explain._attention_modules(loaded.generator)[0]
     seen, inside, overlaps, guard = [], [], [], threading.Lock()
