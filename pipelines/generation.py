@@ -211,9 +211,9 @@ def replay_positions(model, inputs, ids: torch.Tensor, mask: torch.Tensor):
     layout_ids = ids.clone()
     layout_ids[:, prompt:] = plain
     feature_mask = inputs.get("feature_attention_mask")
+    audio_lengths = feature_mask.sum(1) if feature_mask is not None else None
     positions, _ = rope(layout_ids, inputs.get("image_grid_thw"), inputs.get("video_grid_thw"), mask,
-                        bool(inputs.get("use_audio_in_video")), feature_mask.sum(1) if feature_mask is not None else None,
-                        inputs.get("video_second_per_grid"))
+                        bool(inputs.get("use_audio_in_video")), audio_lengths, inputs.get("video_second_per_grid"))
     return positions
 
 
