@@ -92,6 +92,11 @@ LABELS = {
         # Gradio's own keys, as its English table has them (zh supplies what its zh-CN table lacks).
         "common.complete": "Complete",
         "common.progress": "Progress",
+        # Gradio's own keys that none of its tables has (a gallery's upload and webcam buttons): read as the key.
+        "common.upload": "Upload",
+        "common.video": "Video",
+        "common.webcam": "Webcam",
+        "image.no_webcam_support": "This browser cannot use a webcam here.",
     },
     "zh": {
         "title": "## 多模态大模型演示",
@@ -169,7 +174,70 @@ LABELS = {
         # Gradio's own keys that its zh-CN table lacks: a screen reader heard "common.complete" after each run.
         "common.complete": "完成",
         "common.progress": "进度",
+        "common.upload": "上传",
+        "common.video": "视频",
+        "common.webcam": "摄像头",
+        "image.no_webcam_support": "此浏览器在这里无法使用摄像头。",
     },
+}
+
+# The rest of Gradio's own keys (6.31) that its English table has and its zh-CN table lacks: the Chinese page
+# read them in English, or as the raw key ("status.queue_position" in the screen reader's queue notice).
+# Gradio formats these itself, so they keep its placeholders; the browser gets them with the labels
+# (components/i18n.py), tests/test_browser_polish.py compares them with Gradio's own tables.
+GRADIO_ZH = {
+    "audio.recording_error": "无法从麦克风开始录音。",
+    "chat_interface.new_chat": "新对话",
+    "chat_interface.message_placeholder": "输入消息…",
+    "chat_interface.additional_inputs": "更多输入",
+    "chat_interface.chatbot": "聊天机器人",
+    "chat_interface.conversation": "对话",
+    "chatbot.complete": "完成",
+    "chatbot.copy_message": "复制消息",
+    "chatbot.copied_message": "已复制消息",
+    "common.download_all": "全部下载",
+    "common.runs": "运行记录",
+    "common.runs_description": "查看保存在此浏览器中的运行记录",
+    "common.back_to_app": "应用",
+    "common.back_to_app_description": "返回应用",
+    "common.record": "录制",
+    "common.stop_recording": "停止录制",
+    "common.screen_studio": "屏幕录制工作室",
+    "common.share_gradio_tab": "[分享] Gradio 标签页",
+    "common.run": "运行",
+    "dataframe.import_empty_file": "拖入的文件是空的。",
+    "dataframe.import_no_column_names": "拖入的文件没有列名。",
+    "dataframe.import_ragged_row": "文件第 {line} 行有 {fields} 个字段，表头有 {columns} 个。",
+    "dataframe.import_static_columns": "无法导入到含只读列的表格。",
+    "dataframe.import_fixed_columns": "此表格恰好需要 {expected} 列，文件有 {actual} 列。",
+    "dataframe.import_fixed_rows": "此表格恰好需要 {expected} 行，文件有 {actual} 行。",
+    "dataframe.filter": "筛选",
+    "dataframe.clear_filter": "清除筛选",
+    "image_editor.add_layer": "添加图层",
+    "image_editor.brush": "画笔",
+    "image_editor.brush_size": "画笔大小",
+    "image_editor.clear_canvas": "清空画布",
+    "image_editor.color": "颜色",
+    "image_editor.confirm_crop": "确认裁剪",
+    "image_editor.crop": "裁剪",
+    "image_editor.erase": "擦除",
+    "image_editor.eraser_size": "橡皮擦大小",
+    "image_editor.fit_to_screen": "适应屏幕",
+    "image_editor.layer": "图层",
+    "image_editor.layers": "图层",
+    "image_editor.pan": "平移",
+    "image_editor.paste": "粘贴",
+    "image_editor.redo": "重做",
+    "image_editor.resize": "调整大小",
+    "image_editor.save_changes": "保存更改",
+    "image_editor.select_draw_tool": "选择绘图工具即可开始",
+    "image_editor.show_layers": "显示图层",
+    "image_editor.upload": "上传",
+    "image_editor.upload_image": "上传图片",
+    "image_editor.webcam": "摄像头",
+    "image_editor.zoom_in": "放大",
+    "image_editor.zoom_out": "缩小",
+    "status.queue_position": "排队中：第 {position} 位，共 {size} 位",
 }
 
 MESSAGES = {

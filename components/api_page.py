@@ -1,20 +1,23 @@
 """What the "Use via API" page (and gradio_client's view_api) says about each endpoint.
 
 Gradio builds it from the components: our labels are gr.I18n keys, which that page prints as
-"[object Object]"; its sample files are Gradio's bus.png and audio_sample.wav; a Dropdown of
-integers is described as strings. Here each label is the English text, samples are this
-repository's assets (the paths README's snippets use) and integer choices are integers.
+"[object Object]"; its sample files are Gradio's bus.png, audio_sample.wav and world.mp4 on GitHub (which
+an offline app cannot reach either); a Dropdown of integers is described as strings. Here each label is the
+English text, samples are this repository's assets, as URLs this app serves (so a snippet copied from the
+page runs as written, from any folder), and integer choices are integers.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
-from server.blocks import api_info
+from server.blocks import api_info, rooted_api_info
 
+from .common import ASSETS
 from .i18n import EN
 
-SAMPLES = {"Image": "assets/street.png", "Audio": "assets/speech_en.wav"}
+SAMPLES = {"Image": "assets/street.png", "Audio": "assets/speech_en.wav", "Video": "assets/street_en.mp4"}
 
 
 def english(label):
@@ -41,6 +44,18 @@ def fix_parameter(item: dict) -> None:
             item["example_input"] = int(item["example_input"])
 
 
+def sample_urls(endpoint: dict, root: str) -> None:
+    """Each sample file (SAMPLES, a path in this repository) as the URL this app serves it at (launch's
+    allowed_paths holds the assets): gradio_client's handle_file downloads it, and the snippets write
+    handle_file(url) only for a sample that has a URL."""
+    for item in endpoint.get("parameters", []):
+        sample = item.get("example_input")
+        if isinstance(sample, dict) and sample.get("path") in SAMPLES.values() and not sample.get("url"):
+            path = ASSETS.parent / sample["path"]
+            sample["url"] = f"{root.rstrip('/')}/gradio_api/file={quote(str(path))}"
+            sample["orig_name"] = path.name
+
+
 def polish(demo) -> None:
     """Edit what the app's API info says (read by the page, /gradio_api/info, the clients and MCP)."""
     def edit(info):
@@ -50,3 +65,4 @@ def polish(demo) -> None:
         return info
 
     api_info(demo, edit)
+    rooted_api_info(sample_urls)

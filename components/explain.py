@@ -188,9 +188,10 @@ def budget_markdown(budget: dict, lang: str) -> str:
     return "\n".join(lines)
 
 
-def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int, heads: str):
+def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int, heads: str, keyed: bool = False):
     """Heat maps (PIL images) and the raw weights (JSON) of answer pieces [start, end]: pipelines/explain.py's
-    view over the kept request (its own processor output), the rows of the last view kept with it."""
+    view over the kept request (its own processor output), the rows of the last view kept with it. `keyed`: each
+    picture with its colour key (the page's view)."""
     loaded = pipeline.model
 
     def keep(key, value):
@@ -199,7 +200,7 @@ def attention(pipeline, rec: Record, start: int, end: int, first: int, last: int
             _trim()  # its rows count in the budget too
 
     return explain.view(loaded, rec.messages, rec.tokens, start, end, first, last, heads, inputs=rec.inputs,
-                        pieces=rec.pieces(loaded.tokenizer), kept=rec.rows, keep=keep)
+                        pieces=rec.pieces(loaded.tokenizer), kept=rec.rows, keep=keep, keyed=keyed)
 
 
 class ExplainView:
@@ -258,7 +259,7 @@ class ExplainView:
         @user_errors
         def show(picked, first, last, heads, request: gr.Request):
             rec = record_of(request, task)
-            pictures, raw = attention(self.pipeline, rec, picked[0], picked[1], first, last, heads)
+            pictures, raw = attention(self.pipeline, rec, picked[0], picked[1], first, last, heads, keyed=True)
             return pictures, raw
 
         shown = dict(fn=show, inputs=[self.picked, self.first, self.last, self.heads], outputs=[self.heat, self.raw],

@@ -6,11 +6,12 @@ the server in the request's language from the same catalogue (catalogue.label, c
 
 import gradio as gr
 
-from catalogue import LABELS, label
+from catalogue import GRADIO_ZH, LABELS, label
 
 EN, ZH = LABELS["en"], LABELS["zh"]
 
-I18N = gr.I18n(en=EN, **{"zh-CN": ZH, "zh": ZH})
+# The Chinese page also gets Gradio's own strings that its zh-CN table lacks (catalogue.GRADIO_ZH).
+I18N = gr.I18n(en=EN, **{"zh-CN": {**GRADIO_ZH, **ZH}, "zh": {**GRADIO_ZH, **ZH}})
 
 
 def t(key: str):

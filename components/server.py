@@ -27,10 +27,13 @@ import logging
 import math
 import os
 import time
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import gradio as gr
+from gradio import processing_utils
 from gradio.exceptions import InvalidPathError
+from gradio.utils import get_upload_folder
 from gradio_client.utils import is_file_obj, is_http_url_like, traverse
 from pydantic import ValidationError
 from starlette.middleware import Middleware
@@ -42,7 +45,7 @@ from pipelines.errors import InputError, UserFacingError
 from server import blocks, middleware, queue
 from server.blocks import from_mcp  # noqa: F401 - the tabs take it from here
 
-from .common import lang_of, readable_path, to_gr_error
+from .common import ASSETS, lang_of, readable_path, to_gr_error
 from .resources import MAX_SHOWN_MESSAGES, MAX_WAITING, client_of
 
 log = logging.getLogger(__name__)
@@ -97,11 +100,29 @@ PATH_MAX = _os_path_max()
 URL_MAX = 8192  # a link Gradio fetches: longer ones are not a file anyone serves
 
 
+FILE_ROUTE = "/gradio_api/file="
+
+
+def own_asset(url: str) -> str | None:
+    """The file of this app's assets/ that a link to its own file route serves (the "Use via API" page's
+    samples: components/api_page.py), or None. Taken from the disk, not fetched: Gradio refuses to fetch a
+    private address, which is what a local app's own URL is."""
+    route = urlsplit(url).path
+    if FILE_ROUTE not in route:
+        return None
+    path = os.path.realpath(unquote(route.split(FILE_ROUTE, 1)[1]))
+    inside = path.startswith(os.path.join(os.path.realpath(ASSETS), ""))
+    return path if inside and os.path.isfile(path) else None
+
+
 def _check_file(entry: dict) -> dict:
     path = entry["path"]
     if is_http_url_like(path):  # a link is fetched by Gradio, private ones refused
         if len(path) > URL_MAX:
             raise InputError("link_failed")
+        own = own_asset(path)
+        if own is not None:  # one of this app's own sample files: a copy in the upload cache, as an upload
+            entry.update(path=processing_utils.save_file_to_cache(own, get_upload_folder()), url=None)
         return entry
     # Longer than any path the OS opens: refused before realpath walks it on the event loop.
     if len(path) > PATH_MAX or not readable_path(path):

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from . import compat
 from .errors import InputError
-from .generation import Usage, as_model_error, prepared
+from .generation import Usage, as_model_error, prepared, replay_positions
 from .loaded import LoadedModel
 from .video_input import Video
 
@@ -312,6 +312,9 @@ def answer_attention(loaded: LoadedModel, messages: list[dict], answer_ids: list
     A conversation longer than the free memory allows is refused (InputError "attention_too_long")."""
     full, inputs = conversation(loaded, messages, answer_ids, inputs)
     prompt = inputs["input_ids"].shape[-1]
+    positions = replay_positions(loaded.generator, inputs, full["input_ids"], full.get("attention_mask"))
+    if positions is not None:
+        full["position_ids"] = positions
     length = full["input_ids"].shape[-1]
     limit = token_limit(loaded, len(answer_ids))
     if length > limit:
@@ -436,15 +439,20 @@ def frames_overlay(frames: np.ndarray, cells: np.ndarray, fps: float, columns: i
         shown = image_overlay(Image.fromarray(frame), cells[min(i // per_patch, patches - 1)], top=top)
         x, y = (i % columns) * tile[0], (i // columns) * tile[1]
         sheet.paste(shown.resize(tile), (x, y))
-        draw.text((x + 4, y + 2), f"{i / fps:.1f}s", fill=(255, 255, 255))
+        label = f"{i / fps:.1f}s"  # on a dark box: white text alone vanished on a bright frame
+        font = _font(max(10, tile[1] // 12))
+        box = draw.textbbox((x + 4, y + 2), label, font=font)
+        draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill=(20, 20, 20))
+        draw.text((x + 4, y + 2), label, fill=(255, 255, 255), font=font)
     return sheet
 
 
 def audio_overlay(samples: np.ndarray, starts: np.ndarray, weights: np.ndarray, seconds: float,
                   size: tuple[int, int] = (800, 200)) -> Image.Image:
-    """The clip's waveform over a heat strip: each audio token's weight across its moment."""
+    """The clip's waveform over a heat strip: each audio token's weight across its moment; under it a time
+    axis in seconds (`size` is the waveform's; the axis adds AXIS_HEIGHT)."""
     width, height = size
-    canvas = Image.new("RGB", size, (250, 250, 250))
+    canvas = Image.new("RGB", (width, height + AXIS_HEIGHT), (250, 250, 250))
     draw = ImageDraw.Draw(canvas)
     seconds = max(seconds, 1e-6)
     colours = _colours(_unit(weights))
@@ -460,7 +468,62 @@ def audio_overlay(samples: np.ndarray, starts: np.ndarray, weights: np.ndarray, 
                 top, bottom = float(col.max()) / scale, float(col.min()) / scale
                 draw.line([x, height / 2 - top * height / 2.2, x, height / 2 - bottom * height / 2.2],
                           fill=(30, 30, 30))
+    time_axis(draw, seconds, (0, height, width, height + AXIS_HEIGHT))
     return canvas
+
+
+AXIS_HEIGHT = 26  # the time axis under a waveform
+TICK_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)  # seconds between ticks: the first giving
+MAX_TICKS = 10  # at most this many
+
+
+def tick_step(seconds: float) -> float:
+    return next((s for s in TICK_STEPS if seconds / s <= MAX_TICKS), TICK_STEPS[-1])
+
+
+def time_axis(draw: ImageDraw.ImageDraw, seconds: float, box: tuple[int, int, int, int]) -> None:
+    """Ticks at a round step of seconds along the box's top edge, each labelled ("1.5s")."""
+    left, top, right, bottom = box
+    width, step = right - left, tick_step(seconds)
+    font = _font(12)
+    draw.line([left, top, right, top], fill=(90, 90, 90))
+    for k in range(int(seconds / step + 1e-9) + 1):
+        x = left + min(round(k * step / seconds * width), width - 1)
+        draw.line([x, top, x, top + 6], fill=(30, 30, 30), width=2)
+        label = f"{k * step:g}s"
+        anchor = "la" if k == 0 else "ra" if x > right - 30 else "ma"
+        draw.text((x, top + 8), label, fill=(30, 30, 30), font=font, anchor=anchor)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+KEY_MIN_WIDTH = 320  # a narrower picture is scaled up (cells kept sharp) for its key to be readable
+
+
+def colour_key(picture: Image.Image, top: float) -> Image.Image:
+    """The picture above a band that reads its colours: the heat scale from 0 to `top` (the weight drawn
+    hottest, as a share of the words' attention: "0%" to "3.1%")."""
+    if picture.width < KEY_MIN_WIDTH:
+        picture = picture.resize((KEY_MIN_WIDTH, max(1, round(picture.height * KEY_MIN_WIDTH / picture.width))),
+                                 Image.Resampling.NEAREST)
+    width, height = picture.size
+    size = int(np.clip(width / 45, 12, 32))
+    band = round(size * 2.4)
+    out = Image.new("RGB", (width, height + band), (250, 250, 250))
+    out.paste(picture.convert("RGB"), (0, 0))
+    draw, font, pad = ImageDraw.Draw(out), _font(size), size // 2
+    low, high = "0%", f"{top:.1%}"
+    x0 = round(pad + draw.textlength(low, font=font) + pad)
+    x1 = round(width - pad - draw.textlength(high, font=font) - pad)
+    y0, y1 = height + band // 4, height + band - band // 4
+    ramp = _colours(np.linspace(0, 1, max(1, x1 - x0)))
+    out.paste(Image.fromarray(np.ascontiguousarray(np.repeat(ramp[None], y1 - y0, axis=0))), (x0, y0))
+    middle = height + band / 2
+    draw.text((pad, middle), low, fill=(30, 30, 30), font=font, anchor="lm")
+    draw.text((width - pad, middle), high, fill=(30, 30, 30), font=font, anchor="rm")
+    return out
 
 
 # -- the view: one call from a finished answer to its pictures --------------------------------------
@@ -487,8 +550,10 @@ def _or_default(value, default):
 
 def view(loaded: LoadedModel, messages: list[dict], tokens: list[int], start, end, first=-1, last=-1,
          heads: str = "mean", *, inputs=None, pieces: list | None = None, kept: dict | None = None,
-         keep=None) -> tuple[list[Image.Image], dict]:
+         keep=None, keyed: bool = False) -> tuple[list[Image.Image], dict]:
     """Heat maps (PIL images) and the raw weights (JSON) of answer pieces [start, end] of an answer to `messages`.
+    `keyed`: each picture above its colour key (colour_key), for a person; without, the pictures keep their media's
+    size (an API caller reads the weights themselves from the JSON).
 
     `inputs`: the request's processor output, reused (no second processor run); `pieces`: pieces_of(tokens) if
     already decoded; `kept`: rows of earlier passes by (first, last, heads), and `keep(key, value)` stores a new
@@ -517,7 +582,7 @@ def view(loaded: LoadedModel, messages: list[dict], tokens: list[int], start, en
     weights = rows[pieces[start][1]:pieces[end][2]].mean(0)
     media = [p for turn in messages if not isinstance(turn["content"], str) for p in turn["content"]
              if p.get("type") in ("image", "audio", "video")]
-    pictures, raw = [], []
+    pictures, raw, tops = [], [], []
     parts, part = iter(media), None
     for seg in segs:  # in sequence order, as the parts are in the chat; a video's sound follows its frames
         if not seg.in_video:
@@ -529,16 +594,21 @@ def view(loaded: LoadedModel, messages: list[dict], tokens: list[int], start, en
             samples = np.asarray(part["video"].audio if seg.in_video else part["audio"])
             rate = loaded.processor.feature_extractor.sampling_rate
             pictures.append(audio_overlay(samples, starts, values, len(samples) / rate))
+            tops.append(float(values.max()) if values.size else 0.0)
             raw.append({"kind": "audio", "seconds_per_token": seg.seconds_per_token, "in_video": seg.in_video,
                         "weights": [round(float(v), 6) for v in values]})
         else:
             cells = image_cells(weights, seg)
             if seg.kind == "image":
                 pictures.append(image_overlay(part["image"], cells[0]))
+                tops.append(float(cells[0].max()) if cells.size else 0.0)
             elif isinstance(part.get("video"), Video):
                 pictures.append(frames_overlay(part["video"].frames, cells, part["video"].fps))
+                tops.append(float(cells.max()) if cells.size else 0.0)
             raw.append({"kind": seg.kind, "grid": list(seg.grid),
                         "weights": np.round(cells.astype(np.float64), 6).tolist()})
+    if keyed:
+        pictures = [colour_key(picture, top) for picture, top in zip(pictures, tops)]
     text = "".join(p[0] for p in pieces[start:end + 1])
     on_media = sum(float(weights[torch.as_tensor(s.index)].sum()) for s in segs)
     return pictures, {"text": text, "pieces": [start, end], "tokens": [pieces[start][1], pieces[end][2]],

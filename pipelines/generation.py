@@ -193,6 +193,30 @@ def model_inputs(loaded: LoadedModel, messages: list[dict]):
     return on_device(loaded, processed(loaded, messages))
 
 
+def replay_positions(model, inputs, ids: torch.Tensor, mask: torch.Tensor):
+    """Positions of a finished conversation (the prompt `inputs`, then an answer: `ids` and `mask` whole) as
+    generate() gave them, for a model whose positions come from its inputs' layout (get_rope_index, the
+    Qwen-VL/Omni family); None for any other model (it numbers tokens itself). The model's layout pass reads
+    every id it is given: a control token in the answer (a vision or audio start the model wrote itself) was
+    taken for media that is not there (an index out of range, or no audio lengths). Generation numbered the
+    answer's tokens one after another past the prompt, whatever they are; so does this: the answer's ids are
+    read as plain text."""
+    rope = getattr(getattr(model, "model", model), "get_rope_index", None)
+    if rope is None:
+        return None
+    config = getattr(model, "config", None)
+    named = {v for k, v in vars(config).items() if isinstance(v, int) and k.endswith(("_token_id", "_token_index"))}
+    plain = next(i for i in range(len(named) + 1) if i not in named)  # an id no layout reads
+    prompt = inputs["input_ids"].shape[-1]
+    layout_ids = ids.clone()
+    layout_ids[:, prompt:] = plain
+    feature_mask = inputs.get("feature_attention_mask")
+    audio_lengths = feature_mask.sum(1) if feature_mask is not None else None
+    positions, _ = rope(layout_ids, inputs.get("image_grid_thw"), inputs.get("video_grid_thw"), mask,
+                        bool(inputs.get("use_audio_in_video")), audio_lengths, inputs.get("video_second_per_grid"))
+    return positions
+
+
 def checked(loaded: LoadedModel, messages: list[dict]):
     """`processed`, with a refusal said as one: inputs the processor refuses fail this request alone, before it
     joins a batch. A refusal is about the request (text shaped like the model's markup, media it cannot

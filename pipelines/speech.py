@@ -37,7 +37,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from . import compat
 from .errors import ModelError, UserFacingError
-from .generation import as_model_error, in_background, prepared
+from .generation import as_model_error, in_background, prepared, replay_positions
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +163,7 @@ def talker_inputs(speech: Speech, loaded, messages: list[dict], answer: str, voi
     feature_mask = inputs.get("feature_attention_mask")
     audio_lengths = feature_mask.sum(1) if feature_mask is not None else None
     media = {k: inputs[k] for k in ("image_grid_thw", "video_grid_thw", "video_second_per_grid") if k in inputs}
-    positions, _ = thinker.model.get_rope_index(
-        ids, media.get("image_grid_thw"), media.get("video_grid_thw"), mask, bool(inputs.get("use_audio_in_video")),
-        audio_lengths,
-        media.get("video_second_per_grid"))
+    positions = replay_positions(thinker, inputs, ids, mask)  # the reply's control tokens read as text
     extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
     out = thinker(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True,
                   use_cache=False, **extra)

@@ -15,6 +15,8 @@ pipelines/compat.py.
   sessions.bound_sessions         Gradio's session and holder classes, by module-level name
   blocks.examples_run             a cached example's event, given the model queue gr.Examples takes no option for
   blocks.api_info                 what the "Use via API" page says, through Blocks.get_api_info
+  blocks.rooted_api_info          the same with the request's root URL (sample files as this app's URLs), through
+                                  gradio.routes.generate_code_snippets
   blocks.running_app              the app a handler runs in (its max_file_size)
   blocks.from_mcp                 the header Gradio's MCP server marks its calls with
   middleware.logged_in            Gradio's login cookies, read by the login wall on every route

@@ -11,6 +11,7 @@ import contextvars
 import inspect
 
 import gradio as gr
+from gradio import routes as gradio_routes
 from gradio.context import LocalContext, get_blocks_context
 
 from . import expect, hit
@@ -22,6 +23,7 @@ expect(gr.Blocks, "preprocess_data", ["self", "block_fn", "inputs", "state", "ex
 expect(gr.Blocks, "process_api", ["self", "block_fn", "inputs", "state", "request"])
 expect(gr.Blocks, "validate_inputs", ["self", "block_fn", "inputs"])
 expect(gr.Blocks, "get_api_info", ["self", "all_endpoints", "page"])
+expect(gradio_routes, "generate_code_snippets", ["api_name", "endpoint_info", "root"])
 
 _REQUEST = contextvars.ContextVar("server_request", default=None)  # set in Blocks.process_api
 
@@ -95,6 +97,29 @@ class Blocks(gr.Blocks):
 def api_info(demo: Blocks, edit) -> None:
     """`edit(info) -> info` runs on what the page, /gradio_api/info, the clients and MCP read of the API."""
     demo.api_edits = [*getattr(demo, "api_edits", ()), edit]
+
+
+_ROOTED_EDITS: list = []  # edit(endpoint_info, root), registered by rooted_api_info
+_generate_code_snippets = gradio_routes.generate_code_snippets
+
+
+def _rooted_code_snippets(api_name, endpoint_info, root, *args, **kwargs):
+    for edit in _ROOTED_EDITS:
+        hit("rooted_api_info")
+        edit(endpoint_info, root)
+    return _generate_code_snippets(api_name, endpoint_info, root, *args, **kwargs)
+
+
+gradio_routes.generate_code_snippets = _rooted_code_snippets
+
+
+def rooted_api_info(edit) -> None:
+    """`edit(endpoint_info, root)` runs on each endpoint's API info as a request gets it (the page, /gradio_api/info),
+    with the app's root URL as that request reached it (known only then), just before Gradio writes the endpoint's
+    code snippets from it: the page and the snippets read the edit. Registered once per process (every app in
+    it gets it: an edit checks what it changes)."""
+    if edit not in _ROOTED_EDITS:
+        _ROOTED_EDITS.append(edit)
 
 
 def examples_run(examples: gr.Examples):

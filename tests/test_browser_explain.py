@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components.i18n import EN
-from tests.browser import WAIT_MS, shot, tab, upload, wait_done, wait_text
+from tests.browser import NARROW, WAIT_MS, WIDE, shot, tab, upload, wait_done, wait_text
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,35 @@ def test_heat_maps_are_shown_whole_and_a_typed_layer_counts(page):
     box = page.locator("#caption-first-layer input[type=number]")
     box.fill("0")  # typed, the box keeps the focus
     page.wait_for_function(layers, timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("viewport", [NARROW, WIDE], ids=["390", "1280"])
+def test_the_heat_map_shown_has_its_colour_key(open_page, viewport):
+    """Issue 26, finding 6: the heat map the page shows carries its colour key under the picture (before: the
+    picture alone, 480x320 for this image, no way to tell what a colour means), shown whole within the page's
+    width on a phone as on a desktop."""
+    from PIL import Image
+
+    from components.i18n import ZH
+    from tests.conftest import ARTIFACTS, ASSETS
+
+    width, height = Image.open(ASSETS / "street.png").size
+    page = open_page(locale="zh-CN", viewport=viewport)
+    tab(page, "tab_caption", ZH)
+    upload(page, "caption-image", "street.png", "img")
+    page.click("#caption-run")
+    wait_text(page, "caption-output")
+    page.click("#caption-explain > button")
+    page.wait_for_selector("#caption-budget table")
+    words = page.locator("#caption-words .token")
+    words.nth(words.count() - 1).click()
+    heat = page.wait_for_selector("#caption-heatmap img")
+    wait_done(page, "caption-heatmap")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=heat)
+    shown = heat.evaluate("""img => { const box = img.getBoundingClientRect();
+        return {natural: [img.naturalWidth, img.naturalHeight], right: box.right, left: box.left}; }""")
+    assert shown["natural"][0] == width and shown["natural"][1] > height * 1.05, shown  # the picture, then its key
+    assert shown["left"] >= 0 and shown["right"] <= viewport["width"] + 1, shown
+    heat.scroll_into_view_if_needed()
+    page.locator("#caption-explain").screenshot(path=ARTIFACTS / f"explain_{viewport['width']}_zh.png",
+                                                animations="disabled")

@@ -121,6 +121,79 @@ def test_the_chinese_page_announces_no_raw_key(open_page):
     assert ZH["common.complete"] in said, said
 
 
+# What a screen reader is read, collected as it changes: Gradio's status region and every aria-label.
+HEARD = """() => { window.said = []; window.labels = new Set(); const note = () => {
+    document.querySelectorAll('.sr-only[role=status], [aria-live]').forEach(e => {
+        const text = e.textContent.trim(); if (text && said[said.length - 1] !== text) said.push(text); });
+    document.querySelectorAll('[aria-label]').forEach(e => labels.add(e.getAttribute('aria-label'))); };
+    note(); new MutationObserver(note).observe(document.body,
+        {subtree: true, childList: true, characterData: true, attributes: true}); }"""
+RAW_KEY = r"^(common|status|chatbot|audio|image|video|upload_text|chat_interface|dataframe|image_editor|errors|" \
+          r"blocks|checkbox|file|label|login|number|plot|radio|slider|dropdown)\.[a-z_0-9]+$"
+
+
+def test_the_chinese_page_announces_its_queue_place_in_chinese(open_page, served):
+    """Finding 10: while a question waits its turn, Gradio's status region tells a screen reader its place:
+    on the Chinese page that was English ("In queue: 1 of 1": Gradio's zh-CN table lacks status.queue_position).
+    Now the Chinese sentence, with the place filled in; no raw key is heard, or labels anything, while it
+    waits or after the answer."""
+    import re
+
+    from catalogue import GRADIO_ZH
+
+    page = open_page(locale="zh-CN")
+    page.evaluate(HEARD)
+    tab(page, "tab_caption", ZH)
+    upload(page, "caption-image", "street.png", "img")
+    waiting = GRADIO_ZH["status.queue_position"].split("{")[0]  # "排队中：第 "
+    with model_busy(served):
+        page.click("#caption-run")
+        page.wait_for_function("said.some(s => /\\d/.test(s))", timeout=SHORT_MS)  # its place, said
+        during = page.evaluate("said")
+    page.wait_for_function("c => said.includes(c)", arg=ZH["common.complete"], timeout=180_000)
+    said, labels = page.evaluate("said"), page.evaluate("[...labels]")
+    assert any(s.startswith(waiting) and re.search(r"\d", s) for s in during), during
+    assert not [s for s in said if re.search(RAW_KEY, s) or "{" in s], said
+    assert not [s for s in labels if re.search(RAW_KEY, s or "")], labels
+
+
+def gradio_tables(page) -> tuple[dict, dict]:
+    """Gradio's own English and zh-CN tables, flat ("status.queue_position": ...), as its page loads them."""
+    from pathlib import Path
+
+    import gradio
+
+    assets = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
+    names = [next(assets.glob(f"{lang}-*.js")).name for lang in ("en", "zh-CN")]
+    return tuple(page.evaluate("""async name => { const table = await import('./assets/' + name);
+        const flat = (o, p, out) => { for (const [k, v] of Object.entries(o)) { if (k === 'default' || k === '_name')
+            continue; if (v && typeof v === 'object') flat(v, p + k + '.', out); else out[p + k] = v; } return out; };
+        return flat(table, '', {}); }""", name) for name in names)
+
+
+def test_every_gradio_string_reads_in_chinese(open_page):
+    """Every string of Gradio's own the page can show (its English table, and the keys its code asks for
+    that no table has, such as "common.webcam") has a Chinese text on the Chinese page and an English one
+    on the English page: 53 read in English or as the raw key before."""
+    import re
+    from pathlib import Path
+
+    import gradio
+
+    from components.i18n import I18N
+
+    english, chinese = gradio_tables(open_page(locale="zh-CN"))
+    assert len(english) > 100 and "common.clear" in chinese  # the tables were read
+    code = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
+    asked = {key for path in code.glob("*.js")
+             for key in re.findall(r"i18n\([`'\"]([a-z_]+\.[a-z_0-9]+)[`'\"]\)", path.read_text(errors="ignore"))}
+    assert "status.queue_position" in asked and "common.complete" in asked  # the code was read
+    ours = I18N.translations
+    assert not sorted(k for k in set(english) | asked if k not in chinese and k not in ours["zh-CN"])
+    assert not sorted(k for k in asked if k not in english and k not in ours["en"])
+    assert ours["zh"] == ours["zh-CN"]
+
+
 def test_the_api_page_shows_no_success_rate(open_page, server):
     """"Use via API" listed each endpoint's share of successful calls, every Stop counted a failure (the
     caption endpoint read "57 % successful"); with monitoring off it shows none."""
@@ -137,3 +210,15 @@ def test_the_api_page_shows_no_success_rate(open_page, server):
     page.wait_for_selector("text=/caption", timeout=SHORT_MS)
     page.wait_for_timeout(1500)  # (the rates come from a request of their own)
     assert "successful" not in page.locator("body").inner_text()
+
+
+def test_the_api_pages_sample_file_is_a_link_this_app_serves(open_page, server):
+    """"Use via API" wrote the caption's sample image as a dict holding a path relative to this repository
+    (`{"path": "assets/street.png", ...}`), which a reader cannot run elsewhere; now it is handle_file() of a URL
+    this app serves (tests/test_api.py runs the snippets as written)."""
+    page = open_page()
+    page.get_by_text("Use via API").click()
+    page.wait_for_selector("text=/caption", timeout=SHORT_MS)
+    code = page.locator("code", has_text='api_name="/caption"').first.inner_text()
+    assert f"handle_file('{server.rstrip('/')}/gradio_api/file=" in code and "street.png')" in code, code
+    assert '"path"' not in code, code

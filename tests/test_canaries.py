@@ -176,6 +176,14 @@ def test_api_info_edits_still_reach_the_api_page(served):
     assert labels and all(isinstance(label, str) and "__i18n__" not in label for label in labels), labels
 
 
+def test_rooted_api_info_edits_still_reach_the_snippets(served):
+    """gradio.routes.generate_code_snippets (wrapped by server.blocks.rooted_api_info) still writes each endpoint's
+    snippets from the info our edit gave the request's root: the sample file is a URL of this app."""
+    info = httpx.get(f"{served.url}gradio_api/info").json()["named_endpoints"]["/caption"]
+    assert hits("rooted_api_info")  # (Gradio builds the info once per app, at its first request)
+    assert f"handle_file('{served.url.rstrip('/')}/gradio_api/file=" in info["code_snippets"]["python"]
+
+
 def test_a_handler_still_finds_its_app_in_gradios_context(served):
     """server.blocks.running_app (LocalContext.blocks) gives a handler its app's max_file_size: a `data:` image
     over it is refused before it is decoded (counted only when the context held the app)."""

@@ -495,3 +495,121 @@ def test_the_api_views_the_layers_and_head_mode_asked(served, pipes, monkeypatch
     full, _ = explain.conversation(loaded, rec.messages, rec.tokens)
     expected = explain.image_cells(rows[a:b].mean(0), explain.segments(loaded, full)[0])
     np.testing.assert_allclose(np.array(raw["inputs"][0]["weights"]), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["vision_bos", "audio_bos", "vision_eos", "audio_eos"])
+def test_an_answer_holding_a_control_token_is_explained(answered, name):
+    """A model may write a control token itself (a vision or audio start): the replay took it for media that
+    is not there and failed ("Something went wrong": an index out of range after a vision start at the end,
+    no audio lengths after an audio start). Its attention is now shown, at the end of the answer and within
+    it, and the rows before it are those of the answer without it (its tokens numbered as generate() did)."""
+    loaded, usage = answered
+    control = loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{name}_token"))
+    tokens = list(usage.tokens)
+    for ids in (tokens + [control], [*tokens[:2], control, *tokens[2:]]):
+        pictures, raw = explain.view(loaded, usage.messages, ids, 0, len(explain.pieces_of(loaded.tokenizer, ids)) - 1,
+                                     0, 1)
+        assert len(pictures) == 1 and raw["tokens"] == [0, len(ids)]
+        assert np.array(raw["inputs"][0]["weights"]).shape == np.array(
+            explain.view(loaded, usage.messages, tokens, 0, 0, 0, 1)[1]["inputs"][0]["weights"]).shape
+    rows, _ = explain.answer_attention(loaded, usage.messages, tokens + [control], (0, 1))
+    plain, _ = explain.answer_attention(loaded, usage.messages, tokens, (0, 1))
+    assert torch.allclose(rows[:len(tokens), :-1], plain, atol=1e-6)
+    assert torch.allclose(rows.sum(-1), torch.ones(len(tokens) + 1), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["image", "audio", "video"])
+def test_an_answer_holding_a_media_placeholder_is_refused_clearly(answered, name):
+    """A media placeholder the model wrote would be filled with media that is not there: a clear refusal
+    (its own message, not "Something went wrong")."""
+    from pipelines.errors import InputError
+
+    loaded, usage = answered
+    placeholder = loaded.tokenizer.convert_tokens_to_ids(getattr(loaded.processor, f"{name}_token"))
+    with pytest.raises(InputError) as refused:
+        explain.view(loaded, usage.messages, [*usage.tokens[:2], placeholder, *usage.tokens[2:]], 0, 1, 0, 1)
+    assert refused.value.key == "explain_placeholder"
+
+
+# -- the pictures read on their own: a colour key, a time axis -------------------------------------------
+
+
+def ramp_of(band: np.ndarray) -> np.ndarray:
+    """The longest run of coloured (not background, not grey text) pixels along a band's middle row."""
+    row = band[band.shape[0] // 2].astype(int)
+    coloured = (np.ptp(row, axis=-1) > 40)  # a heat colour is far from grey; background and text are grey
+    best, start = (0, 0), None
+    for i, c in enumerate([*coloured, False]):
+        if c and start is None:
+            start = i
+        elif not c and start is not None:
+            best, start = max(best, (i - start, start)), None
+    length, first = best
+    return row[first:first + length], first, first + length
+
+
+def dark(pixels: np.ndarray) -> np.ndarray:
+    return (pixels < 90).all(axis=-1)
+
+
+@pytest.mark.parametrize("size", [(300, 200), (80, 60), (200, 500)])
+def test_a_heat_maps_key_reads_its_colours(answered, size):
+    """Finding 6: what colour means how much attention. The view's picture (as the page shows it) is the heat map
+    whole, then a band under it: a colour ramp from the coldest to the hottest colour, the hotter the further
+    right (red and green never fall), with a label at each end; a narrow picture is scaled up for it to read."""
+    loaded, usage = answered
+    image = Image.new("RGB", size, (30, 140, 200))
+    messages = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str) else
+                 [{**p, "image": image} if p.get("type") == "image" else p for p in m["content"]]}
+                for m in usage.messages]
+    plain, _ = explain.view(loaded, messages, usage.tokens, 0, 0, 0, 1)
+    keyed, _ = explain.view(loaded, messages, usage.tokens, 0, 0, 0, 1, keyed=True)
+    assert plain[0].size == size  # the API's picture: the image's own size
+    width = max(size[0], explain.KEY_MIN_WIDTH)
+    height = round(size[1] * width / size[0])
+    shown = np.asarray(keyed[0])
+    assert keyed[0].width == width and keyed[0].height > height
+    np.testing.assert_array_equal(shown[:height], np.asarray(plain[0].resize((width, height), Image.NEAREST)))
+    band = shown[height:]
+    ramp, left, right = ramp_of(band)
+    assert len(ramp) >= 0.4 * width, (len(ramp), width)
+    assert (np.diff(ramp[:, 0]) >= -1).all() and (np.diff(ramp[:, 1]) >= -1).all()  # red and green only rise
+    cold, hot = explain._colours(np.array([0.0, 1.0])).astype(int)
+    assert np.abs(ramp[0] - cold).max() <= 12 and np.abs(ramp[-1] - hot).max() <= 12
+    assert dark(band[:, :left]).sum() >= 10 and dark(band[:, right:]).sum() >= 10  # "0%" and the top value
+
+
+@pytest.mark.parametrize("seconds", [0.8, 3.0, 12.0])
+def test_a_waveform_has_a_time_axis_in_round_seconds(seconds):
+    """Finding 6: where in the clip. Under the waveform, ticks at a round step of seconds, evenly spaced from the
+    clip's start, the last one at most one step before its end, each with a label under it."""
+    rate, width, height = 16000, 800, 200
+    samples = (0.3 * np.sin(np.arange(int(seconds * rate)) / 7)).astype(np.float32)
+    starts = np.arange(int(seconds * 25)) / 25
+    picture = np.asarray(explain.audio_overlay(samples, starts, np.linspace(0, 1, len(starts)), seconds,
+                                               size=(width, height)))
+    assert picture.shape[1] == width and picture.shape[0] > height + 12
+    axis = picture[height:]
+    ticks = np.flatnonzero(dark(axis[2:6]).all(axis=0))
+    groups = np.split(ticks, np.flatnonzero(np.diff(ticks) > 1) + 1)
+    xs = np.array([g.mean() for g in groups])
+    assert len(xs) >= 2 and xs[0] <= 2, xs
+    spacing = np.diff(xs)
+    assert np.ptp(spacing) <= 3, spacing  # evenly spaced (the last tick drawn inside the edge)
+    step = spacing.mean() / width * seconds
+    assert min(abs(step - s) for s in (0.1, 0.2, 0.5, 1, 2, 5)) < 0.02, step
+    assert seconds - step <= (len(xs) - 1) * step <= seconds + 1e-6
+    labels = dark(axis[8:])
+    assert labels.sum() >= 20 * len(xs)  # text under the ticks
+
+
+def test_each_frames_second_reads_on_a_bright_frame():
+    """The second each frame of a video was taken at is written on it: white text alone vanished on a white
+    frame; it now sits on a dark box."""
+    frames = np.full((8, 96, 128, 3), 255, np.uint8)
+    sheet = np.asarray(explain.frames_overlay(frames, np.zeros((4, 3, 4)), fps=2.0, columns=4))
+    for i in range(8):
+        x, y = (i % 4) * 128, (i // 4) * 96
+        corner = sheet[y:y + 20, x:x + 50]
+        assert dark(corner).sum() >= 40, i  # the box
+        assert ((corner > 200).all(axis=-1) & ~dark(corner)).sum() >= 5, i  # the white text on it
