@@ -26,7 +26,6 @@ def render(pipes, ui) -> None:
                 voice = SpeakControls(pipes.audio, "audio")
                 view = ExplainView("audio", pipes.audio, ui, controls)
         clear.add([audio, question, out])
-        clear.click(voice.cleared, None, voice.outputs, queue=False, api_visibility="private")
 
         def answer_and_speak(audio, question, speak, voice_name, request, page: bool):
             """The answer streams, then (if `speak`) its speech follows. Yields (text, player, wav) for
@@ -92,6 +91,9 @@ def render(pipes, ui) -> None:
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)
         controls.stop_cancels([event, submit, api, api_spoken, *examples])
         # Clear mid-answer ends it (and its speech) too: else the answer streams back into the cleared tab.
-        clear.click(controls.ended, None, [controls.run, controls.stop], cancels=[event, submit, *examples],
+        # It empties the answer and its speech once more after the cancel: a piece streamed before the cancel
+        # landed could otherwise refill the box the click had just emptied.
+        clear.click(lambda: (*controls.ended(), "", *voice.cleared()), None,
+                    [controls.run, controls.stop, out, *voice.outputs], cancels=[event, submit, *examples],
                     queue=False, api_visibility="private")
         view.after(event, submit, *examples)
