@@ -50,11 +50,9 @@ def test_a_drawing_goes_to_the_caption_tab_in_one_click(page):
     shot(page, "explain_round_trip")
 
 
-def test_heat_maps_are_shown_whole_and_a_typed_layer_counts(page):
-    """Issue 26, finding 6: the heat map over a 3:2 picture is shown whole in its gallery (before: a square
-    thumbnail cut its sides off), and a layer typed in the slider's box recomputes the view at once
-    (before: only once the box lost focus)."""
-    tab(page, "tab_caption")
+def last_words_heat_map(page):
+    """Caption the street photo, open Show attention and click the answer's last word: its heat map's img,
+    loaded."""
     upload(page, "caption-image", "street.png", "img")
     page.click("#caption-run")
     wait_text(page, "caption-output")
@@ -65,6 +63,15 @@ def test_heat_maps_are_shown_whole_and_a_typed_layer_counts(page):
     heat = page.wait_for_selector("#caption-heatmap img")
     wait_done(page, "caption-heatmap")
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=heat)
+    return heat
+
+
+def test_heat_maps_are_shown_whole_and_a_typed_layer_counts(page):
+    """Issue 26, finding 6: the heat map over a 3:2 picture is shown whole in its gallery (before: a square
+    thumbnail cut its sides off), and a layer typed in the slider's box recomputes the view at once
+    (before: only once the box lost focus)."""
+    tab(page, "tab_caption")
+    heat = last_words_heat_map(page)
     shown = heat.evaluate("""img => { const box = img.getBoundingClientRect(), fit = getComputedStyle(img).objectFit,
         gallery = document.querySelector('#caption-heatmap').getBoundingClientRect();
         return {fit, ratio: box.width / box.height, natural: img.naturalWidth / img.naturalHeight,
@@ -97,16 +104,7 @@ def test_the_heat_map_shown_has_its_colour_key(open_page, viewport):
     width, height = Image.open(ASSETS / "street.png").size
     page = open_page(locale="zh-CN", viewport=viewport)
     tab(page, "tab_caption", ZH)
-    upload(page, "caption-image", "street.png", "img")
-    page.click("#caption-run")
-    wait_text(page, "caption-output")
-    page.click("#caption-explain > button")
-    page.wait_for_selector("#caption-budget table")
-    words = page.locator("#caption-words .token")
-    words.nth(words.count() - 1).click()
-    heat = page.wait_for_selector("#caption-heatmap img")
-    wait_done(page, "caption-heatmap")
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=heat)
+    heat = last_words_heat_map(page)
     shown = heat.evaluate("""img => { const box = img.getBoundingClientRect();
         return {natural: [img.naturalWidth, img.naturalHeight], right: box.right, left: box.left}; }""")
     assert shown["natural"][0] == width and shown["natural"][1] > height * 1.05, shown  # the picture, then its key
