@@ -97,6 +97,28 @@ LABELS = {
         "common.video": "Video",
         "common.webcam": "Webcam",
         "image.no_webcam_support": "This browser cannot use a webcam here.",
+        # --- search (issue 29): begin ---
+        "tab_search": "Search by meaning",
+        "search_text_mode": "Words → pictures",
+        "search_image_mode": "Picture → pictures and words",
+        "search_matrix_mode": "Contrast: pictures × words",
+        "search_query": "Describe what you look for (English or Chinese)",
+        "search_query_placeholder": "e.g. a red house · 一栋红房子 (Enter searches)",
+        "search_uploads": "Add your own images or videos to the gallery (optional)",
+        "search_run": "Search",
+        "busy_search": "Searching…",
+        "search_results": "Best matches (cosine similarity)",
+        "search_scores": "Ranking",
+        "search_image": "Picture to match",
+        "search_labels": "Labels to try (one per line or comma-separated)",
+        "search_label_scores": "Which label fits (SigLIP: a probability per label, not shares of 1)",
+        "search_matrix_images": "Pictures (rows I1, I2, …)",
+        "search_matrix_texts": "Texts (columns T1, T2, …; one per line)",
+        "search_matrix_run": "Compare",
+        "search_matrix": "Similarity matrix (darker = more alike)",
+        "search_gallery_note": "The gallery: this app's sample pictures and videos, the server's folder (--gallery) "
+                               "and what you add here. Each file is embedded once and cached by its content.",
+        # --- search (issue 29): end ---
     },
     "zh": {
         "title": "## 多模态大模型演示",
@@ -178,6 +200,28 @@ LABELS = {
         "common.video": "视频",
         "common.webcam": "摄像头",
         "image.no_webcam_support": "此浏览器在这里无法使用摄像头。",
+        # --- search (issue 29): begin ---
+        "tab_search": "图文检索",
+        "search_text_mode": "以文搜图",
+        "search_image_mode": "以图搜图 · 零样本分类",
+        "search_matrix_mode": "对比：图片 × 文本",
+        "search_query": "描述你要找的内容（中文或英文）",
+        "search_query_placeholder": "例如：一栋红房子 · a red house（回车搜索）",
+        "search_uploads": "把你自己的图片或视频加入图库（可选）",
+        "search_run": "搜索",
+        "busy_search": "正在搜索…",
+        "search_results": "最匹配的结果（余弦相似度）",
+        "search_scores": "排名",
+        "search_image": "要匹配的图片",
+        "search_labels": "候选标签（每行一个或用逗号分隔）",
+        "search_label_scores": "哪个标签最合适（SigLIP：每个标签各自的概率，总和不必为 1）",
+        "search_matrix_images": "图片（行 I1、I2…）",
+        "search_matrix_texts": "文本（列 T1、T2…；每行一个）",
+        "search_matrix_run": "对比",
+        "search_matrix": "相似度矩阵（颜色越深越相似）",
+        "search_gallery_note": "图库：本应用的示例图片和视频、服务器文件夹（--gallery）以及你在此添加的文件。"
+                               "每个文件只计算一次嵌入，按内容缓存。",
+        # --- search (issue 29): end ---
     },
 }
 
@@ -431,6 +475,16 @@ MESSAGES = {
         # --- chatux (issue 26) ---
         "budget_patches": "An image is cut into small square patches; each {merge}×{merge} patches become one token "
                           "the model reads (rows × columns).",
+        # --- search (issue 29): begin ---
+        "no_query": "Please type what to search for.",
+        "no_labels": "Please type at least one text (one per line).",
+        "too_many_labels": "{count} labels or texts; the limit is {limit}.",
+        "gallery_too_big": "{count} files added to the gallery; the limit is {limit}.",
+        "gallery_cut": "The gallery has more than {limit:,} files; the first {limit:,} were searched.",
+        "bad_top_k": "The number of results must be between 1 and {limit}.",
+        "search_not_media": "The gallery takes images (png, jpg, webp, bmp, gif) and videos (mp4, webm, mov, mkv, avi).",
+        "header_search": "search",
+        # --- search (issue 29): end ---
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -599,6 +653,16 @@ MESSAGES = {
                        "它们只用来检查各部分能否运行；去掉 `--tiny` 即使用真实模型。",
         # --- chatux (issue 26) ---
         "budget_patches": "图片被切成小方块（图块）；每 {merge}×{merge} 个图块合成模型读入的一个令牌（行 × 列）。",
+        # --- search (issue 29): begin ---
+        "no_query": "请输入要搜索的内容。",
+        "no_labels": "请至少输入一条文本（每行一条）。",
+        "too_many_labels": "共 {count} 个标签或文本，上限为 {limit}。",
+        "gallery_too_big": "向图库添加了 {count} 个文件，上限为 {limit}。",
+        "gallery_cut": "图库中的文件超过 {limit:,} 个，只搜索了前 {limit:,} 个。",
+        "bad_top_k": "结果数量必须在 1 到 {limit} 之间。",
+        "search_not_media": "图库只接受图片（png、jpg、webp、bmp、gif）和视频（mp4、webm、mov、mkv、avi）。",
+        "header_search": "检索",
+        # --- search (issue 29): end ---
     },
 }
 

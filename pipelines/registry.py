@@ -39,6 +39,13 @@ FAMILIES = {
         keep_full=("model.vision_model", "model.aligner", "model.vqmodel", "model.generation_embeddings",
                    "model.generation_aligner", "model.generation_head", "lm_head"),
     ),
+    # Search by meaning (pipelines/tasks/search.py): a contrastive image-text encoder, nothing generated. SigLIP 2's
+    # fixed-resolution checkpoints are model_type "siglip". Its weights stay full precision under --quantize.
+    "siglip": Family(
+        model_class="SiglipModel",
+        modalities=frozenset({"embed"}),
+        keep_full=("text_model", "vision_model"),
+    ),
 }
 
 

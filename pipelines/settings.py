@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 # Janus-Pro draws (no transformers model both hears and draws). See README "Models".
 DEFAULT_UNDERSTANDING_MODEL = "Qwen/Qwen2.5-Omni-3B"
 DEFAULT_IMAGE_MODEL = "deepseek-community/Janus-Pro-1B"
+# Search by meaning: a contrastive image-text model that reads Chinese and English (README "Search by meaning").
+DEFAULT_SEARCH_MODEL = "google/siglip2-base-patch16-224"
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Settings:
     audio_model: str = field(default=DEFAULT_UNDERSTANDING_MODEL, metadata={"env": "MMDEMO_AUDIO_MODEL"})
     image_model: str = field(default=DEFAULT_IMAGE_MODEL, metadata={"env": "MMDEMO_IMAGE_MODEL"})
     video_model: str = field(default=DEFAULT_UNDERSTANDING_MODEL, metadata={"env": "MMDEMO_VIDEO_MODEL"})
+    search_model: str = field(default=DEFAULT_SEARCH_MODEL, metadata={"env": "MMDEMO_SEARCH_MODEL"})
     device: str = field(default="auto", metadata={"env": "MMDEMO_DEVICE"})  # auto | cpu | cuda
     # 8-bit or 4-bit weights for the language models' decoder layers (pipelines/quantize.py, README "Quantized weights")
     quantize: str = field(default="none", metadata={"env": "MMDEMO_QUANTIZE", "choices": ("none", "int8", "nf4")})
@@ -63,6 +66,14 @@ class Settings:
     # while the model is busy: a lone user never waits.
     max_batch_size: int = field(default=1, metadata={"env": "MMDEMO_MAX_BATCH_SIZE"})
     max_batch_wait_ms: float = field(default=25.0, metadata={"env": "MMDEMO_MAX_BATCH_WAIT_MS"})
+    # Search by meaning (pipelines/search_index.py): a server folder searched beside the bundled assets, where
+    # the embeddings are cached (default ~/.cache/mmdemo/search), and what bounds one search's cost.
+    gallery: str = field(default="", metadata={"env": "MMDEMO_GALLERY"})
+    search_cache: str = field(default="", metadata={"env": "MMDEMO_SEARCH_CACHE"})
+    max_gallery_items: int = field(default=10_000, metadata={"env": "MMDEMO_MAX_GALLERY_ITEMS"})
+    max_query_chars: int = field(default=200, metadata={"env": "MMDEMO_MAX_QUERY_CHARS"})
+    max_labels: int = field(default=16, metadata={"env": "MMDEMO_MAX_LABELS"})
+    max_matrix_images: int = field(default=8, metadata={"env": "MMDEMO_MAX_MATRIX_IMAGES"})
     # Spoken answers (pipelines/speech.py): the longest one, in seconds; the text answer is never cut.
     max_speech_seconds: float = field(default=60.0, metadata={"env": "MMDEMO_MAX_SPEECH_SECONDS"})
 

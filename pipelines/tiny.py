@@ -26,6 +26,7 @@ from pathlib import Path
 OMNI_DIR = "qwen2_5_omni"
 JANUS_DIR = "janus"
 THINKER_DIR = "qwen2_5_omni_thinker"
+SIGLIP_DIR = "siglip2"  # the search model's miniature (build_search)
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".tiny"
 
 # Text the byte-level BPE is trained on: English and Chinese, so both tokenize compactly.
@@ -355,6 +356,68 @@ def build_janus(out: Path, patches: int = 4) -> Path:
     return out
 
 
+# --- google/siglip2-base-patch16-224 (fixed resolution, model_type "siglip"): the real processor settings --------
+# SiglipImageProcessor: 224x224, bilinear, rescaled 1/255, mean/std 0.5. GemmaTokenizer (BPE with byte fallback,
+# spaces as "▁", <bos> first), pad 0 / eos 1 / bos 2 / unk 3 / mask 4; the text tower reads 64 positions and was
+# trained on lowercased text padded to all 64 (pipelines/tasks/search.py pads so).
+SIGLIP_IMAGE = dict(size={"height": 224, "width": 224}, resample=2, do_rescale=True, rescale_factor=1 / 255,
+                    do_normalize=True, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
+SIGLIP_TEXT_POSITIONS = 64
+SIGLIP_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
+
+
+def build_siglip(out: Path) -> Path:
+    """SigLIP 2 (fixed resolution): the real processor, a Gemma-style tokenizer trained here on English and
+    Chinese (its byte fallback reads any other script), and both towers shrunk to 2 layers of 32."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import GemmaTokenizer, SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
+
+    byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+    trained = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    trained.normalizer = normalizers.Replace(" ", "\u2581")
+    trained.pre_tokenizer = pre_tokenizers.Split(pattern="\u2581", behavior="merged_with_next")
+    trainer = trainers.BpeTrainer(vocab_size=len(SIGLIP_SPECIALS) + 256 + 200, show_progress=False,
+                                  special_tokens=SIGLIP_SPECIALS + byte_tokens)
+    trained.train_from_iterator([line.lower() for line in _CORPUS] * 20, trainer)
+    import json
+
+    bpe = json.loads(trained.to_str())["model"]
+    tokenizer = GemmaTokenizer(vocab=bpe["vocab"], merges=[tuple(m) if isinstance(m, list) else tuple(m.split(" "))
+                                                           for m in bpe["merges"]],
+                               model_max_length=SIGLIP_TEXT_POSITIONS, padding_side="right")
+    processor = SiglipProcessor(image_processor=SiglipImageProcessor(**SIGLIP_IMAGE), tokenizer=tokenizer)
+    ids = tokenizer.convert_tokens_to_ids
+    side = SIGLIP_IMAGE["size"]["height"]
+    config = SiglipConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=37, max_position_embeddings=SIGLIP_TEXT_POSITIONS,
+                         pad_token_id=ids("<pad>"), bos_token_id=ids("<bos>"), eos_token_id=ids("<eos>")),
+        vision_config=dict(image_size=side, patch_size=16, hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=4, intermediate_size=37))
+    torch.manual_seed(0)
+    model = SiglipModel(config)
+    out.mkdir(parents=True, exist_ok=True)
+    processor.save_pretrained(out)
+    model.save_pretrained(out)
+    return out
+
+
+def build_search(root: Path = DEFAULT_DIR) -> Path:
+    """The search model's miniature under `root` (apart from build(): its callers unpack two folders)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stamp = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with open(Path(root) / ".lock", "w") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:
+            pass
+        return _build_under_lock(Path(root), stamp, ((SIGLIP_DIR, build_siglip),))[SIGLIP_DIR]
+
+
 def build(root: Path = DEFAULT_DIR) -> dict[str, Path]:
     """Build both miniatures under `root` (skipping any already built); return their folders."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -376,9 +439,9 @@ def build(root: Path = DEFAULT_DIR) -> dict[str, Path]:
         return _build_under_lock(Path(root), stamp)
 
 
-def _build_under_lock(root: Path, stamp: str) -> dict[str, Path]:
+def _build_under_lock(root: Path, stamp: str, builders=None) -> dict[str, Path]:
     paths = {}
-    for name, builder in ((OMNI_DIR, build_omni), (JANUS_DIR, build_janus)):
+    for name, builder in builders or ((OMNI_DIR, build_omni), (JANUS_DIR, build_janus)):
         path = Path(root) / name
         built = path / ".built-by"
         if not (built.exists() and built.read_text() == stamp):

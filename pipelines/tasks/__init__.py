@@ -19,6 +19,7 @@ from .audio import AudioQAPipeline
 from .base import Pipeline, Request
 from .caption import CAPTION_PROMPTS, CaptionPipeline
 from .chat import ChatPipeline
+from .search import Matrix, Ranked, SearchPipeline
 from .image import DrawRequest, Drawn, Preview, Progress, TextToImagePipeline
 from .video import VideoQAPipeline
 from .vqa import VQAPipeline
@@ -26,7 +27,7 @@ from .vqa import VQAPipeline
 log = logging.getLogger(__name__)
 
 __all__ = ["CAPTION_PROMPTS", "AudioQAPipeline", "CaptionPipeline", "ChatPipeline", "DrawRequest", "Drawn", "Pipeline",
-           "Pipelines", "Preview", "Progress", "Request", "TextToImagePipeline", "VQAPipeline", "VideoQAPipeline"]
+           "Pipelines", "Preview", "Progress", "Request", "Matrix", "Ranked", "SearchPipeline", "TextToImagePipeline", "VQAPipeline", "VideoQAPipeline"]
 
 
 class Pipelines:
@@ -43,11 +44,12 @@ class Pipelines:
         self.audio = AudioQAPipeline(self.registry, settings.audio_model, settings)
         self.image = TextToImagePipeline(self.registry, settings.image_model, settings)
         self.video = VideoQAPipeline(self.registry, settings.video_model, settings)
+        self.search = SearchPipeline(self.registry, settings.search_model, settings)
         self.device_warnings: list = []  # device.DeviceWarning: set at start-up (app.py), shown on the page
         self.memory_plan = None  # device.MemoryPlan: the start-up memory estimate, shown in Status
 
     def all(self) -> list[Pipeline]:
-        return [self.caption, self.vqa, self.audio, self.image, self.video]
+        return [self.caption, self.vqa, self.audio, self.image, self.video, self.search]
 
     def model_ids(self) -> list[str]:
         return list(dict.fromkeys(p.model_id for p in self.all()))
