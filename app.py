@@ -66,6 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     models.add_argument("--voice", action="store_true", default=env("MMDEMO_VOICE") == "1",
                         help="load the talker and token2wav (spoken answers) at start-up instead of on the first "
                              "spoken request. MMDEMO_VOICE=1")
+    search = p.add_argument_group("search by meaning (README \"Search by meaning\")")
+    search.add_argument("--gallery", default=None,
+                        help="a server folder of images and videos the Search tab searches besides the samples "
+                             "(served to visitors as results). MMDEMO_GALLERY")
+    search.add_argument("--search-cache", default=None,
+                        help="where gallery embeddings are cached by content; default ~/.cache/mmdemo/search. "
+                             "MMDEMO_SEARCH_CACHE")
     backend = p.add_argument_group("backend: where caption, VQA and audio Q&A run (README \"Scaling out\")")
     backend.add_argument("--backend", choices=["local", "openai"], default=None,
                          help="local: in this process; openai: an OpenAI-compatible engine (vLLM, SGLang, "
@@ -129,6 +136,7 @@ def settings_from(args: argparse.Namespace):
         else:
             settings.caption_model = settings.vqa_model = settings.audio_model = settings.video_model = omni
             settings.image_model = janus
+        settings.search_model = str(tiny.build_search(Path(args.tiny_dir) if args.tiny_dir else tiny.DEFAULT_DIR))
     return settings
 
 
@@ -155,8 +163,8 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import (api_page, audio, banner, caption, explain, header, language, status, text_to_image, video,
-                            vqa, zerogpu)
+    from components import (api_page, audio, banner, caption, explain, header, language, search, status, text_to_image,
+                            video, vqa, zerogpu)
     from components.common import render_file_refusal
     from components.i18n import t
     from components.server import Demo
@@ -180,6 +188,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 tabs.append(audio)
             if pipes.video_available():
                 tabs.append(video)
+            tabs.append(search)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
         render_file_refusal()
@@ -228,7 +237,8 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     # counts as a failure ("57 % successful"); no /monitoring dashboard either.
     return dict(i18n=I18N, max_file_size=f"{settings.max_file_mb}mb", run_history=False, show_error=False,
                 enable_monitoring=False,
-                allowed_paths=[str(ASSETS)], footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
+                allowed_paths=[str(ASSETS)] + ([settings.gallery] if settings.gallery else []),  # search results
+                footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
                 head=FILE_TYPE_SCRIPT + SPOKEN_SCRIPT + HEADER_HEAD, state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 
 

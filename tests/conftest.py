@@ -105,7 +105,8 @@ def tiny_settings(tiny_dir):
     def make(**overrides):
         omni, janus = str(tiny_dir / tiny.OMNI_DIR), str(tiny_dir / tiny.JANUS_DIR)
         values = dict(caption_model=omni, vqa_model=omni, audio_model=omni, video_model=omni, image_model=janus,
-                      search_model=str(tiny.build_search(tiny_dir)), max_new_tokens=24)
+                      search_model=str(tiny.build_search(tiny_dir)), search_cache=str(tiny_dir / ".search-cache"),
+                      max_new_tokens=24)
         values.update(overrides)
         return Settings(**values)
 

@@ -148,3 +148,26 @@ def test_gallery_files_bounded_and_no_links(tmp_path):
     assert len(files) == 3 and cut
     files, cut = gallery_files([tmp_path], 10)
     assert len(files) == 5 and not cut
+
+
+def test_api_endpoints(served):
+    """The three named endpoints on the real app; a refused bound comes back as its message, not a traceback."""
+    from gradio_client import handle_file
+
+    client = served.new_client()
+    street, chart = os.path.join(ASSETS, "street.png"), os.path.join(ASSETS, "chart.png")
+    gallery, ranking = client.predict("a red house · 一栋红房子", None, api_name="/search")
+    assert len(gallery) == len(ranking) == 4 and [r["rank"] for r in ranking] == [1, 2, 3, 4]
+    assert {r["kind"] for r in ranking} == {"image", "video"}
+    assert ranking == sorted(ranking, key=lambda r: -r["score"])
+    fits, similar, similar_ranking = client.predict(handle_file(street), "a street\n一张图表", None,
+                                                    api_name="/classify")
+    assert {c["label"] for c in fits["confidences"]} == {"a street", "一张图表"}
+    assert similar_ranking[0]["file"] == "street.png"
+    heat, table = client.predict([handle_file(street), handle_file(chart)], "a street\n一张图表\na cat",
+                                 api_name="/similarity_matrix")
+    assert os.path.exists(heat) and table.count("\n") == 3 and "T3: a cat" in table
+    with pytest.raises(Exception, match="Please type what to search for"):
+        client.predict("  ", None, api_name="/search")
+    with pytest.raises(Exception, match="labels or texts; the limit is"):
+        client.predict([handle_file(street)], "\n".join(f"t{i}" for i in range(40)), api_name="/similarity_matrix")
