@@ -75,7 +75,7 @@ def device_of(pipes, model_id: str, lang: str) -> str:
 
 def models_line(pipes, lang: str) -> str:
     tasks: dict[str, list[str]] = {}
-    for p in pipes.all():
+    for p in pipes.shown():
         if (p.task != "audio" or pipes.audio_available()) and (p.task != "video" or pipes.video_available()):
             tasks.setdefault(p.model_id, []).append(message(f"header_{p.task}", lang))
     on = message("header_on", lang)

@@ -38,7 +38,7 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
     says what is wrong with the device (pipelines/device.py), in `lang`."""
     facts = device.report(pipes)
     models = {}
-    for p in pipes.all():
+    for p in pipes.shown():
         entry = models.setdefault(shown_model(p.model_id), {"tasks": [], "loaded": False})
         entry["tasks"].append(p.task)
         if shown_model(p.model_id) != p.model_id:

@@ -49,7 +49,13 @@ class Pipelines:
         self.memory_plan = None  # device.MemoryPlan: the start-up memory estimate, shown in Status
 
     def all(self) -> list[Pipeline]:
-        return [self.caption, self.vqa, self.audio, self.image, self.video, self.search]
+        return [self.caption, self.vqa, self.audio, self.image, self.video]
+
+    def shown(self) -> list[Pipeline]:
+        """Every task the page lists (header, Status): all(), and the search tab's encoder. Search stays out of
+        all(), which the start-up check and memory plan walk: its small encoder loads on the first search, and a
+        missing one fails that tab alone (its message names --search-model), not the app's start."""
+        return [*self.all(), self.search]
 
     def model_ids(self) -> list[str]:
         return list(dict.fromkeys(p.model_id for p in self.all()))
