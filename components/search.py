@@ -44,7 +44,7 @@ def render(pipes, ui) -> None:
         gr.Markdown(t("search_gallery_note"), elem_id="search-note")
         uploads = gr.File(file_count="multiple", file_types=["image", "video"], type="filepath",
                           label=t("search_uploads"), elem_id="search-uploads")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # every mode one tap away at 390 px too
             with gr.Tab(t("search_text_mode"), id="search-text"):
                 query = gr.Textbox(label=t("search_query"), placeholder=t("search_query_placeholder"), lines=1,
                                    max_length=ui.settings.max_query_chars, elem_id="search-query")

@@ -230,18 +230,19 @@ def heat_map(scores: np.ndarray, texts: list[str], cell: int = 64) -> Image.Imag
 
     rows, cols = scores.shape
     pad = 28
-    picture = Image.new("RGB", (pad + cols * cell + 1, pad + rows * cell + 1), "white")
+    top = 48  # below the label gr.Image draws over a picture's top-left corner
+    picture = Image.new("RGB", (pad + cols * cell + 1, top + rows * cell + 1), "white")
     draw = ImageDraw.Draw(picture)
     low, high = float(scores.min()), float(scores.max())
     span = high - low or 1.0
     for c in range(cols):
-        draw.text((pad + c * cell + cell // 2 - 4, 8), f"T{c + 1}", fill="black")
+        draw.text((pad + c * cell + cell // 2 - 4, top - 18), f"T{c + 1}", fill="black")
     for r in range(rows):
-        draw.text((6, pad + r * cell + cell // 2 - 6), f"I{r + 1}", fill="black")
+        draw.text((6, top + r * cell + cell // 2 - 6), f"I{r + 1}", fill="black")
         for c in range(cols):
             level = (float(scores[r, c]) - low) / span  # 0 (least alike here) .. 1 (most)
             colour = (int(255 - 205 * level), int(255 - 140 * level), int(255 - 40 * level))
-            box = (pad + c * cell, pad + r * cell, pad + (c + 1) * cell, pad + (r + 1) * cell)
+            box = (pad + c * cell, top + r * cell, pad + (c + 1) * cell, top + (r + 1) * cell)
             draw.rectangle(box, fill=colour, outline="grey")
             draw.text((box[0] + 8, box[1] + cell // 2 - 6), f"{scores[r, c]:.2f}",
                       fill="white" if level > 0.6 else "black")
