@@ -61,7 +61,7 @@ class EmbeddingCache:
 
     def key_of(self, path: str) -> str:
         st = os.stat(path)
-        stamp = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        stamp = (os.fspath(path), st.st_size, st.st_mtime_ns)
         key = self._hashes.get(stamp)
         if key is None:
             key = content_hash(path)
@@ -153,10 +153,18 @@ class GalleryIndex:
         self._lock = threading.Lock()
         self._store: tuple[tuple, list, NumpyStore] | None = None  # (file keys, items, store) of the last gallery
 
-    def vectors(self, paths: list[str]) -> tuple[list[str], np.ndarray]:
-        """(content key, normalized vector) of each path, embedding only what the cache lacks."""
-        keys = [self.cache.key_of(p) for p in paths]
-        found = {k: self.cache.get(k) for k in dict.fromkeys(keys)}
+    def vectors(self, paths: list[str], keys: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """(content key, normalized vector) of each path: from the last gallery's matrix, else the disk cache, else
+        embedded (only what neither has)."""
+        keys = [self.cache.key_of(p) for p in paths] if keys is None else keys
+        found: dict[str, np.ndarray | None] = {}
+        last = self._store
+        if last is not None:  # a gallery that grew by one file reads one vector, not 10,000
+            rows = {key: i for i, (_, key) in enumerate(last[0])}
+            found = {k: last[2].vectors[rows[k]] for k in keys if k in rows}
+        for k in dict.fromkeys(keys):
+            if k not in found:
+                found[k] = self.cache.get(k)
         missing = [(k, p) for k, p in dict(zip(keys, paths)).items() if found[k] is None]
         if missing:
             fresh = normalized(self.embed([p for _, p in missing]))
@@ -167,12 +175,14 @@ class GalleryIndex:
         return keys, np.stack([found[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
 
     def store(self, paths: list[str]) -> tuple[list[tuple[str, str]], NumpyStore]:
-        """The (path, kind) items and the store of this gallery; the same store again while no file changed."""
-        keys, vectors = self.vectors(paths)
+        """The (path, kind) items and the store of this gallery; the same store again while no file changed (each
+        file's key is then a stat and a dictionary look-up: nothing is read)."""
+        keys = [self.cache.key_of(p) for p in paths]
         stamp = tuple(zip(paths, keys))
-        with self._lock:
-            if self._store is not None and self._store[0] == stamp:
-                return self._store[1], self._store[2]
+        last = self._store
+        if last is not None and last[0] == stamp:
+            return last[1], last[2]
+        keys, vectors = self.vectors(paths, keys)
         items = [(p, kind_of(p) or "image") for p in paths]
         store = NumpyStore(vectors)
         with self._lock:
