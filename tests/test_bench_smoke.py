@@ -38,3 +38,11 @@ def test_explain_bench_runs_and_prints_its_tables():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "### Answer latency with the explain feature unused" in proc.stdout
     assert "### One attention map" in proc.stdout and "| audio 30 s (audio Q&A) |" in proc.stdout
+
+
+def test_search_bench_prints_its_tables():
+    """bench/search.py with tiny counts: both tables print and the three rankings agree."""
+    proc = subprocess.run([sys.executable, "-m", "bench.search", "--repeats", "1", "--sizes", "1000", "--files", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| 1,000 |" in proc.stdout and "| yes |" in proc.stdout and "| 20 |" in proc.stdout
