@@ -38,8 +38,8 @@ def _matrix_table(event, names: list[str]) -> str:
 
 
 def render(pipes, ui) -> None:
-    search = pipes.search
-    queue = model_event(ui, search)
+    searcher = pipes.search
+    queue = model_event(ui, searcher)
     with gr.Tab(t("tab_search"), id="search"):
         gr.Markdown(t("search_gallery_note"), elem_id="search-note")
         uploads = gr.File(file_count="multiple", file_types=["image", "video"], type="filepath",
@@ -77,7 +77,7 @@ def render(pipes, ui) -> None:
                         table = gr.Markdown(elem_id="search-matrix-table")
 
         @user_errors
-        def search_text(query, uploads=None, top_k=None, request: gr.Request = None):
+        def search(query, uploads=None, top_k=None, request: gr.Request = None):
             """Search the gallery (the app's sample pictures and videos, the server's folder, your uploads) by
             meaning, with words in English or Chinese.
 
@@ -89,9 +89,9 @@ def render(pipes, ui) -> None:
                 the best matches as a gallery (captioned with rank and cosine similarity), and the ranking as a
                 list of {rank, file, kind, score}.
             """
-            asked = search.prepare_text(query, _files(uploads), top_k)
+            asked = searcher.prepare_text(query, _files(uploads), top_k)
             notify(asked, request)
-            (event,) = search.answer(asked)
+            (event,) = searcher.answer(asked)
             return _gallery(event.hits), _ranking(event.hits)
 
         @user_errors
@@ -107,9 +107,9 @@ def render(pipes, ui) -> None:
             Returns:
                 the labels with their probabilities, the similar items as a gallery, and their ranking.
             """
-            asked = search.prepare_image(image, labels, _files(uploads), top_k)
+            asked = searcher.prepare_image(image, labels, _files(uploads), top_k)
             notify(asked, request)
-            (event,) = search.answer(asked)
+            (event,) = searcher.answer(asked)
             return dict(event.labels), _gallery(event.hits), _ranking(event.hits)
 
         @user_errors
@@ -123,13 +123,13 @@ def render(pipes, ui) -> None:
                 the similarity matrix as a heat map, and as a table.
             """
             files = _files(pictures)
-            (event,) = search.answer(search.prepare_matrix(files, texts))
+            (event,) = searcher.answer(searcher.prepare_matrix(files, texts))
             return event.picture, _matrix_table(event, [_name(f) for f in files])
 
         text_event = text_controls.around(text_controls.run.click, dict(
-            fn=search_text, inputs=[query, uploads], outputs=[found, ranking], api_name="search", **queue))
+            fn=search, inputs=[query, uploads], outputs=[found, ranking], api_name="search", **queue))
         submit_event = text_controls.around(query.submit, dict(
-            fn=search_text, inputs=[query, uploads], outputs=[found, ranking], api_visibility="private", **queue))
+            fn=search, inputs=[query, uploads], outputs=[found, ranking], api_visibility="private", **queue))
         text_controls.stop_cancels([text_event, submit_event])
         image_event = image_controls.around(image_controls.run.click, dict(
             fn=classify, inputs=[image, labels, uploads], outputs=[fits, similar, similar_ranking],

@@ -5,8 +5,10 @@ the index's own count of files the model embedded, and every bound is refused wi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,7 +169,38 @@ def test_api_endpoints(served):
     heat, table = client.predict([handle_file(street), handle_file(chart)], "a street\n一张图表\na cat",
                                  api_name="/similarity_matrix")
     assert os.path.exists(heat) and table.count("\n") == 3 and "T3: a cat" in table
+    with pytest.raises(Exception, match="The gallery takes images"):  # an upload that is no picture or video
+        client.predict("red", [handle_file(__file__)], api_name="/search")
     with pytest.raises(Exception, match="Please type what to search for"):
         client.predict("  ", None, api_name="/search")
     with pytest.raises(Exception, match="labels or texts; the limit is"):
         client.predict([handle_file(street)], "\n".join(f"t{i}" for i in range(40)), api_name="/similarity_matrix")
+
+
+def test_mcp_tools(tiny_settings, pipes, tmp_path):
+    """search and classify as an agent calls them (files as data URIs), and a refusal in the
+    agent's language; a server folder given by --gallery is searched and its results are served."""
+    from pipelines.tasks import Pipelines
+
+    from .conftest import serve
+    from .requires import require
+    from .test_mcp import call, data_uri, texts
+
+    require("mcp", "gradio[mcp] from requirements.txt")
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    Image.new("RGB", (32, 32), "red").save(gallery / "red.png")
+    settings = tiny_settings(gallery=str(gallery), search_cache=str(tmp_path / "cache"))
+    image = data_uri(Path(ASSETS) / "street.png", "image/png")
+    with serve(Pipelines(settings, registry=pipes.registry), mcp_server=True) as served:
+        url = f"{served.url}gradio_api/mcp/"
+        result = call(url, "search", {"query": "a red square · 红色方块"})
+        assert not result.isError, texts(result)
+        assert "red.png" in json.dumps(texts(result)) and "street.png" in json.dumps(texts(result))
+        result = call(url, "classify", {"image": image, "labels": "a street, 图表"})
+        assert not result.isError and "图表" in json.dumps(texts(result), ensure_ascii=False), texts(result)
+        result = call(url, "search", {"query": " "}, "zh-CN")
+        assert result.isError and texts(result) == ["请输入要搜索的内容。"], texts(result)
+        client = served.new_client()  # the folder's files come back as files this app serves
+        found, _ = client.predict("red", None, api_name="/search")
+        assert any(os.path.basename(item["image"]) == "red.png" for item in found)
