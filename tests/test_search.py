@@ -172,6 +172,9 @@ def test_api_endpoints(served):
     # an upload that is no picture or video: refused before the handler, by gr.File's file_types (as in the image chat)
     with pytest.raises(Exception, match="Invalid file type"):
         client.predict("red", [handle_file(__file__)], api_name="/search")
+    status = client.predict(api_name="/status")  # the search model is listed, loaded, with its task
+    (entry,) = [m for name, m in status["models"].items() if "siglip2" in name]
+    assert entry["loaded"] and entry["tasks"] == ["search"]
     with pytest.raises(Exception, match="Please type what to search for"):
         client.predict("  ", None, api_name="/search")
     with pytest.raises(Exception, match="labels or texts; the limit is"):
