@@ -208,3 +208,31 @@ def test_mcp_tools(tiny_settings, pipes, tmp_path):
         client = served.new_client()  # the folder's files come back as files this app serves
         found, _ = client.predict("red", None, api_name="/search")
         assert any(os.path.basename(item["image"]) == "red.png" for item in found)
+
+
+def test_a_video_is_the_mean_of_8_evenly_spaced_frames(search):
+    """A gallery video's vector: 8 evenly spaced frames of those video_input samples, their normalized vectors
+    averaged and normalized again."""
+    from pipelines.video_input import load_video
+
+    path = os.path.join(ASSETS, "street_en.mp4")
+    s = search.settings
+    clip = load_video(path, max_seconds=s.max_video_seconds, max_frames=s.max_video_frames,
+                      max_pixels=s.max_video_pixels, max_mb=s.max_video_mb, with_audio=False)
+    assert len(clip.frames) > 8
+    picks = np.linspace(0, len(clip.frames) - 1, 8).round().astype(int)
+    frames = search.embed_images([Image.fromarray(clip.frames[i]) for i in picks])
+    expected = normalized(frames.mean(axis=0))
+    np.testing.assert_allclose(search.embed_files([path])[0], expected, atol=1e-5)
+    assert np.linalg.norm(expected) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_flags_and_environment(monkeypatch, tmp_path):
+    from app import parse_args, settings_from
+
+    monkeypatch.setenv("MMDEMO_GALLERY", str(tmp_path))
+    monkeypatch.setenv("MMDEMO_SEARCH_MODEL", "org/from-env")
+    settings = settings_from(parse_args(["--search-cache", str(tmp_path / "c")]))
+    assert (settings.gallery, settings.search_model, settings.search_cache) == (str(tmp_path), "org/from-env",
+                                                                                 str(tmp_path / "c"))
+    assert settings_from(parse_args(["--search-model", "org/flag", "--gallery", "/g"])).search_model == "org/flag"
