@@ -236,3 +236,18 @@ def test_flags_and_environment(monkeypatch, tmp_path):
     assert (settings.gallery, settings.search_model, settings.search_cache) == (str(tmp_path), "org/from-env",
                                                                                  str(tmp_path / "c"))
     assert settings_from(parse_args(["--search-model", "org/flag", "--gallery", "/g"])).search_model == "org/flag"
+
+
+def test_label_probabilities_are_the_models_own_sigmoid(search):
+    """classify's probabilities equal sigmoid(logits_per_image) of SiglipModel's own forward on the same inputs."""
+    import torch
+
+    labels = ["a street", "一张图表", "a cat"]
+    image = Image.open(os.path.join(ASSETS, "street.png")).convert("RGB")
+    (event,) = list(search.answer(search.prepare_image(image, labels)))
+    loaded = search.model
+    inputs = loaded.processor(text=[t.lower() for t in labels], images=[image], padding="max_length", max_length=64,
+                              return_tensors="pt")
+    with torch.inference_mode():
+        expected = torch.sigmoid(loaded.model(**inputs).logits_per_image)[0].tolist()
+    assert dict(event.labels) == pytest.approx(dict(zip(labels, expected)), abs=1e-5)

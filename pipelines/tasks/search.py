@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..inputs import check_text, load_image
 from ..search_index import DEFAULT_CACHE, EmbeddingCache, GalleryIndex, Hit, gallery_files, kind_of, normalized
 from ..video_input import load_video
+from ..zerogpu import gpu
 from .base import Pipeline, Request
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets")
@@ -61,6 +62,9 @@ class SearchPipeline(Pipeline):
         cache = settings.search_cache or DEFAULT_CACHE
         self._index: GalleryIndex | None = None
         self._cache_folder = cache
+        # On ZeroGPU each model call runs in spaces.GPU, as the other tasks' do: plain data in (texts, PIL images),
+        # numpy out.
+        self._encode = gpu(lambda *args, **kwargs: 30)(self._encode)
 
     @property
     def index(self) -> GalleryIndex:
@@ -82,19 +86,34 @@ class SearchPipeline(Pipeline):
         out = getattr(out, "pooler_output", out)  # transformers 5: get_*_features return a ModelOutput
         return normalized(out.float().cpu().numpy())
 
+    def _encode(self, kind: str, items: list) -> Iterator:
+        """The GPU part: yields the normalized vectors of `items` (texts or PIL images), and for texts the model's
+        learned logit scale and bias (label_scores), read where the weights live."""
+        if kind == "text":
+            tokens = self.model.processor.tokenizer([t.lower() for t in items], padding="max_length",
+                                                    max_length=TEXT_POSITIONS, truncation=True, return_tensors="pt")
+            model = self.model.model
+            yield (self._run(lambda m, **kw: m.get_text_features(**kw), **tokens),
+                   float(model.logit_scale.float().exp().item()), float(model.logit_bias.float().item()))
+            return
+        processor = self.model.processor.image_processor
+        parts = [self._run(lambda m, **kw: m.get_image_features(**kw),
+                           **processor(images=items[i:i + BATCH], return_tensors="pt"))
+                 for i in range(0, len(items), BATCH)]
+        yield np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+    def _texts(self, texts: list[str]) -> tuple[np.ndarray, float, float]:
+        (out,) = list(self._encode("text", list(texts)))
+        return out
+
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Normalized text vectors. Lowercased and padded to 64 tokens, as SigLIP 2 was trained."""
-        tokens = self.model.processor.tokenizer([t.lower() for t in texts], padding="max_length",
-                                                max_length=TEXT_POSITIONS, truncation=True, return_tensors="pt")
-        return self._run(lambda m, **kw: m.get_text_features(**kw), **tokens)
+        return self._texts(texts)[0]
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
         """Normalized image vectors, BATCH images per forward pass."""
-        processor = self.model.processor.image_processor
-        parts = [self._run(lambda m, **kw: m.get_image_features(**kw),
-                           **processor(images=images[i:i + BATCH], return_tensors="pt"))
-                 for i in range(0, len(images), BATCH)]
-        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        (out,) = list(self._encode("image", list(images)))
+        return out
 
     def embed_files(self, paths: list[str]) -> np.ndarray:
         """One vector per gallery file: an image's own; a video's, the normalized mean of its frames' vectors."""
@@ -210,12 +229,8 @@ class SearchPipeline(Pipeline):
         probability per label (they need not add up to 1)."""
         if not labels:
             return []
-        import torch
-
-        cos = self.embed_texts(labels) @ image_vector
-        model = self.model.model
-        scale = float(torch.exp(model.logit_scale.float()).item())
-        bias = float(model.logit_bias.float().item())
+        texts, scale, bias = self._texts(labels)
+        cos = texts @ image_vector
         probs = 1 / (1 + np.exp(-(scale * cos + bias)))
         return sorted(zip(labels, (float(p) for p in probs)), key=lambda x: -x[1])
 
