@@ -151,7 +151,7 @@ class GalleryIndex:
         self.cache, self.embed = cache, embed
         self.embedded = 0  # files embedded by the model since start-up (not read from the cache)
         self._lock = threading.Lock()
-        self._store: tuple[tuple, list, NumpyStore] | None = None  # (file keys, items, store) of the last gallery
+        self._store: tuple | None = None  # (file keys, items, store, all vectors) of the last gallery
 
     def vectors(self, paths: list[str], keys: list[str] | None = None) -> tuple[list[str], np.ndarray]:
         """(content key, normalized vector) of each path: from the last gallery's matrix, else the disk cache, else
@@ -161,7 +161,7 @@ class GalleryIndex:
         last = self._store
         if last is not None:  # a gallery that grew by one file reads one vector, not 10,000
             rows = {key: i for i, (_, key) in enumerate(last[0])}
-            found = {k: last[2].vectors[rows[k]] for k in keys if k in rows}
+            found = {k: last[3][rows[k]] for k in keys if k in rows}
         for k in dict.fromkeys(keys):
             if k not in found:
                 found[k] = self.cache.get(k)
@@ -183,10 +183,11 @@ class GalleryIndex:
         if last is not None and last[0] == stamp:
             return last[1], last[2]
         keys, vectors = self.vectors(paths, keys)
-        items = [(p, kind_of(p) or "image") for p in paths]
-        store = NumpyStore(vectors)
+        readable = np.linalg.norm(vectors, axis=1) > 0 if len(vectors) else np.zeros(0, bool)  # unreadable: zero
+        items = [(p, kind_of(p) or "image") for p, ok in zip(paths, readable) if ok]
+        store = NumpyStore(vectors[readable] if len(vectors) else vectors)
         with self._lock:
-            self._store = (stamp, items, store)
+            self._store = (stamp, items, store, vectors)  # every file's vector, unreadable ones (zero) included
         return items, store
 
     def search(self, paths: list[str], query: np.ndarray, k: int) -> list[Hit]:

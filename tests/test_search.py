@@ -251,3 +251,16 @@ def test_label_probabilities_are_the_models_own_sigmoid(search):
     with torch.inference_mode():
         expected = torch.sigmoid(loaded.model(**inputs).logits_per_image)[0].tolist()
     assert dict(event.labels) == pytest.approx(dict(zip(labels, expected)), abs=1e-5)
+
+
+def test_an_unreadable_gallery_file_is_left_out_once(search):
+    """A corrupt file in the server's folder does not fail the search: it is ranked nowhere, and not read again."""
+    broken = Path(search.settings.gallery) / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    request = search.prepare_text("red", top_k=50)
+    assert str(broken) in request.media["files"]
+    (event,) = list(search.answer(request))
+    assert len(event.hits) == 7 and str(broken) not in [h.path for h in event.hits]
+    embedded = search.index.embedded
+    list(search.answer(search.prepare_text("blue", top_k=50)))
+    assert search.index.embedded == embedded

@@ -116,19 +116,33 @@ class SearchPipeline(Pipeline):
         return out
 
     def embed_files(self, paths: list[str]) -> np.ndarray:
-        """One vector per gallery file: an image's own; a video's, the normalized mean of its frames' vectors."""
+        """One vector per gallery file: an image's own; a video's, the normalized mean of its frames' vectors.
+        Images are read BATCH at a time (10,000 new files never sit decoded in memory at once). A file that cannot
+        be read (corrupt, too large, not what its name says) gets a zero vector: the index leaves it out of every
+        ranking, and its content key keeps it from being tried again."""
         s = self.settings
-        vectors = []
-        images = [(i, p) for i, p in enumerate(paths) if kind_of(p) != "video"]
         out: list[np.ndarray | None] = [None] * len(paths)
-        loaded = [load_image(p, s.max_image_side, s.max_image_pixels) for _, p in images]
-        for (i, _), vector in zip(images, self.embed_images(loaded) if loaded else []):
-            out[i] = vector
-        for i, p in enumerate(paths):
+        images = [(i, p) for i, p in enumerate(paths) if kind_of(p) != "video"]
+        for start in range(0, len(images), BATCH):
+            readable = []
+            for i, path in images[start:start + BATCH]:
+                try:
+                    readable.append((i, load_image(path, s.max_image_side, s.max_image_pixels)))
+                except InputError:
+                    out[i] = np.zeros(0, np.float32)
+            if readable:
+                for (i, _), vector in zip(readable, self.embed_images([img for _, img in readable])):
+                    out[i] = vector
+        for i, path in enumerate(paths):
             if out[i] is None:
-                out[i] = self.video_vector(p)
-        vectors = np.stack(out)
-        return vectors
+                try:
+                    out[i] = self.video_vector(path)
+                except InputError:
+                    out[i] = np.zeros(0, np.float32)
+        width = next((len(v) for v in out if len(v)), None)
+        if width is None:  # nothing readable: the width from one blank picture
+            width = self.embed_images([Image.new("RGB", (8, 8))]).shape[1]
+        return np.stack([v if len(v) else np.zeros(width, np.float32) for v in out])
 
     def video_vector(self, path: str) -> np.ndarray:
         s = self.settings
