@@ -44,6 +44,7 @@ def render(pipes, ui) -> None:
         gr.Markdown(t("search_gallery_note"), elem_id="search-note")
         uploads = gr.File(file_count="multiple", file_types=["image", "video"], type="filepath",
                           label=t("search_uploads"), elem_id="search-uploads")
+        top_k = gr.Slider(1, 48, value=12, step=1, label=t("search_top_k"), elem_id="search-top-k")
         with gr.Tabs(overflow_behavior="wrap"):  # every mode one tap away at 390 px too
             with gr.Tab(t("search_text_mode"), id="search-text"):
                 query = gr.Textbox(label=t("search_query"), placeholder=t("search_query_placeholder"), lines=1,
@@ -84,7 +85,7 @@ def render(pipes, ui) -> None:
             Args:
                 query: what to look for, e.g. "a red house" or "一栋红房子".
                 uploads: extra images or videos to search among (uploaded files), or None.
-                top_k: how many results (default 12).
+                top_k: how many results, 1 to 48 (default 12).
             Returns:
                 the best matches as a gallery (captioned with rank and cosine similarity), and the ranking as a
                 list of {rank, file, kind, score}.
@@ -103,7 +104,7 @@ def render(pipes, ui) -> None:
                 image: the picture (an uploaded file or URL).
                 labels: the candidate labels, one per line or comma-separated (English or Chinese).
                 uploads: extra images or videos to search among (uploaded files), or None.
-                top_k: how many similar items (default 12).
+                top_k: how many similar items, 1 to 48 (default 12).
             Returns:
                 the labels with their probabilities, the similar items as a gallery, and their ranking.
             """
@@ -127,12 +128,12 @@ def render(pipes, ui) -> None:
             return event.picture, _matrix_table(event, [_name(f) for f in files])
 
         text_event = text_controls.around(text_controls.run.click, dict(
-            fn=search, inputs=[query, uploads], outputs=[found, ranking], api_name="search", **queue))
+            fn=search, inputs=[query, uploads, top_k], outputs=[found, ranking], api_name="search", **queue))
         submit_event = text_controls.around(query.submit, dict(
-            fn=search, inputs=[query, uploads], outputs=[found, ranking], api_visibility="private", **queue))
+            fn=search, inputs=[query, uploads, top_k], outputs=[found, ranking], api_visibility="private", **queue))
         text_controls.stop_cancels([text_event, submit_event])
         image_event = image_controls.around(image_controls.run.click, dict(
-            fn=classify, inputs=[image, labels, uploads], outputs=[fits, similar, similar_ranking],
+            fn=classify, inputs=[image, labels, uploads, top_k], outputs=[fits, similar, similar_ranking],
             api_name="classify", **queue))
         image_controls.stop_cancels([image_event])
         matrix_event = matrix_controls.around(matrix_controls.run.click, dict(

@@ -172,6 +172,10 @@ def test_api_endpoints(served):
     # an upload that is no picture or video: refused before the handler, by gr.File's file_types (as in the image chat)
     with pytest.raises(Exception, match="Invalid file type"):
         client.predict("red", [handle_file(__file__)], api_name="/search")
+    _, two = client.predict("red", None, 2, api_name="/search")
+    assert len(two) == 2
+    with pytest.raises(Exception, match="The number of results must be between 1 and"):
+        client.predict("red", None, 0, api_name="/search")
     status = client.predict(api_name="/status")  # the search model is listed, loaded, with its task
     (entry,) = [m for name, m in status["models"].items() if "siglip2" in name]
     assert entry["loaded"] and entry["tasks"] == ["search"]
