@@ -19,7 +19,7 @@ import inspect
 import gradio as gr
 
 from pipelines.errors import UserFacingError
-from pipelines.sampling import LIMITS, PRESETS
+from pipelines.sampling import LIMITS, PRESETS, preset
 
 from .i18n import t
 
@@ -92,9 +92,8 @@ class Advanced:
 
         def fill(name, speaking):
             """A preset's values in the fields (the system prompt stays while it is locked)."""
-            values = dict(PRESETS.get(name, PRESETS["default"]))
+            values = preset(name, limit)
             prompt = values.pop("system_prompt")
-            values["max_new_tokens"] = min(values["max_new_tokens"] or limit, limit)
             shown = gr.skip() if speaking else (prompt if prompt is not None else self.default_prompt)
             return shown, *(values[f] for f in FIELDS[1:])
 

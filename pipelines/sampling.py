@@ -45,6 +45,14 @@ PRESETS = {
 }
 
 
+def preset(name: str, max_tokens_limit: int) -> dict:
+    """A preset's fields (the default for an unknown name), its answer length within this server's limit (None:
+    the limit itself)."""
+    values = dict(PRESETS.get(name, PRESETS["default"]))
+    values["max_new_tokens"] = min(values["max_new_tokens"] or max_tokens_limit, max_tokens_limit)
+    return values
+
+
 @dataclass(frozen=True)
 class Steering:
     """One request's system prompt (None: the model family's own) and sampling settings, already checked.
@@ -90,7 +98,7 @@ def _number(name: str, value, low, high, default):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError("bad_setting", field=Text(f"field_{name}"), low=low, high=high)
-    if not math.isfinite(value) or not low <= value <= high:
+    if isinstance(value, float) and not math.isfinite(value) or not low <= value <= high:  # exact for huge ints
         raise InputError("bad_setting", field=Text(f"field_{name}"), low=low, high=high)
     if name in INTEGERS:
         if value != int(value):
