@@ -82,8 +82,10 @@ class Advanced:
                 self.top_k = self._slider("top_k", 1, prefix)
                 self.repetition_penalty = self._slider("repetition_penalty", 0.01, prefix)
             with gr.Row():
-                self.max_new_tokens = RawSlider(1, limit, value=limit, step=1, label=t("max_new_tokens"),
-                                                elem_id=f"{prefix}-max-new-tokens")
+                tokens = dict(value=limit, label=t("max_new_tokens"), elem_id=f"{prefix}-max-new-tokens")
+                # A slider needs two ends: --max-new-tokens 1 gets a number box that takes only 1.
+                self.max_new_tokens = (RawSlider(1, limit, step=1, **tokens) if limit > 1 else
+                                       RawNumber(minimum=1, maximum=1, precision=0, **tokens))
                 low, high, default = LIMITS["seed"]
                 self.seed = RawNumber(value=default, minimum=low, maximum=high, precision=0,
                                       label=t("answer_seed"), elem_id=f"{prefix}-seed")
