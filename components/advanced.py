@@ -34,27 +34,26 @@ max_new_tokens: the longest answer in tokens (1 to the server's --max-new-tokens
 seed: the seed of a sampled answer (0 to 2147483647): the same seed, the same answer; -1 or None for a random one."""
 
 
-class Raw:
-    """A widget whose value reaches the handler as the caller sent it: Gradio's own check of a Slider or
-    Number answers in English, echoing the value, and fails on a string; pipelines/sampling.py checks it
-    instead, in the caller's language."""
-
-    is_template = True  # rendered by the stock front-end
-
-    def preprocess(self, payload):
-        return payload
+def passed_as_sent(payload):
+    """The value a caller sent, unchanged: Gradio's own check of a Slider or Number answers in English, echoing
+    the value, and fails on a string; pipelines/sampling.py checks it instead, in the caller's language."""
+    return payload
 
 
-class RawSlider(Raw, gr.Slider):
-    pass
+# Rendered by the stock front-ends (is_template: Gradio names a template by its first base class).
+class RawSlider(gr.Slider):
+    is_template = True
+    preprocess = staticmethod(passed_as_sent)
 
 
-class RawNumber(Raw, gr.Number):
-    pass
+class RawNumber(gr.Number):
+    is_template = True
+    preprocess = staticmethod(passed_as_sent)
 
 
-class RawText(Raw, gr.Textbox):
-    pass
+class RawText(gr.Textbox):
+    is_template = True
+    preprocess = staticmethod(passed_as_sent)
 
 
 class Advanced:
