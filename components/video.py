@@ -25,11 +25,11 @@ def render(pipes, ui) -> None:
                 video = SafeVideo(sources=["upload", "webcam"], include_audio=True, label=t("video_input"),
                                   elem_id="video-input")
                 sound = Switch(value=True, label=t("video_sound"), elem_id="video-sound")
-                advanced = Advanced(pipes.video, "video")
             with gr.Column():
                 # The image chat's features: retry, undo and edit of a question, copy.
                 chat, question, controls, clear, voice, view, waiting = chat_column(
                     "video", pipes.video, ui, "video_question_placeholder", editable="user")
+                advanced = Advanced(pipes.video, "video")  # under the chat, as in the image chat
         advanced.lock_with(voice.speak)
 
         send, send_new = send_steps(limit, "no_video")

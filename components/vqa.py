@@ -227,11 +227,11 @@ def render(pipes, ui) -> None:
                 # Several images in one question: compare them, read across pages (pipelines check each one).
                 more = gr.File(file_count="multiple", file_types=["image"], type="filepath", label=t("more_images"),
                                height=170, elem_id="vqa-more-images")
-                advanced = Advanced(pipes.vqa, "vqa")
             with gr.Column():
                 # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
                 chat, question, controls, clear, voice, view, waiting = chat_column(
                     "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
+                advanced = Advanced(pipes.vqa, "vqa")  # under the chat: Ask stays on a phone's first screen
         advanced.lock_with(voice.speak)
 
         send, send_new = send_steps(limit, "no_image")
