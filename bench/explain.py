@@ -96,6 +96,9 @@ def forward_pass(loaded, full):
         return loaded.generator(**full, use_cache=False)
 
 
+INPUTS = ("image-1024", "image-480", "audio-30s", "chat-1000", "chat-4000")  # the attention-map table's rows
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.explain", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -105,7 +108,14 @@ def main(argv=None) -> None:
     p.add_argument("--tokens", type=int, default=32, help="max_new_tokens of every answer")
     p.add_argument("--repeats", type=int, default=20, help="timed runs of each variant (after 2 warm-ups)")
     p.add_argument("--out", help="also append the tables to this markdown file")
+    p.add_argument("--inputs", default=",".join(INPUTS),
+                   help=f"which rows of the attention-map table, comma-separated from: {', '.join(INPUTS)}")
+    p.add_argument("--map-runs", type=int, default=None,
+                   help="timed runs of each attention map (default: a quarter of --repeats, at least 3)")
     args = p.parse_args(argv)
+    unknown = set(args.inputs.split(",")) - set(INPUTS)
+    if unknown:
+        p.error(f"--inputs: unknown {', '.join(sorted(unknown))}")
 
     import gradio as gr
     import numpy as np
@@ -186,18 +196,19 @@ def main(argv=None) -> None:
     answer = list(range(100, 100 + args.tokens))  # an answer of --tokens tokens
     first, last = explain.default_layers(loaded)
     rows = []
-    for label, pipeline, chat in [("image 1024x768 (caption)", pipes.caption, lambda: pipes.caption.messages(photo)),
-                                  ("image 480x320 (caption)", pipes.caption,
-                                   lambda: pipes.caption.messages(photo.resize((480, 320)))),
-                                  ("audio 30 s (audio Q&A)", pipes.audio,
-                                   lambda: pipes.audio.messages(speech, "What is said?")),
-                                  # a long conversation, as a /vqa caller's history makes one (issue 23)
-                                  ("text chat, 1,000 words", pipes.vqa, lambda: long_chat(1000)),
-                                  ("text chat, 4,000 words", pipes.vqa, lambda: long_chat(4000))]:
+    cases = {"image-1024": ("image 1024x768 (caption)", pipes.caption, lambda: pipes.caption.messages(photo)),
+             "image-480": ("image 480x320 (caption)", pipes.caption,
+                           lambda: pipes.caption.messages(photo.resize((480, 320)))),
+             "audio-30s": ("audio 30 s (audio Q&A)", pipes.audio, lambda: pipes.audio.messages(speech, "What is said?")),
+             # a long conversation, as a /vqa caller's history makes one (issue 23)
+             "chat-1000": ("text chat, 1,000 words", pipes.vqa, lambda: long_chat(1000)),
+             "chat-4000": ("text chat, 4,000 words", pipes.vqa, lambda: long_chat(4000))}
+    runs = args.map_runs or max(3, args.repeats // 4)
+    for label, pipeline, chat in (cases[key] for key in INPUTS if key in args.inputs.split(",")):
         chat_messages = chat()
         timings, peaks, plain = [], [], []
         full, _ = explain.conversation(pipeline.model, chat_messages, answer)
-        for i in range(max(3, args.repeats // 4) + 1):
+        for i in range(runs + 1):
             (weights, inputs), seconds, peak = peak_during(
                 lambda: explain.answer_attention(pipeline.model, chat_messages, answer, (first, last), "mean"))
             _, forward, _ = peak_during(lambda: forward_pass(pipeline.model, full))

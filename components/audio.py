@@ -2,6 +2,7 @@
 
 import gradio as gr
 
+from .advanced import Advanced, steered
 from .explain import ExplainView, explained
 from .common import RunControls, SafeAudio, add_examples, model_event, notify, user_errors
 from .i18n import t
@@ -21,16 +22,18 @@ def render(pipes, ui) -> None:
                 with gr.Row():
                     controls = RunControls("ask", "busy_answer", "audio")
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="audio-clear")
+                advanced = Advanced(pipes.audio, "audio")
             with gr.Column():
                 out = gr.Textbox(label=t("answer"), lines=10, buttons=["copy"], elem_id="audio-output")
                 voice = SpeakControls(pipes.audio, "audio")
                 view = ExplainView("audio", pipes.audio, ui, controls)
+        advanced.lock_with(voice.speak)
         clear.add([audio, question, out])
 
-        def answer_and_speak(audio, question, speak, voice_name, request, page: bool):
+        def answer_and_speak(audio, question, speak, voice_name, request, page: bool, steering=None):
             """The answer streams, then (if `speak`) its speech follows. Yields (text, player, wav) for
             the page, (text, wav file) for the API."""
-            asked = pipes.audio.prepare(audio, question)
+            asked = pipes.audio.prepare(audio, question, steering)
             stream = pipes.audio.answer(asked)
             notify(asked, request)
             # The page's player and wav are cleared once, at the start; the API says None until the wav.
@@ -44,7 +47,8 @@ def render(pipes, ui) -> None:
 
         @user_errors
         @explained("audio", lambda: pipes.audio)
-        def audio_qa(audio, question, request: gr.Request):
+        @steered(pipes.audio)
+        def audio_qa(audio, question, request: gr.Request, steering=None):
             """Answer a question about an audio clip (speech, music, sounds); streams the answer.
 
             Args:
@@ -53,18 +57,20 @@ def render(pipes, ui) -> None:
             Returns:
                 the answer, growing as it is written.
             """
-            for text, _ in answer_and_speak(audio, question, False, None, request, page=False):
+            for text, _ in answer_and_speak(audio, question, False, None, request, page=False, steering=steering):
                 yield text
 
         @user_errors
         @explained("audio", lambda: pipes.audio)
-        def audio_qa_page(audio, question, speak, voice_name, request: gr.Request):
+        @steered(pipes.audio, speak="speak")
+        def audio_qa_page(audio, question, speak, voice_name, request: gr.Request, steering=None):
             """The page's Ask: the answer, then its speech played piece by piece and its wav."""
-            yield from answer_and_speak(audio, question, speak, voice_name, request, page=True)
+            yield from answer_and_speak(audio, question, speak, voice_name, request, page=True, steering=steering)
 
         @user_errors
         @explained("audio", lambda: pipes.audio)
-        def audio_qa_spoken(audio, question, speak, voice_name, request: gr.Request):
+        @steered(pipes.audio, speak="speak")
+        def audio_qa_spoken(audio, question, speak, voice_name, request: gr.Request, steering=None):
             """Answer a question about an audio clip, then (if `speak`) say the answer aloud.
 
             Args:
@@ -75,17 +81,20 @@ def render(pipes, ui) -> None:
             Returns:
                 the answer, growing as it is written, and the spoken answer's wav (None until it is ready).
             """
-            yield from answer_and_speak(audio, question, speak, voice_name, request, page=False)
+            yield from answer_and_speak(audio, question, speak, voice_name, request, page=False, steering=steering)
 
         queue = model_event(ui, pipes.audio)
-        page = dict(fn=audio_qa_page, inputs=[audio, question, *voice.inputs], outputs=[out, *voice.outputs],
+        page = dict(fn=audio_qa_page, inputs=[audio, question, *voice.inputs, *advanced.inputs],
+                    outputs=[out, *voice.outputs],
                     api_visibility="private", **queue)
         event = controls.around(controls.run.click, page)
         submit = controls.around(question.submit, page)
         # The API's two shapes, never triggered from the page: text only, and text then the wav.
-        api = gr.Button(t("ask"), visible=False).click(audio_qa, [audio, question], out, api_name="audio_qa", **queue)
+        api = gr.Button(t("ask"), visible=False).click(audio_qa, [audio, question, *advanced.inputs], out,
+                                                       api_name="audio_qa", **queue)
         api_spoken = gr.Button(t("ask"), visible=False).click(
-            audio_qa_spoken, [audio, question, *voice.inputs], [out, voice.wav], api_name="audio_qa_spoken", **queue)
+            audio_qa_spoken, [audio, question, *voice.inputs, *advanced.inputs], [out, voice.wav],
+            api_name="audio_qa_spoken", **queue)
         examples = add_examples(ui, [[ui.asset("speech_en.wav"), "What is the speaker talking about?"],
                                      [ui.asset("speech_zh.wav"), "说话人说了什么？"]], [audio, question], [out],
                                 audio_qa, ["example_en_speech", "example_zh_speech"], pipes.audio, controls)

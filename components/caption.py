@@ -2,6 +2,7 @@
 
 import gradio as gr
 
+from .advanced import Advanced, steered
 from .explain import ExplainView, explained
 from .common import RunControls, SafeImage, add_examples, lang_of, model_event, user_errors
 from .i18n import t
@@ -18,6 +19,7 @@ def render(pipes, ui) -> None:
                 with gr.Row():
                     controls = RunControls("describe", "busy_describe", "caption")
                     clear = gr.ClearButton(value=t("clear_inputs"), elem_id="caption-clear")
+                advanced = Advanced(pipes.caption, "caption")
             with gr.Column():
                 out = gr.Textbox(label=t("description"), lines=10, buttons=["copy"], elem_id="caption-output")
                 view = ExplainView("caption", pipes.caption, ui, controls)
@@ -25,7 +27,8 @@ def render(pipes, ui) -> None:
 
         @user_errors
         @explained("caption", lambda: pipes.caption)
-        def caption(image, language, request: gr.Request):
+        @steered(pipes.caption)
+        def caption(image, language, request: gr.Request, steering=None):
             """Describe an image; streams the growing description.
 
             Args:
@@ -34,9 +37,10 @@ def render(pipes, ui) -> None:
             Returns:
                 the description, growing as it is written.
             """
-            yield from pipes.caption.answer(pipes.caption.prepare(image, language))
+            yield from pipes.caption.answer(pipes.caption.prepare(image, language, steering))
 
-        event = controls.around(controls.run.click, dict(fn=caption, inputs=[image, language], outputs=out,
+        event = controls.around(controls.run.click, dict(fn=caption, inputs=[image, language, *advanced.inputs],
+                                                         outputs=out,
                                                          api_name="caption", **model_event(ui, pipes.caption)))
         examples = add_examples(ui, [[ui.asset("street.png"), "en"], [ui.asset("chart.png"), "zh"]],
                                 [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption,

@@ -9,6 +9,7 @@ decides whether the model hears the soundtrack; "Speak the answer" reads each an
 import gradio as gr
 
 from .common import SafeVideo, Switch, add_examples, model_event, notify, user_errors
+from .advanced import Advanced, steered
 from .explain import explained
 from .i18n import t
 from .vqa import (ROLES, answer_then_speak, answer_waiting, ask_chain, chat_column, chat_events,
@@ -28,35 +29,39 @@ def render(pipes, ui) -> None:
                 # The image chat's features: retry, undo and edit of a question, copy.
                 chat, question, controls, clear, voice, view, waiting = chat_column(
                     "video", pipes.video, ui, "video_question_placeholder", editable="user")
+                advanced = Advanced(pipes.video, "video")  # under the chat, as in the image chat
+        advanced.lock_with(voice.speak)
 
         send, send_new = send_steps(limit, "no_video")
 
         @user_errors
         @explained("video", lambda: pipes.video)
-        def answer(video, sound, chat, waiting, speak, voice_name, request: gr.Request):
+        @steered(pipes.video, speak="speak")
+        def answer(video, sound, chat, waiting, speak, voice_name, request: gr.Request, steering=None):
             """Answer the waiting questions in turn; the video is decoded once, for the first of them (the later
             ones prepare from the decoded clip, `request.media`)."""
             clip = []
 
             def prepare(question, pairs):
-                asked = pipes.video.prepare(clip[0] if clip else video, question, pairs, sound)
+                asked = pipes.video.prepare(clip[0] if clip else video, question, pairs, sound, steering)
                 notify(asked, request)
                 clip[:] = [asked.media]
                 return asked
 
             yield from answer_waiting(pipes.video, prepare, chat, waiting, limit, voice, speak, voice_name, request)
 
-        def prepared(question, video, history, sound, request):
+        def prepared(question, video, history, sound, request, steering):
             """The API's request, and the conversation to send back (the kept turns, then the question)."""
             turns = pipes.video.kept_turns(to_pairs(shown(history, limit)))
-            asked = pipes.video.prepare(video, question, turns, sound)
+            asked = pipes.video.prepare(video, question, turns, sound, steering)
             notify(asked, request)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
             return asked, history + [user(asked.question)]
 
         @user_errors
         @explained("video", lambda: pipes.video)
-        def video_qa(video, question, history, sound=True, request: gr.Request = None):
+        @steered(pipes.video)
+        def video_qa(video, question, history, sound=True, request: gr.Request = None, steering=None):
             """Answer a question about a video, hearing its sound track unless `sound` is False; pass the
             returned conversation back for follow-ups. Longer videos are trimmed (a notice says so).
 
@@ -68,7 +73,7 @@ def render(pipes, ui) -> None:
             Returns:
                 the conversation with the new question and its answer, and an empty question box.
             """
-            asked, history = prepared(question, video, history, sound, request)
+            asked, history = prepared(question, video, history, sound, request, steering)
             history.append({"role": "assistant", "content": ""})
             yield history, ""
             for text in pipes.video.answer(asked):
@@ -77,7 +82,9 @@ def render(pipes, ui) -> None:
 
         @user_errors
         @explained("video", lambda: pipes.video)
-        def video_qa_spoken(video, question, history, voice_name, sound=True, request: gr.Request = None):
+        @steered(pipes.video, speak=True)
+        def video_qa_spoken(video, question, history, voice_name, sound=True, request: gr.Request = None,
+                            steering=None):
             """Answer a question about a video and say the answer aloud; pass the conversation back for follow-ups.
 
             Args:
@@ -89,21 +96,22 @@ def render(pipes, ui) -> None:
             Returns:
                 the conversation, an empty question box, and the spoken answer's 24 kHz wav (None until ready).
             """
-            asked, history = prepared(question, video, history, sound, request)
+            asked, history = prepared(question, video, history, sound, request, steering)
             yield from answer_then_speak(pipes.video, asked, history, voice, voice_name, request)
 
         queue = model_event(ui, pipes.video)
 
         sending = dict(fn=send, inputs=[question, video, chat, waiting], outputs=[chat, question])
-        answering = dict(fn=answer, inputs=[video, sound, chat, waiting, *voice.inputs],
+        answering = dict(fn=answer, inputs=[video, sound, chat, waiting, *voice.inputs, *advanced.inputs],
                          outputs=[chat, *voice.outputs], **queue)
         event = ask_chain(controls, [controls.run.click, question.submit], sending, answering)
         # The API keeps its one-call shape; its hidden buttons are never pressed from the page.
         api = gr.Button(t("ask"), visible=False)
-        api_event = api.click(video_qa, [video, question, chat, sound], [chat, question], api_name="video_qa",
+        api_event = api.click(video_qa, [video, question, chat, sound, *advanced.inputs], [chat, question],
+                              api_name="video_qa",
                               **queue)
         spoken_api = gr.Button(t("ask"), visible=False)
-        api_spoken = spoken_api.click(video_qa_spoken, [video, question, chat, voice.voice, sound],
+        api_spoken = spoken_api.click(video_qa_spoken, [video, question, chat, voice.voice, sound, *advanced.inputs],
                                       [chat, question, voice.wav], api_name="video_qa_spoken", **queue)
 
         def video_new(video, question, request: gr.Request):

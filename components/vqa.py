@@ -12,6 +12,7 @@ from pipelines.errors import InputError
 from pipelines.inputs import check_text
 
 from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
+from .advanced import Advanced, steered
 from .explain import ExplainView, explained
 from .i18n import t
 from .resources import MAX_SHOWN_MESSAGES, MAX_WAITING, holds_work
@@ -230,20 +231,24 @@ def render(pipes, ui) -> None:
                 # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
                 chat, question, controls, clear, voice, view, waiting = chat_column(
                     "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
+                advanced = Advanced(pipes.vqa, "vqa")  # under the chat: Ask stays on a phone's first screen
+        advanced.lock_with(voice.speak)
 
         send, send_new = send_steps(limit, "no_image")
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)
-        def answer(image, more, chat, waiting, speak, voice_name, request: gr.Request):
+        @steered(pipes.vqa, speak="speak")
+        def answer(image, more, chat, waiting, speak, voice_name, request: gr.Request, steering=None):
             """Answer the waiting questions in turn, streaming into the conversation (then speaking each)."""
             images = [image, *(more or [])] if more else image
-            yield from answer_waiting(pipes.vqa, lambda q, pairs: pipes.vqa.prepare(images, q, pairs),
+            yield from answer_waiting(pipes.vqa, lambda q, pairs: pipes.vqa.prepare(images, q, pairs, steering),
                                       chat, waiting, limit, voice, speak, voice_name, request)
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)
-        def vqa(image, question, history, more_images=None, request: gr.Request = None):
+        @steered(pipes.vqa)
+        def vqa(image, question, history, more_images=None, request: gr.Request = None, steering=None):
             """Answer a question about an image; pass the returned conversation back for follow-ups.
 
             Args:
@@ -257,7 +262,7 @@ def render(pipes, ui) -> None:
             images = [image, *more_images] if more_images else image
             # Only the kept turns travel on, to the model and back to the caller (bounded, see kept_turns).
             turns = pipes.vqa.kept_turns(to_pairs(history))
-            asked = pipes.vqa.prepare(images, question, turns)
+            asked = pipes.vqa.prepare(images, question, turns, steering)
             stream = pipes.vqa.answer(asked)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
             history += [user(asked.question), {"role": "assistant", "content": ""}]
@@ -268,16 +273,19 @@ def render(pipes, ui) -> None:
         queue = model_event(ui, pipes.vqa)
 
         sending = dict(fn=send, inputs=[question, image, chat, waiting], outputs=[chat, question])
-        answering = dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs],
+        answering = dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs, *advanced.inputs],
                          outputs=[chat, *voice.outputs], **queue)
         event = ask_chain(controls, [controls.run.click, question.submit], sending, answering)
         # The API keeps its one-call shape (image, question, history) -> (history, ""); it is never
         # triggered from the page, so it never touches what a person types.
         api = gr.Button(t("ask"), visible=False)
-        api_event = api.click(vqa, [image, question, chat, more], [chat, question], api_name="vqa", **queue)
+        api_event = api.click(vqa, [image, question, chat, more, *advanced.inputs], [chat, question], api_name="vqa",
+                              **queue)
 
         @user_errors
-        def vqa_spoken(image, question, history, voice_name, more_images=None, request: gr.Request = None):
+        @steered(pipes.vqa, speak=True)
+        def vqa_spoken(image, question, history, voice_name, more_images=None, request: gr.Request = None,
+                       steering=None):
             """Answer a question about an image and say the answer aloud; pass the conversation back for follow-ups.
 
             Args:
@@ -291,13 +299,13 @@ def render(pipes, ui) -> None:
             """
             images = [image, *more_images] if more_images else image
             turns = pipes.vqa.kept_turns(to_pairs(history))
-            asked = pipes.vqa.prepare(images, question, turns)
+            asked = pipes.vqa.prepare(images, question, turns, steering)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
             yield from answer_then_speak(pipes.vqa, asked, [*history, user(asked.question)], voice, voice_name,
                                          request)
 
         spoken_api = gr.Button(t("ask"), visible=False)
-        api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more],
+        api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more, *advanced.inputs],
                                       [chat, question, voice.wav], api_name="vqa_spoken", **queue)
 
         def vqa_new(image, question, request: gr.Request):

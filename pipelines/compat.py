@@ -12,6 +12,7 @@ relies on changes. Public APIs are used wherever one exists (`key_mapping` in sp
   smart_resize           Qwen2-VL's frame sizing, from its processor's module
   sdpa_mask              transformers' SDPA mask function, registered for our attention (masking_utils)
   talker_mask            the Omni talker's attention mask, given back at each step after generate() drops it
+  unpackable_4bit_on_cpu bitsandbytes' packed CPU path (AVX512-BF16) switched off for a 4-bit linear it cannot pack
 """
 
 from __future__ import annotations
@@ -113,3 +114,29 @@ def talker_mask(talker):
         return args, {**kwargs, "attention_mask": mask}
 
     return talker.register_forward_pre_hook(give_back, with_kwargs=True)
+
+
+def unpackable_4bit_on_cpu(model) -> int:
+    """Keep bitsandbytes' generic 4-bit matmul for each linear its packed CPU kernel cannot take; returns how many.
+
+    On a CPU with AVX512-BF16, Linear4bit's first forward repacks its weight in blocks of 32 output rows and 64
+    inputs, and fails ("shape [N, 0] is invalid") where a layer is narrower or not a multiple of them. Every
+    linear of the default checkpoints fits; a miniature's do not. The switch is the module's own attribute,
+    set in its __init__ from `has_avx512bf16()`: there is no public option."""
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:
+        return 0
+    switched = 0
+    for module in model.modules():
+        if not isinstance(module, Linear4bit) or not getattr(module, "support_avx512bf16_for_cpu", False):
+            continue
+        state = getattr(module.weight, "quant_state", None)
+        shape = getattr(state, "shape", None)
+        if state is None or shape is None or len(shape) != 2:
+            continue
+        if shape[0] % 32 or shape[1] % state.blocksize:
+            module.support_avx512bf16_for_cpu = False
+            switched += 1
+    HITS["unpackable_4bit_on_cpu"] += 1
+    return switched

@@ -7,15 +7,22 @@ generation) free what they can and come back as a clear ModelError.
 
 Batching (optional, --max-batch-size): concurrent requests for one model run as rows of
 one padded generate(); each row keeps its own stream, token limit and Stop.
+
+Sampling (pipelines/sampling.py): generate() takes one set of sampling arguments, so only rows whose
+settings are equal (Steering.batch_key) share a batch; a row that differs waits for the next one. Each
+sampled row draws its tokens with its own torch.Generator (RowDraws), so a seeded answer is the same
+alone, in a batch, or while another model samples on the same device.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import gc
 import logging
 import queue
+import secrets
 import threading
 import time
 import traceback
@@ -23,11 +30,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import BatchFeature, StoppingCriteria, StoppingCriteriaList
+from transformers import (BatchFeature, LogitsProcessor, LogitsProcessorList, StoppingCriteria,
+                          StoppingCriteriaList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
 from transformers.generation.streamers import BaseStreamer
 
 from .errors import Cancelled, InputError, ModelError, UserFacingError
 from .loaded import LoadedModel
+from .sampling import GREEDY, Steering
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +257,7 @@ class Row:
     streamer: TokenStreamer
     error: BaseException | None = None  # what ended generation, if it failed
     ended: threading.Event = field(default_factory=threading.Event)
+    steering: Steering = GREEDY  # its sampling settings (and seed); rows of one batch have equal batch_key
 
     @property
     def solo(self) -> bool:
@@ -309,8 +319,50 @@ class RowStreamer(BaseStreamer):
             row.finish()
 
 
+class RowDraws(LogitsProcessor):
+    """Each sampled row's next token, drawn with the row's own torch.Generator (seeded with its seed, or a fresh
+    one), after transformers' own warpers for its temperature, top-k and top-p; its scores then leave only that
+    token, so generate()'s own draw (on the global generator, shared with every other thread) can pick nothing
+    else. The seed alone decides a sampled answer: not the batch it ran in, nor what else sampled meanwhile.
+    Given to generate() among the custom processors, after the repetition penalty."""
+
+    def __init__(self, rows: list[Row]):
+        self.rows = rows
+        self.generators: list[torch.Generator | None] = [None] * len(rows)
+        self.warpers = [warpers_of(r.steering) for r in rows]
+
+    def __call__(self, input_ids, scores):
+        out = scores.clone()
+        for i, row in enumerate(self.rows):
+            if not row.steering.sampled:
+                continue
+            if self.generators[i] is None:
+                seed = row.steering.seed if row.steering.seed is not None else secrets.randbits(63)
+                self.generators[i] = torch.Generator(device=scores.device).manual_seed(seed)
+            warped = scores[i:i + 1]
+            for warp in self.warpers[i]:
+                warped = warp(input_ids[i:i + 1], warped)
+            token = torch.multinomial(torch.softmax(warped.float(), -1), 1, generator=self.generators[i])
+            out[i] = float("-inf")
+            out[i, token] = 0.0
+        return out
+
+
+def warpers_of(steering: Steering) -> list:
+    """transformers' warpers for a sampled row, in generate()'s order (temperature, top-k, top-p)."""
+    if not steering.sampled:
+        return []
+    warpers = [TemperatureLogitsWarper(steering.temperature)]
+    if steering.top_k:
+        warpers.append(TopKLogitsWarper(steering.top_k))
+    if steering.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(steering.top_p))
+    return warpers
+
+
 def generate_rows(loaded: LoadedModel, rows: list[Row]) -> None:
-    """One greedy generate() for all rows; each row's text goes to its own streamer."""
+    """One generate() for all rows (equal sampling settings: greedy, or sampled with RowDraws); each row's text
+    goes to its own streamer."""
     tok = loaded.tokenizer
     # Stop at the chat turn's end even where a sub-model's generation config does not name it.
     eos = loaded.generator.generation_config.eos_token_id
@@ -318,11 +370,13 @@ def generate_rows(loaded: LoadedModel, rows: list[Row]) -> None:
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
     try:
         inputs = collate(rows, pad_id, set(tok.model_input_names))
+        steering = rows[0].steering
+        draws = LogitsProcessorList([RowDraws(rows)] if steering.sampled else [])
         with torch.inference_mode():
             loaded.generator.generate(
                 **inputs, **loaded.family.text_generate_kwargs, max_new_tokens=max(r.max_new_tokens for r in rows),
-                do_sample=False, streamer=RowStreamer(rows, set(eos)), eos_token_id=eos, pad_token_id=pad_id,
-                stopping_criteria=StoppingCriteriaList([StopRows(rows)]))
+                **steering.generate_kwargs(), logits_processor=draws, streamer=RowStreamer(rows, set(eos)),
+                eos_token_id=eos, pad_token_id=pad_id, stopping_criteria=StoppingCriteriaList([StopRows(rows)]))
     except Exception as exc:  # noqa: BLE001 - handed to each row's consumer
         if len(rows) > 1 and not any(r.streamer.tokens for r in rows):
             # One row's inputs can fail the whole batch (the model checks them only inside generate()):
@@ -360,6 +414,9 @@ class Batcher:
     in all), so clients that resubmit together after a batch land in the same next one. A lone
     user on an idle model never waits. On a GPU a decoding step costs about the same for 1 or
     8 rows, so 8 users get several times the answers per second of one.
+
+    A batch holds rows of equal sampling settings only (Steering.batch_key: one generate() takes one
+    temperature, top-p...); a row that differs is held, in arrival order, and opens a later batch.
     """
 
     def __init__(self, loaded: LoadedModel, max_size: int, wait: float = 0.025):
@@ -368,7 +425,9 @@ class Batcher:
         self.sizes: list[int] = []  # batch sizes run so far
         self._closing, self._closed = threading.Lock(), False
         self._running: list[Row] = []  # the batch in hand
-        self._held: Row | None = None  # a solo row met while a batch was gathered: it opens the next one
+        # Rows met while a batch was gathered that could not join it (a solo row, other sampling settings):
+        # they open the next batches, in arrival order.
+        self._held: collections.deque[Row] = collections.deque()
         self._thread = threading.Thread(target=self._work, name=f"batcher {loaded.model_id}", daemon=True)
         self._thread.start()
         # A thread still parked at interpreter exit made it abort now and then ("terminate called
@@ -399,6 +458,11 @@ class Batcher:
             rows, closing = [first], False
             start = time.monotonic()
             deadline = start + (self.wait if busy else 0.0)
+            fits = lambda r: not r.solo and r.steering.batch_key == first.steering.batch_key  # noqa: E731
+            if not first.solo:  # held rows that fit join first: they came before the pending ones
+                for row in [r for r in self._held if fits(r)][:self.max_size - 1]:
+                    self._held.remove(row)
+                    rows.append(row)
             while len(rows) < self.max_size and not first.solo:
                 try:
                     row = self.pending.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -408,8 +472,11 @@ class Batcher:
                     closing = True
                     break
                 if row.solo:
-                    self._held = row
+                    self._held.append(row)
                     break
+                if not fits(row):
+                    self._held.append(row)
+                    continue
                 rows.append(row)
                 if busy:
                     deadline = min(time.monotonic() + self.wait, start + 4 * self.wait)
@@ -421,23 +488,27 @@ class Batcher:
                 self.sizes.append(len(rows))
                 run_rows(self.loaded, rows)
             if closing:
-                if self._held is not None:
-                    self._held.finish()
+                while self._held:
+                    self._held.popleft().finish()
                 return
-            busy = len(rows) > 1 or not self.pending.empty()
+            busy = len(rows) > 1 or bool(self._held) or not self.pending.empty()
 
     def _next(self) -> Row | None:
-        held, self._held = self._held, None
-        return held if held is not None else self.pending.get()
+        return self._held.popleft() if self._held else self.pending.get()
 
 
 def stream_text(loaded, messages: list[dict], *, max_new_tokens: int,
-                stop: threading.Event | None = None, batcher: Batcher | None = None, inputs=None) -> Iterator[str]:
+                stop: threading.Event | None = None, batcher: Batcher | None = None, inputs=None,
+                steering: Steering | None = None) -> Iterator[str]:
     """Yield the growing answer from a LoadedModel (here) or a RemoteModel (an OpenAI-compatible engine).
-    `inputs`: the processor's output for `messages` where the request has it (else it is computed here)."""
+    `inputs`: the processor's output for `messages` where the request has it (else it is computed here);
+    `steering`: its sampling settings (greedy without)."""
+    steering = steering or GREEDY
     if isinstance(loaded, LoadedModel):
-        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop, batcher=batcher, inputs=inputs)
-    return paced(loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop), STREAM_INTERVAL)
+        return _generate(loaded, messages, max_new_tokens=max_new_tokens, stop=stop, batcher=batcher, inputs=inputs,
+                         steering=steering)
+    return paced(loaded.stream(messages, max_new_tokens=max_new_tokens, stop=stop, steering=steering),
+                 STREAM_INTERVAL)
 
 
 def paced(texts: Iterator[str], interval: float) -> Iterator[str]:
@@ -484,13 +555,15 @@ class Answer(str):
 
 
 def _generate(loaded: LoadedModel, messages: list[dict], *, max_new_tokens: int,
-              stop: threading.Event | None = None, batcher: Batcher | None = None, inputs=None) -> Iterator[str]:
-    """Greedy decoding, so a demo answer is reproducible. Alone, generate() runs in a thread of
-    its own; with a batcher, it runs with whatever other requests for the same model are waiting."""
+              stop: threading.Event | None = None, batcher: Batcher | None = None, inputs=None,
+              steering: Steering = GREEDY) -> Iterator[str]:
+    """Greedy decoding unless `steering` samples (then reproducible for its seed). Alone, generate() runs in a
+    thread of its own; with a batcher, it runs with whatever other requests for the same model are waiting
+    (with the same sampling settings)."""
     stop = stop or threading.Event()
     started = time.monotonic()
     kept = inputs if inputs is not None else checked(loaded, messages)
-    row = Row(on_device(loaded, kept), max_new_tokens, stop, TokenStreamer(loaded.tokenizer))
+    row = Row(on_device(loaded, kept), max_new_tokens, stop, TokenStreamer(loaded.tokenizer), steering=steering)
     usage = Usage(messages, kept, row.streamer.tokens, started)
     thread = None
     if batcher is not None:

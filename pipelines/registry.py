@@ -198,6 +198,8 @@ class ModelRegistry:
                 # reads (speech.load_speech, with its own clear message): without it the text answers still work.
                 load = compat.load_without_voices(cls)
             model = load(model_id, dtype=dtype, device_map=device_map, **family.load_kwargs, **quantization).eval()
+            if mode in ("nf4", "fp4") and model.device.type == "cpu":
+                compat.unpackable_4bit_on_cpu(model)
             processor = transformers.AutoProcessor.from_pretrained(model_id)
         except ImportError as exc:  # a quantization backend transformers asked for and did not find
             if not (own or quantization):

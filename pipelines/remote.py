@@ -30,6 +30,7 @@ import numpy as np
 from .errors import Cancelled, ModelError, Text
 from .inputs import SAMPLE_RATE
 from .loaded import Family, without
+from .sampling import GREEDY, Steering
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +76,31 @@ class RemoteModel:
                             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
 
-    def request(self, messages: list[dict], max_new_tokens: int) -> dict:
-        """The chat-completions body; greedy decoding, like the local path."""
-        return {"model": self.model_id, "messages": to_openai(messages), "max_tokens": max_new_tokens,
-                "temperature": 0.0, "stream": True}
+    def request(self, messages: list[dict], max_new_tokens: int, steering: Steering = GREEDY) -> dict:
+        """The chat-completions body: greedy (temperature 0) unless `steering` samples, as on the local path.
+        temperature, top_p, seed and max_tokens are OpenAI's own fields; top_k and repetition_penalty are not,
+        and go only when set (vLLM and SGLang take them; an engine that does not answers 400 with its reason,
+        which the person then reads). The system prompt travels in the messages."""
+        body = {"model": self.model_id, "messages": to_openai(messages), "max_tokens": max_new_tokens,
+                "temperature": steering.temperature, "stream": True}
+        if steering.sampled:
+            body["top_p"] = steering.top_p
+            if steering.top_k:
+                body["top_k"] = steering.top_k
+            if steering.seed is not None:
+                body["seed"] = steering.seed
+        if steering.repetition_penalty != 1.0:
+            body["repetition_penalty"] = steering.repetition_penalty
+        return body
 
     def stream(self, messages: list[dict], *, max_new_tokens: int,
-               stop: threading.Event | None = None) -> Iterator[str]:
+               stop: threading.Event | None = None, steering: Steering = GREEDY) -> Iterator[str]:
         """Yield the growing answer; leaving early (Stop, error, closed generator) closes the HTTP stream,
         which is how the engines learn to abort the generation."""
         stop = stop or threading.Event()
         text, answering = "", False
         try:
-            with self.client.stream("POST", "/chat/completions", json=self.request(messages, max_new_tokens)) as r:
+            with self.client.stream("POST", "/chat/completions", json=self.request(messages, max_new_tokens, steering)) as r:
                 if r.status_code >= 400:
                     r.read()
                     raise http_error(r.status_code, r.text)

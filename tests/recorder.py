@@ -10,6 +10,9 @@ For the Qwen2.5-Omni thinker (caption, VQA, audio): in transformers 5.23, genera
 before its first forward (the thinker then gets `mm_encoder_outputs`, not pixels), so images are read
 at the vision encoder, the prompt and the audio features at the thinker's first forward.
 
+generate() itself is wrapped while the block runs (an instance attribute over the real method, which it calls):
+each call's sampling arguments and its batch size are written down as a GenerateCall.
+
 For spoken answers (once the talker is loaded): the talker's first step (its text ids, with the voice's
 start token, `use_audio_in_video`, the embeddings it reads and the rope positions it computed), the time of
 each of its steps, and the thinker pass that made those embeddings (its input and last hidden states; its
@@ -51,6 +54,18 @@ class Prompt:
 
 
 @dataclass
+class GenerateCall:
+    """The arguments one generate() call of the text generator got (no tensors): its sampling settings."""
+
+    rows: int
+    kwargs: dict = field(repr=False)  # do_sample, temperature, top_p, top_k, repetition_penalty, max_new_tokens...
+    processors: list = field(default_factory=list, repr=False)  # the custom logits processors (generation.RowDraws)
+
+    def get(self, key, default=None):
+        return self.kwargs.get(key, default)
+
+
+@dataclass
 class TalkerStart:
     """What the talker's first step read (row 0)."""
 
@@ -78,6 +93,7 @@ class Recorder:
         self.talker_starts: list[TalkerStart] = []
         self.talker_steps: list[float] = []  # time.monotonic() at the start of each talker forward
         self.thinker_passes: list[ThinkerPass] = []
+        self.generate_calls: list[GenerateCall] = []
         self._images: list[Image] = []  # encoded before the prompt's first forward; joined to it there
         self._lock = threading.Lock()
         self._handles = []
@@ -101,12 +117,25 @@ class Recorder:
             # The talker computes its positions itself (from its text ids and `use_audio_in_video`) and hands
             # them to its decoder: read there, at the first step.
             self._handles.append(talker.model.register_forward_pre_hook(self._on_talker_decoder, with_kwargs=True))
+        real = generator.generate
+
+        def generate(*args, **kwargs):
+            ids = kwargs.get("input_ids")
+            plain = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)
+                     and k not in ("logits_processor", "streamer", "stopping_criteria")}
+            with self._lock:
+                self.generate_calls.append(GenerateCall(0 if ids is None else ids.shape[0], plain,
+                                                        list(kwargs.get("logits_processor") or [])))
+            return real(*args, **kwargs)
+
+        generator.generate = generate
         return self
 
     def __exit__(self, *exc) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self.loaded.generator.__dict__.pop("generate", None)  # the class's own method again
 
     @property
     def last(self) -> Prompt:

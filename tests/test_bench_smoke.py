@@ -32,8 +32,9 @@ def test_soak_runs_and_reports_memory_and_cache():
 
 
 def test_explain_bench_runs_and_prints_its_tables():
-    """bench/explain.py end to end with tiny counts: both tables print."""
-    proc = subprocess.run([sys.executable, "-m", "bench.explain", "--repeats", "1", "--tokens", "2"], cwd=ROOT,
+    """bench/explain.py end to end with tiny counts and one row of its second table: both tables print."""
+    proc = subprocess.run([sys.executable, "-m", "bench.explain", "--repeats", "1", "--tokens", "2",
+                           "--inputs", "audio-30s", "--map-runs", "1"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "### Answer latency with the explain feature unused" in proc.stdout

@@ -314,9 +314,12 @@ def test_drawing_controls(open_page):
     assert not page.locator("#image-seed-used").is_visible()  # no "0" before any drawing
     page.fill("#image-prompt textarea", "A red house")
     page.click("#image-run")
-    page.wait_for_selector("#image-gallery .progress-text, #image-gallery .progress-level", timeout=SHORT_MS)
-    bars = page.locator("#image-run ~ *, [data-testid=status-tracker]:not(.hide) .progress-level").count()
-    trackers = page.locator("[data-testid=status-tracker]:not(.hide)").count()
+    # Counted in the same instant the drawing's progress shows (counted after, a quick drawing was over: 0).
+    trackers, bars = page.wait_for_function("""() => {
+        if (!document.querySelector('#image-gallery .progress-text, #image-gallery .progress-level')) return false;
+        return [document.querySelectorAll('[data-testid=status-tracker]:not(.hide)').length,
+                document.querySelectorAll('[data-testid=status-tracker]:not(.hide) .progress-level').length];
+    }""", timeout=SHORT_MS).json_value()
     assert trackers == 1, f"{trackers} progress trackers during one drawing (bars: {bars})"
     page.wait_for_selector("#image-gallery img")
     wait_done(page, "image-gallery")

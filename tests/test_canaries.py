@@ -458,3 +458,23 @@ def test_generate_still_drops_the_talkers_all_ones_mask_that_compat_gives_back(t
     assert all(m is None for m in arrived), "generate() keeps the talker's mask now: compat.talker_mask can go"
     assert len(positions) == len(arrived) and all(p is not None for p in positions)
     assert compat_hits("talker_mask") == before + len(arrived)
+
+
+def test_bitsandbytes_linear4bit_still_repacks_on_cpu_by_its_own_switch(tiny_settings):
+    """compat.unpackable_4bit_on_cpu turns off Linear4bit's packed CPU path per module, through the attribute its
+    forward reads; a miniature loaded with nf4 on the CPU answers (its layers are too narrow to pack)."""
+    import inspect
+
+    from bitsandbytes.nn import Linear4bit
+
+    from pipelines import compat
+    from pipelines.tasks import Pipelines
+
+    assert "support_avx512bf16_for_cpu" in inspect.getsource(Linear4bit.__init__)
+    assert "self.support_avx512bf16_for_cpu" in inspect.getsource(Linear4bit.forward)
+    before = compat_hits("unpackable_4bit_on_cpu")
+    pipes = Pipelines(tiny_settings(quantize="nf4", max_new_tokens=2))
+    model = pipes.caption.model.model
+    assert compat_hits("unpackable_4bit_on_cpu") == before + 1
+    assert not any(getattr(m, "support_avx512bf16_for_cpu", False) for m in model.modules()
+                   if isinstance(m, Linear4bit) and m.weight.quant_state.shape[1] % 64)

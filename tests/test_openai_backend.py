@@ -266,3 +266,20 @@ def test_video_goes_to_the_engine_and_a_failure_reads_clearly(client):
     except AppError as exc:
         assert str(exc).startswith("The model server failed on this request (HTTP 500"), str(exc)
     assert client.predict(handle_file(str(ASSETS / "street.png")), "en", api_name="/caption")
+
+
+
+def test_sampling_settings_and_the_system_prompt_reach_the_engine(remote_pipes):
+    """The engine takes OpenAI's own fields (temperature, top_p, seed, max_tokens; the system prompt in the
+    messages). top_k and repetition_penalty are not OpenAI's: vLLM and SGLang take them, `transformers serve`
+    refuses them, and its reason reaches the person as the message."""
+    from pipelines.errors import ModelError
+
+    caption = remote_pipes.caption
+    steering = caption.steer(system_prompt="Be brief.", temperature=0.8, top_p=0.9, seed=3, max_new_tokens=4)
+    asked = caption.prepare(str(ASSETS / "street.png"), steering=steering)
+    assert asked.messages[0]["content"][0]["text"] == "Be brief."
+    assert isinstance(list(caption.answer(asked))[-1], str)
+    asked = caption.prepare(str(ASSETS / "street.png"), steering=caption.steer(temperature=0.8, top_k=20))
+    with pytest.raises(ModelError, match="top_k"):
+        list(caption.answer(asked))

@@ -18,6 +18,7 @@ from ..errors import InputError, UserFacingError
 from ..generation import checked, stream_text
 from ..loaded import LoadedModel
 from ..registry import ModelRegistry
+from ..sampling import GREEDY, Steering, steering
 from ..settings import Settings
 from .. import zerogpu
 from ..zerogpu import gpu, speech_seconds, text_seconds
@@ -34,6 +35,7 @@ class Request:
     media: object = None
     notices: list[tuple[str, dict]] = field(default_factory=list)
     question: str = ""  # as checked (stripped): what a chat shows back
+    steering: Steering = GREEDY  # system prompt and sampling (pipelines/sampling.py): greedy, the model's prompt
 
 
 class Pipeline:
@@ -58,27 +60,54 @@ class Pipeline:
         """Shorthand for answer(prepare(...)): inputs are checked now, the answer streams as it is read."""
         return self.answer(self.prepare(*args, **kwargs), max_new_tokens, stop)
 
-    def request_of(self, messages: list[dict], **extra) -> Request:
-        """A Request for a built conversation: its processor output computed here, once (none for an engine
-        elsewhere, which takes the conversation itself)."""
-        return Request(messages, None if self.remote else checked(self.model, messages), **extra)
+    def request_of(self, messages: list[dict], steering: Steering | None = None, **extra) -> Request:
+        """A Request for a built conversation: its system prompt the steering's where it has one, its processor
+        output computed here, once (none for an engine elsewhere, which takes the conversation itself)."""
+        steering = steering or GREEDY
+        messages = self._with_system_prompt(messages, steering.system_prompt)
+        return Request(messages, None if self.remote else checked(self.model, messages), steering=steering, **extra)
+
+    def steer(self, speak: bool = False, **fields) -> Steering:
+        """Raw Advanced fields (system_prompt, temperature, top_p, top_k, repetition_penalty, max_new_tokens,
+        seed: from the page or an API call, anything) -> a checked Steering, or a clear InputError. `speak`: the
+        answer will be spoken, so the system prompt must stay the family's (sampling.steering says why)."""
+        return steering(**fields, max_tokens_limit=self.settings.max_new_tokens,
+                        prompt_limit=self.settings.max_prompt_chars, default_prompt=self.default_system_prompt,
+                        speak=speak)
+
+    @property
+    def default_system_prompt(self) -> str | None:
+        """The system prompt the family's model gets unless a request brings its own (read without loading it)."""
+        return self.registry.family_of(self.model_id).system_prompt
+
+    def _with_system_prompt(self, messages: list[dict], prompt: str | None) -> list[dict]:
+        """`messages` with `prompt` (as plain text: no control tokens) as their system turn, in place of the
+        family's; unchanged for None."""
+        if prompt is None:
+            return messages
+        rest = messages[1:] if messages and messages[0].get("role") == "system" else messages
+        return [{"role": "system", "content": [{"type": "text", "text": self.model.plain_text(prompt)}]}, *rest]
 
     def _request(self, request: Request | list[dict]) -> Request:
         return request if isinstance(request, Request) else self.request_of(request)
 
     def generate(self, messages: list[dict], max_new_tokens: int, stop: threading.Event | None = None,
-                 inputs=None) -> Iterator[str]:
-        """The GPU part: stream the answer to `messages`, from their processor output `inputs`. Plain request data
-        only (what crosses to ZeroGPU's worker); on ZeroGPU, stop by closing the stream: `stop` cannot cross."""
+                 inputs=None, steering: Steering | None = None) -> Iterator[str]:
+        """The GPU part: stream the answer to `messages`, from their processor output `inputs`, sampled as
+        `steering` says (greedy without). Plain request data only (what crosses to ZeroGPU's worker); on ZeroGPU,
+        stop by closing the stream: `stop` cannot cross."""
         yield from stream_text(self.model, messages, max_new_tokens=max_new_tokens, stop=stop,
-                               batcher=self.registry.batcher(self.model_id), inputs=inputs)
+                               batcher=self.registry.batcher(self.model_id), inputs=inputs, steering=steering)
 
     def answer(self, request: Request | list[dict], max_new_tokens: int | None = None,
                stop: threading.Event | None = None) -> Iterator[str]:
-        """Stream the answer to a prepared Request (or a built conversation): the growing Answer."""
+        """Stream the answer to a prepared Request (or a built conversation): the growing Answer. Its token limit:
+        `max_new_tokens`, else the request's steering's, else --max-new-tokens."""
+        if max_new_tokens is None and isinstance(request, Request):
+            max_new_tokens = request.steering.max_new_tokens
         tokens = self._tokens(max_new_tokens)  # a bad limit is refused before the processor runs
         request = self._request(request)
-        return self.generate(request.messages, tokens, stop, request.inputs)
+        return self.generate(request.messages, tokens, stop, request.inputs, request.steering)
 
     def say(self, request: Request | list[dict], answer: str, voice: str,
             stop: threading.Event | None = None) -> Iterator:
@@ -86,6 +115,8 @@ class Pipeline:
         processor output. The talker reads the thinker's own tokens where `answer` carries them (an Answer);
         they cross to ZeroGPU's worker as a plain list, where the Answer itself arrives as a plain str."""
         request = self._request(request)
+        if request.steering.system_prompt is not None:  # the talker breaks under another system prompt
+            raise InputError("system_prompt_locked")
         usage = getattr(answer, "usage", None)
         tokens = list(usage.tokens) if usage is not None and usage.tokens else None
         if not zerogpu.ON_ZEROGPU:
@@ -137,7 +168,7 @@ class Pipeline:
         """Can this task's checkpoint answer aloud here (an Omni checkpoint in this process)?"""
         return not self.remote and not self.registry.speech_off and self.registry.family_of(self.model_id).speaks
 
-    def gpu_seconds(self, messages, max_new_tokens: int, stop=None, inputs=None) -> int:
+    def gpu_seconds(self, messages, max_new_tokens: int, stop=None, inputs=None, steering=None) -> int:
         return text_seconds(max_new_tokens)
 
     @property

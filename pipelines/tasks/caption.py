@@ -5,6 +5,7 @@ from __future__ import annotations
 from PIL import Image
 
 from ..inputs import load_image
+from ..sampling import Steering
 from .base import Pipeline, Request
 
 
@@ -19,10 +20,10 @@ class CaptionPipeline(Pipeline):
 
     task = "caption"
 
-    def prepare(self, image, language: str = "en") -> Request:
+    def prepare(self, image, language: str = "en", steering: Steering | None = None) -> Request:
         """The checked request: the image loaded within the limits, the prompt in `language`, the processor's output."""
         img = load_image(image, self.settings.max_image_side, self.settings.max_image_pixels)
-        return self.request_of(self.messages(img, language), media=img)
+        return self.request_of(self.messages(img, language), steering, media=img)
 
     def messages(self, img: Image.Image, language: str = "en") -> list[dict]:
         """The chat the model gets (tests render it through the processor, as generation does)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..inputs import check_text
 from ..video_input import Video, load_video
 from ..zerogpu import video_seconds
+from ..sampling import Steering
 from .base import Request
 from .chat import ChatPipeline
 
@@ -27,7 +28,7 @@ class VideoQAPipeline(ChatPipeline):
                           max_pixels=s.max_video_pixels, max_mb=s.max_video_mb, with_audio=sound)
 
     def prepare(self, video, question: str, history: list[tuple[str, str]] | None = None,
-                sound: bool = True) -> Request:
+                sound: bool = True, steering: Steering | None = None) -> Request:
         """The checked request: the question first (a missing one is said before seconds of decoding), then the
         video decoded within the limits (or a Video already decoded, for a follow-up: `request.media`), with a
         notice when it was trimmed or has no sound to hear."""
@@ -42,13 +43,13 @@ class VideoQAPipeline(ChatPipeline):
                                                       frames=len(clip.frames))))
             if sound and not clip.has_soundtrack:
                 notices.append(("video_no_sound", {}))
-        return self.request_of(self.messages(clip, question, history), media=clip, notices=notices,
+        return self.request_of(self.messages(clip, question, history), steering, media=clip, notices=notices,
                                question=question)
 
     def messages(self, clip: Video, question: str, history: list[tuple[str, str]] | None = None) -> list[dict]:
         return self._chat([{"type": "video", "video": clip}], question, history)
 
-    def gpu_seconds(self, messages, max_new_tokens: int, stop=None, inputs=None) -> int:
+    def gpu_seconds(self, messages, max_new_tokens: int, stop=None, inputs=None, steering=None) -> int:
         clip = next(p["video"] for m in messages if not isinstance(m["content"], str)
                     for p in m["content"] if p.get("type") == "video")
         audio = 0.0 if clip.audio is None else len(clip.audio) / 16_000

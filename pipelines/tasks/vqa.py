@@ -6,6 +6,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..inputs import check_text, load_image
+from ..sampling import Steering
 from .base import Request
 from .chat import ChatPipeline
 
@@ -18,7 +19,8 @@ class VQAPipeline(ChatPipeline):
 
     task = "vqa"
 
-    def prepare(self, image, question: str, history: list[tuple[str, str]] | None = None) -> Request:
+    def prepare(self, image, question: str, history: list[tuple[str, str]] | None = None,
+                steering: Steering | None = None) -> Request:
         """The checked request (inputs refused here, before any model work): images loaded, the kept turns, the
         processor's output."""
         turns = self.kept_turns(history)
@@ -28,7 +30,7 @@ class VQAPipeline(ChatPipeline):
         imgs = [load_image(i, self.settings.max_image_side, self.settings.max_image_pixels)
                 for i in images or [None]]  # none at all: load_image says "add an image"
         question = check_text(question, "question", self.settings.max_prompt_chars)
-        return self.request_of(self.messages(imgs, question, turns), media=imgs, question=question)
+        return self.request_of(self.messages(imgs, question, turns), steering, media=imgs, question=question)
 
     def messages(self, imgs: Image.Image | list[Image.Image], question: str,
                  history: list[tuple[str, str]] | None = None) -> list[dict]:
