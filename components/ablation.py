@@ -52,9 +52,8 @@ class AblationView:
     def __init__(self, task: str, pipeline, ui, controls, record_of):
         self.task, self.pipeline = task, pipeline
         with gr.Accordion(t("ablation"), open=False, elem_id=f"{task}-ablation"):
-            with gr.Row(equal_height=True):
-                self.what = gr.Dropdown([], label=t("ablation_leave_out"), elem_id=f"{task}-ablation-what")
-                self.run = gr.Button(t("ablation_run"), elem_id=f"{task}-ablation-run")
+            self.what = gr.Dropdown([], label=t("ablation_leave_out"), elem_id=f"{task}-ablation-what")
+            self.run = gr.Button(t("ablation_run"), size="md", elem_id=f"{task}-ablation-run")
             with gr.Row():
                 self.original = gr.Textbox(label=t("ablation_original"), lines=4, interactive=False,
                                            elem_id=f"{task}-ablation-original")
