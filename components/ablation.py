@@ -88,7 +88,7 @@ class AblationView:
             rec = record_of(request, task)
             if not what:
                 raise InputError("ablation_absent", choices=", ".join(ablation.choices(rec.messages)) or "-")
-            yield gr.skip(), [], ""
+            yield "", [], ""  # the last comparison goes at once
             for item in run_ablation(self.pipeline, rec, what):
                 if isinstance(item, ablation.Ablation):
                     yield item.answer, item.diff, score_markdown(item, lang_of(request))

@@ -67,8 +67,8 @@ def without(messages: list[dict], what: str) -> list[dict]:
         # The media rode in the first kept turn (tasks/chat.py): they go with the question, as in a first turn.
         system = [t for t in turns if t["role"] == "system"]
         users = [t for t in turns if t["role"] == "user"]
-        media = [p for t in users[:-1] for p in t["content"] if isinstance(t["content"], list) and p.get("type") != "text"]
-        last = dict(users[-1], content=media + [p for p in users[-1]["content"] if p.get("type") == "text"])
+        media = [p for t in users[:-1] if isinstance(t["content"], list) for p in t["content"] if p.get("type") != "text"]
+        last = dict(users[-1], content=media + list(users[-1]["content"]))
         return [*system, last]
     for turn in turns:
         if not isinstance(turn["content"], list):

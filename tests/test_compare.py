@@ -4,6 +4,7 @@ does not fit refused at start-up with the numbers."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -128,3 +129,18 @@ def test_a_compare_model_that_does_not_fit_is_refused_at_start_up(tiny_settings,
     assert device.startup_warnings(fits, environ={}, dev=tmp_path, which=lambda name: None, available=plan.total,
                                    on_gpu=False) == []
     assert any(p.model_id == str(other) for p in fits.memory_plan.parts)
+
+
+@pytest.mark.slow
+def test_python_app_with_compare_model_serves_the_compare_endpoint(janus):
+    """`python app.py --tiny --compare-model DIR`, as a person starts it: the flag reaches the page's tab and API."""
+    from gradio_client import Client
+
+    from tests.conftest import run_app
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MMDEMO_MAX_NEW_TOKENS": "4"}
+    with run_app("--tiny", "--compare-model", janus, env=env) as url:
+        client = Client(url, verbose=False, analytics_enabled=False)
+        a, b, stats_a, stats_b = client.predict(handle_file(str(ASSETS / "street.png")), QUESTION,
+                                                api_name="/compare")
+        assert a and b and "tokens" in stats_a and "tokens" in stats_b
