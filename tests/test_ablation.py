@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import BatchFeature
 
 from pipelines import ablation
 from pipelines.errors import InputError
@@ -45,7 +46,8 @@ def direct_score(loaded, messages, answer_ids) -> float:
                                                   return_dict=True, return_tensors="pt")
     prompt = inputs["input_ids"].shape[-1]
     ids = torch.cat([inputs["input_ids"], torch.tensor([answer_ids])], dim=-1)
-    full = dict(inputs, input_ids=ids, attention_mask=torch.ones_like(ids))
+    full = BatchFeature(dict(inputs, input_ids=ids, attention_mask=torch.ones_like(ids)))
+    full = full.to(loaded.device).to(loaded.dtype)  # floats in the model's dtype, ids stay integers
     with torch.no_grad():
         logits = loaded.generator(**full).logits[0].float()
     logprobs = torch.log_softmax(logits[prompt - 1:-1], dim=-1)
@@ -64,9 +66,10 @@ def test_without_the_image_no_image_reaches_the_model_and_the_score_is_the_model
     assert "What colour is the house?" in prompt.text
     tokens = list(answer.usage.tokens)
     assert result.with_input.tokens == result.without_input.tokens == len(tokens)
-    assert result.with_input.total == pytest.approx(direct_score(loaded, answer.usage.messages, tokens), abs=1e-3)
+    close = 1e-3 if loaded.dtype == torch.float32 else 0.05 * len(tokens)  # bf16 on a GPU: per-token rounding
+    assert result.with_input.total == pytest.approx(direct_score(loaded, answer.usage.messages, tokens), abs=close)
     ablated = ablation.without(answer.usage.messages, "image")
-    assert result.without_input.total == pytest.approx(direct_score(loaded, ablated, tokens), abs=1e-3)
+    assert result.without_input.total == pytest.approx(direct_score(loaded, ablated, tokens), abs=close)
     assert result.change == pytest.approx(result.without_input.mean - result.with_input.mean)
     assert result.original == loaded.tokenizer.decode(tokens, skip_special_tokens=True)
     assert result.prompt_tokens[0] > result.prompt_tokens[1]
