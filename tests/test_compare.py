@@ -12,7 +12,7 @@ from gradio_client import handle_file
 
 from pipelines import device, tiny
 from pipelines.compare import side_by_side, stats
-from pipelines.errors import ModelError
+from pipelines.errors import ModelError, UserFacingError
 from pipelines.settings import Settings
 from pipelines.tasks import Pipelines
 from tests.conftest import ASSETS
@@ -144,3 +144,40 @@ def test_python_app_with_compare_model_serves_the_compare_endpoint(janus):
         a, b, stats_a, stats_b = client.predict(handle_file(str(ASSETS / "street.png")), QUESTION,
                                                 api_name="/compare")
         assert a and b and "tokens" in stats_a and "tokens" in stats_b
+
+
+def test_closing_the_stream_stops_both_models_within_a_step(compared):
+    """Stop (the handler's generator closed) stops both answers, and waits for both threads."""
+    import threading
+
+    pipes = compared.pipes
+    sides = [pipes.vqa, pipes.compared("vqa")]
+    asked = [p.prepare(str(ASSETS / "street.png"), QUESTION) for p in sides]
+    stops: list[threading.Event] = []
+
+    def answer(i):
+        def run(stop):
+            stops.append(stop)
+            return sides[i].answer(asked[i], stop=stop)
+        return run
+
+    stream = side_by_side([answer(0), answer(1)])
+    next(stream)
+    stream.close()
+    assert len(stops) == 2 and all(s.is_set() for s in stops)
+    assert not [t for t in threading.enumerate() if t.name.startswith("compare ")]
+
+
+def test_one_side_failing_leaves_the_other_answering(compared):
+    """A side that fails (here: asked for more tokens than --max-new-tokens allows) says why in its own column;
+    the other answer still comes whole."""
+    pipes = compared.pipes
+    sides = [pipes.vqa, pipes.compared("vqa")]
+    asked = [p.prepare(str(ASSETS / "street.png"), QUESTION) for p in sides]
+    limits = [10**6, None]
+    updates = {0: [], 1: []}
+    for i, item in side_by_side([lambda stop, i=i: sides[i].answer(asked[i], limits[i], stop) for i in (0, 1)]):
+        updates[i].append(item)
+    assert len(updates[0]) == 1 and isinstance(updates[0][0], UserFacingError)
+    assert updates[0][0].key == "bad_max_tokens"
+    assert updates[1] and str(updates[1][-1])
