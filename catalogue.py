@@ -473,7 +473,7 @@ MESSAGES = {
         "ablation_score_empty": "The original answer is empty: there is nothing to score.",
         "ablation_helped": "{what} made it likelier",
         "ablation_hindered": "it is likelier without {what}",
-        "compare_model_of": "**{model}**",
+        "header_compare": "compared",
         "compare_stats": "{tokens} tokens in {seconds:.2f} s ({rate:.1f} tokens/s, first after {first:.2f} s)",
         "compare_off": "No second model is configured (--compare-model).",
         "compare_too_big": "--compare-model {model} does not fit beside the other models: {need:.1f} GB needed "
@@ -665,7 +665,7 @@ MESSAGES = {
         "ablation_score_empty": "原回答为空：没有可评分的内容。",
         "ablation_helped": "{what}让它更可能",
         "ablation_hindered": "去掉{what}后它更可能",
-        "compare_model_of": "**{model}**",
+        "header_compare": "模型对比",
         "compare_stats": "{tokens} 个令牌，用时 {seconds:.2f} 秒（每秒 {rate:.1f} 个，首个令牌 {first:.2f} 秒）",
         "compare_off": "没有配置第二个模型（--compare-model）。",
         "compare_too_big": "--compare-model {model} 与其他模型一起放不下：需要 {need:.1f} GB（{parts}），"

@@ -12,6 +12,7 @@ from pipelines.errors import UserFacingError
 
 from .common import RunControls, SafeImage, lang_of, model_event, notify, user_errors
 from .i18n import t
+from .status import shown_model
 
 
 def available(pipes) -> bool:
@@ -46,7 +47,7 @@ def render(pipes, ui) -> None:
                     outs, notes = [], []
                     for i, side in enumerate(sides):
                         with gr.Column(min_width=280):
-                            gr.Markdown(f"**{side.model_id}**", elem_id=f"compare-model-{i}")
+                            gr.Markdown(f"**{shown_model(side.model_id)}**", elem_id=f"compare-model-{i}")  # no server paths
                             outs.append(gr.Textbox(label=t("compare_answer"), lines=8, buttons=["copy"],
                                                    elem_id=f"compare-answer-{i}"))
                             notes.append(gr.Markdown(elem_id=f"compare-stats-{i}"))

@@ -70,6 +70,8 @@ def test_two_models_answer_side_by_side(open_page, viewport, name):
         assert second["y"] > first["y"] + first["height"] - 1
     assert "qwen2_5_omni" in page.locator("#compare-model-0").inner_text()
     assert "janus" in page.locator("#compare-model-1").inner_text()
+    assert "/" not in page.locator("#compare-answers").inner_text().split("\n")[0]  # a folder by its name only
+    assert "compared" in page.locator("#models").inner_text()  # the header names the second model's role
     no_sideways_scroll(page)
     shot(page, f"compare_{name}")
 

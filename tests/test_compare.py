@@ -83,6 +83,8 @@ def test_the_compare_endpoint_streams_both_answers_with_their_figures(compared, 
     assert counts[janus] == 1  # the compare model and the drawing tab share one load
     client.predict(prompt="a red house", seed=1, count=1, size=384, guidance=5.0, api_name="/text_to_image")
     assert counts[janus] == 1
+    status = client.predict(api_name="/status")["models"]
+    assert "compare" in status["janus"]["tasks"] and status["janus"]["loaded"]
     with pytest.raises(Exception) as err:  # bad input: one clear message, before either model runs
         client.predict(None, QUESTION, api_name="/compare")
     assert "image" in str(err.value).lower()
@@ -181,3 +183,17 @@ def test_one_side_failing_leaves_the_other_answering(compared):
     assert len(updates[0]) == 1 and isinstance(updates[0][0], UserFacingError)
     assert updates[0][0].key == "bad_max_tokens"
     assert updates[1] and str(updates[1][-1])
+
+
+def test_status_names_a_compare_model_no_tab_uses(tiny_settings, tiny_dir, tmp_path):
+    """A second checkpoint of its own shows in Status as the comparison's, loaded once it answered."""
+    from components.status import collect
+
+    other = tmp_path / "omni-second"
+    shutil.copytree(tiny_dir / tiny.OMNI_DIR, other)
+    pipes = Pipelines(tiny_settings(compare_model=str(other)))
+    assert collect(pipes)["models"]["omni-second"] == {"tasks": ["compare"], "loaded": False}
+    for _ in pipes.compared("vqa").answer(pipes.compared("vqa").prepare(str(ASSETS / "street.png"), QUESTION)):
+        pass
+    entry = collect(pipes)["models"]["omni-second"]
+    assert entry["tasks"] == ["compare"] and entry["loaded"] and pipes.registry.load_counts[str(other)] == 1
