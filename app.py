@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     models = p.add_argument_group("models (each flag also reads the environment variable named)")
     for f in fields(Settings):
         if f.name.endswith("_model") or f.name in ("device", "quantize"):
-            default = f.default or "the task's own model"
+            default = f.default or ("none" if f.name == "compare_model" else "the task's own model")
             models.add_argument(f"--{f.name.replace('_', '-')}", default=None, choices=f.metadata.get("choices"),
                                 help=f"{f.metadata['env']}; default {default}")
     models.add_argument("--single-model", default=env("MMDEMO_SINGLE_MODEL"),
@@ -163,8 +163,8 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     (with batching on, drawings get a queue of their own: components/common.py model_event)."""
     import gradio as gr
 
-    from components import (api_page, audio, banner, caption, explain, header, language, search, status, text_to_image,
-                            video, vqa, zerogpu)
+    from components import (api_page, audio, banner, caption, compare, explain, header, language, search, status,
+                            text_to_image, video, vqa, zerogpu)
     from components.common import render_file_refusal
     from components.i18n import t
     from components.server import Demo
@@ -189,6 +189,8 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
             if pipes.video_available():
                 tabs.append(video)
             tabs.append(search)
+            if compare.available(pipes):  # --compare-model (issue 30)
+                tabs.append(compare)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
         render_file_refusal()

@@ -137,6 +137,18 @@ LABELS = {
         "search_gallery_note": "The gallery: this app's sample pictures and videos, the server's folder (--gallery) "
                                "and what you add here. Each file is embedded once and cached by its content.",
         # --- search (issue 29): end ---
+        # --- compare (issue 30, parts 2 and 3): begin ---
+        "ablation": "What each input contributed · rerun without one",
+        "ablation_leave_out": "Leave out",
+        "ablation_run": "Rerun without it",
+        "ablation_original": "Original answer",
+        "ablation_without": "Answer without it",
+        "ablation_diff": "Word by word (red: only in the original; green: only in the new answer)",
+        "tab_compare": "Compare models",
+        "compare_run": "Ask both",
+        "busy_compare": "Both answering…",
+        "compare_answer": "Answer",
+        # --- compare (issue 30, parts 2 and 3): end ---
     },
     "zh": {
         "title": "## 多模态大模型演示",
@@ -257,6 +269,18 @@ LABELS = {
         "search_gallery_note": "图库：本应用的示例图片和视频、服务器文件夹（--gallery）以及你在此添加的文件。"
                                "每个文件只计算一次嵌入，按内容缓存。",
         # --- search (issue 29): end ---
+        # --- compare (issue 30, parts 2 and 3): begin ---
+        "ablation": "各输入的作用 · 去掉一项重新回答（消融对比）",
+        "ablation_leave_out": "去掉",
+        "ablation_run": "去掉后重新回答",
+        "ablation_original": "原回答",
+        "ablation_without": "去掉后的回答",
+        "ablation_diff": "逐词对比（红色：仅原回答有；绿色：仅新回答有）",
+        "tab_compare": "模型对比",
+        "compare_run": "两个模型一起回答",
+        "busy_compare": "两个模型回答中…",
+        "compare_answer": "回答",
+        # --- compare (issue 30, parts 2 and 3): end ---
     },
 }
 
@@ -532,6 +556,31 @@ MESSAGES = {
         "search_not_media": "The gallery takes images (png, jpg, webp, bmp, gif) and videos (mp4, webm, mov, mkv, avi).",
         "header_search": "search",
         # --- search (issue 29): end ---
+        # --- compare (issue 30, parts 2 and 3): begin ---
+        "ablation_image": "the image(s)",
+        "ablation_audio": "the audio clip",
+        "ablation_video": "the video",
+        "ablation_video_sound": "the video's sound",
+        "ablation_video_frames": "the video's frames (its sound kept)",
+        "ablation_history": "the earlier turns",
+        "ablation_nothing": "This answer has no input to leave out but its question.",
+        "ablation_absent": "The last answer has no such input; it can leave out: {choices}.",
+        "ablation_pick": "Pick what to leave out, then rerun.",
+        "ablation_score": "**How likely the original answer is** (teacher-forced, {tokens} tokens): with {what} "
+                          "{with_mean:.3f} per token ({with_total:.2f} in all), without it {without_mean:.3f} "
+                          "({without_total:.2f}): a change of **{change:+.3f}** per token ({verdict}). "
+                          "The answers share {similarity:.0%} of their words; the prompt went from {before:,} "
+                          "to {after:,} tokens.",
+        "ablation_score_empty": "The original answer is empty: there is nothing to score.",
+        "ablation_helped": "{what} made it likelier",
+        "ablation_hindered": "it is likelier without {what}",
+        "header_compare": "compared",
+        "compare_stats": "{tokens} tokens in {seconds:.2f} s ({rate:.1f} tokens/s, first after {first:.2f} s)",
+        "compare_off": "No second model is configured (--compare-model).",
+        "compare_too_big": "--compare-model {model} does not fit beside the other models: {need:.1f} GB needed "
+                           "({parts}), {have:.1f} GB of {where} free; without it {alone:.1f} GB. Choose a smaller "
+                           "checkpoint or run without --compare-model.",
+        # --- compare (issue 30, parts 2 and 3): end ---
     },
     "zh": {
         "no_image": "请先添加一张图片。",
@@ -721,6 +770,30 @@ MESSAGES = {
         "search_not_media": "图库只接受图片（png、jpg、webp、bmp、gif）和视频（mp4、webm、mov、mkv、avi）。",
         "header_search": "检索",
         # --- search (issue 29): end ---
+        # --- compare (issue 30, parts 2 and 3): begin ---
+        "ablation_image": "图片",
+        "ablation_audio": "音频",
+        "ablation_video": "视频",
+        "ablation_video_sound": "视频的声音",
+        "ablation_video_frames": "视频的画面（保留声音）",
+        "ablation_history": "之前的对话",
+        "ablation_nothing": "这个回答除了问题之外没有可去掉的输入。",
+        "ablation_absent": "上一个回答没有这项输入；可以去掉的有：{choices}。",
+        "ablation_pick": "选择要去掉的输入，然后重新回答。",
+        "ablation_score": "**原回答的可能性**（教师强制，{tokens} 个令牌）：有{what}时每个令牌 {with_mean:.3f}"
+                          "（合计 {with_total:.2f}），去掉后 {without_mean:.3f}（{without_total:.2f}）："
+                          "每个令牌变化 **{change:+.3f}**（{verdict}）。两个回答有 {similarity:.0%} 的词相同；"
+                          "提示从 {before:,} 个令牌变为 {after:,} 个。",
+        "ablation_score_empty": "原回答为空：没有可评分的内容。",
+        "ablation_helped": "{what}让它更可能",
+        "ablation_hindered": "去掉{what}后它更可能",
+        "header_compare": "模型对比",
+        "compare_stats": "{tokens} 个令牌，用时 {seconds:.2f} 秒（每秒 {rate:.1f} 个，首个令牌 {first:.2f} 秒）",
+        "compare_off": "没有配置第二个模型（--compare-model）。",
+        "compare_too_big": "--compare-model {model} 与其他模型一起放不下：需要 {need:.1f} GB（{parts}），"
+                           "{where} 可用 {have:.1f} GB；不加它需要 {alone:.1f} GB。请换一个更小的模型，"
+                           "或不使用 --compare-model。",
+        # --- compare (issue 30, parts 2 and 3): end ---
     },
 }
 

@@ -27,6 +27,7 @@ from pipelines.errors import InputError
 from pipelines.generation import Answer
 from pipelines.video_input import Video
 
+from .ablation import AblationView, render_api as render_ablation_api
 from .common import lang_of, model_event, user_errors
 from .server import from_mcp
 from .i18n import t
@@ -227,6 +228,7 @@ class ExplainView:
                                    object_fit="contain", elem_id=f"{task}-heatmap")
             with gr.Accordion(t("explain_raw"), open=False):
                 self.raw = gr.JSON(elem_id=f"{task}-raw")
+        self.ablation = AblationView(task, pipeline, ui, controls, record_of)  # beside it: issue 30
         self.picked = gr.State([0, 0])  # the selected pieces [start, end]
         queue = model_event(ui, pipeline)
 
@@ -285,6 +287,7 @@ class ExplainView:
         """Show the budget and words once each of `events` (a tab's answering runs) ends."""
         for event in events:
             event.then(**self.refresh_args)
+            self.ablation.after(event)
 
 
 def render_api(pipes, ui, controls) -> None:
@@ -337,3 +340,4 @@ def render_api(pipes, ui, controls) -> None:
     event = attention_button.click(attention_api, [task, *numbers, heads], [heat, raw], api_name="attention",
                                    **model_event(ui, pipes.caption))
     controls.stop_cancels([event])  # (an API job is cancelled by its client; this keeps "Stop cancels every run")
+    render_ablation_api(pipes, ui, controls, record_of)  # /ablation (issue 30)

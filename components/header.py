@@ -78,6 +78,8 @@ def models_line(pipes, lang: str) -> str:
     for p in pipes.shown():
         if (p.task != "audio" or pipes.audio_available()) and (p.task != "video" or pipes.video_available()):
             tasks.setdefault(p.model_id, []).append(message(f"header_{p.task}", lang))
+    if pipes.settings.compare_model:  # --compare-model (issue 30)
+        tasks.setdefault(pipes.settings.compare_model, []).append(message("header_compare", lang))
     on = message("header_on", lang)
     parts = [f"{model_link(m)} ({', '.join(ts)}, {on} {device_of(pipes, m, lang)})" for m, ts in tasks.items()]
     return f"**{message('header_models', lang)}:** " + " · ".join(parts)

@@ -45,6 +45,9 @@ def collect(pipes, demo=None, lang: str = "en") -> dict:
             entry["source"] = "local folder"
         if p.remote:  # --backend openai; the engine's URL and key stay private
             entry.update(backend="openai", served_model=pipes.registry.remote[p.model_id].model_id)
+    if pipes.settings.compare_model:  # --compare-model (issue 30): the Compare models tab's second checkpoint
+        models.setdefault(shown_model(pipes.settings.compare_model), {"tasks": [], "loaded": False})["tasks"].append(
+            "compare")
     for model_id, loaded in facts["models"].items():
         models[shown_model(model_id)].update(loaded=True, **loaded)
     memory = {"process_rss_mb": round(_rss_mb(), 1), **facts["memory"]}

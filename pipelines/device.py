@@ -334,6 +334,25 @@ def plan_warnings(plan: MemoryPlan, pipes) -> list[DeviceWarning]:
     return warnings
 
 
+def check_compare(pipes, plan: MemoryPlan) -> None:
+    """--compare-model is an extra the person asked for: where everything asked for does not fit with it (the plan
+    had to turn something off, or nothing fits), start-up stops with the numbers (ModelError), rather than
+    quietly losing speech, a tab or video length to it. A compare model that is also a tab's adds nothing."""
+    from .errors import ModelError
+
+    model_id = pipes.settings.compare_model
+    if not model_id or plan.available is None or model_id in {p.model_id for p in pipes.all()}:
+        return
+    if plan.fits and plan.wanted is None:
+        return
+    wanted = plan.wanted or plan
+    own = sum(p.bytes for p in wanted.parts if p.model_id == model_id)
+    raise ModelError("compare_too_big", model=model_id, need=wanted.total / 2**30, have=plan.available / 2**30,
+                     where="GPU" if plan.on_gpu else "RAM", alone=(wanted.total - own) / 2**30,
+                     parts=", ".join(f"{p.model_id} {p.name} {p.bytes / 2**30:.2f} GB" for p in wanted.parts)
+                     + f", largest request ({wanted.largest}) {wanted.activations / 2**30:.2f} GB")
+
+
 def apply_plan(pipes, plan: MemoryPlan) -> None:
     """Start with what fits: speech off, the video limits lowered, a checkpoint left out (its tab refuses
     with a clear message), as the plan says."""
@@ -407,6 +426,7 @@ def startup_warnings(pipes, environ=os.environ, dev: str | Path = "/dev", which=
         plan = None
     if plan is not None:
         log.info("%s", plan.summary())
+        check_compare(pipes, plan)  # --compare-model was asked for: refused, with the numbers, where it does not fit
         pipes.memory_plan = plan
         warnings += plan_warnings(plan, pipes)  # before apply_plan: they name the limits as they were
         apply_plan(pipes, plan)

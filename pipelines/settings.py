@@ -27,6 +27,8 @@ class Settings:
     image_model: str = field(default=DEFAULT_IMAGE_MODEL, metadata={"env": "MMDEMO_IMAGE_MODEL"})
     video_model: str = field(default=DEFAULT_UNDERSTANDING_MODEL, metadata={"env": "MMDEMO_VIDEO_MODEL"})
     search_model: str = field(default=DEFAULT_SEARCH_MODEL, metadata={"env": "MMDEMO_SEARCH_MODEL"})
+    # A second checkpoint that answers the same image question beside --vqa-model (the Compare models tab, issue 30).
+    compare_model: str = field(default="", metadata={"env": "MMDEMO_COMPARE_MODEL"})
     device: str = field(default="auto", metadata={"env": "MMDEMO_DEVICE"})  # auto | cpu | cuda
     # 8-bit or 4-bit weights for the language models' decoder layers (pipelines/quantize.py, README "Quantized weights")
     quantize: str = field(default="none", metadata={"env": "MMDEMO_QUANTIZE", "choices": ("none", "int8", "nf4")})

@@ -95,9 +95,10 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
     # (a caption run). Audio: the page's run and Enter, /audio_qa_spoken, /audio_qa and its example.
     # Video: the answer (after Ask/Enter, an example, a retry, an edit), /video_qa, /video_qa_spoken. The attention pass on
     # caption, image chat, audio and video (a word clicked, heads, first and last layer released or typed: 6 each),
-    # and /attention. Search: its run and Enter, /classify, /similarity_matrix.
+    # and /attention. Search: its run and Enter, /classify, /similarity_matrix. Issue 30: the rerun without an input
+    # under each of those four tabs, and /ablation.
     show = 6
-    assert len(runs) == (2 + show) + (4 + 2 + show) + 4 + (5 + show) + (4 + 2 + show) + 1 + 4
+    assert len(runs) == (2 + show) + (4 + 2 + show) + 4 + (5 + show) + (4 + 2 + show) + 1 + 4 + 4 + 1
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
     # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
     flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}

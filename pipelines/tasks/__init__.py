@@ -58,7 +58,15 @@ class Pipelines:
         return [*self.all(), self.search]
 
     def model_ids(self) -> list[str]:
-        return list(dict.fromkeys(p.model_id for p in self.all()))
+        """Every checkpoint to check, plan memory for and (with --preload) load: the tabs' and --compare-model."""
+        return list(dict.fromkeys([*(p.model_id for p in self.all()), *filter(None, [self.settings.compare_model])]))
+
+    def compared(self, task: str = "vqa") -> Pipeline | None:
+        """The task's pipeline on --compare-model (the same class, its own checkpoint, loaded once through the
+        registry), or None: no second model, or one that cannot take the task's input."""
+        from ..compare import compare_pipeline
+
+        return compare_pipeline(self, task)
 
     def check(self, load: bool = False) -> None:
         """Fail fast (ModelError) on a wrong id, no network or no cache; optionally load weights now
@@ -69,7 +77,8 @@ class Pipelines:
         pick_device(self.settings.device)  # --device cuda without a GPU
         reachable = functools.cache(hub_reachable)  # asked once, and only for a checkpoint not on disk
         for model_id in self.model_ids():
-            flags = " / ".join(p.flag for p in self.all() if p.model_id == model_id)
+            flags = " / ".join([*(p.flag for p in self.all() if p.model_id == model_id),
+                                *(["--compare-model"] if model_id == self.settings.compare_model else [])])
             try:
                 if model_id not in self.registry.remote:
                     check_source(model_id, flags, reachable)  # no folder, no network: in seconds, with the fix
