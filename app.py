@@ -180,6 +180,10 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 tabs.append(audio)
             if pipes.video_available():
                 tabs.append(video)
+            if pipes.audio_available():
+                from components import talk  # issue 28: a spoken conversation (camera optional)
+
+                tabs.append(talk)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)
         render_file_refusal()

@@ -227,6 +227,9 @@ class Conversation:
         self.stop: threading.Event | None = None  # the answer in progress, if any
         self.answering = False
         self.barged = 0  # answers cut by the person speaking
+        self.events: deque[tuple[str, float]] = deque(maxlen=64)  # ("turn"|"cut"|"answer", time.monotonic())
+        self.shown: list = []  # the conversation as the page shows it (the component's messages)
+        self.taken = False  # closed because another tab of the same person started listening
         self.closed = threading.Event()
         self.lock = threading.Lock()
 
@@ -239,7 +242,9 @@ class Conversation:
             if heard.began and self.answering and self.stop is not None and not self.stop.is_set():
                 self.stop.set()
                 self.barged += 1
+                self.events.append(("cut", time.monotonic()))
             self.waiting.extend(heard.turns)
+            self.events.extend(("turn", turn.ended_at) for turn in heard.turns)
         return heard
 
     def next_turn(self) -> Turn | None:
@@ -253,6 +258,7 @@ class Conversation:
             if self.closed.is_set():
                 self.stop.set()
             self.answering = True
+            self.events.append(("answer", time.monotonic()))
             return self.stop
 
     def end_answer(self) -> None:
@@ -280,6 +286,64 @@ class Conversation:
             if self.stop is not None:
                 self.stop.set()
             self.waiting.clear()
-            self.history = []
+            self.history, self.shown = [], []
             self.closed.clear()
             self.listener = None
+
+
+class Conversations:
+    """The conversations being held, by page session: at most `capacity` (the oldest closed first), and one
+    listening per person (`person`: who the page says it is, e.g. address and browser): a second tab of the same
+    person that starts listening takes over, and the first is closed (both would hear the same voice and answer it
+    twice); it stays closed (`taken`) until its own microphone is started again. A page that goes away closes its
+    own (`close`), which stops its answer and frees its model slot."""
+
+    def __init__(self, capacity: int = 64):
+        self.capacity = capacity
+        self.held: dict[str, tuple[str, Conversation]] = {}
+        self.taken: dict[str, None] = {}  # sessions another tab took over (bounded like `held`)
+        self.lock = threading.Lock()
+
+    def open(self, session: str, person: str, max_seconds: float, max_turns: int) -> Conversation:
+        """The session's conversation (made on first use), listening now: any other conversation of `person`
+        is closed and marked taken."""
+        with self.lock:
+            self.taken.pop(session, None)
+            held = self.held.pop(session, None)
+            talk = held[1] if held is not None and not held[1].closed.is_set() else None
+            if talk is None:
+                talk = Conversation(max_seconds, max_turns)
+                if held is not None:  # a closed one (Stop): its conversation goes on
+                    talk.history, talk.shown = held[1].history, held[1].shown
+            for other, (who, conversation) in list(self.held.items()):
+                if who == person:
+                    conversation.taken = True
+                    conversation.close()
+                    del self.held[other]
+                    self.taken[other] = None
+            self.held[session] = (person, talk)  # last in: the most recently opened
+            while len(self.held) > self.capacity:
+                self.held.pop(next(iter(self.held)))[1].close()
+            while len(self.taken) > self.capacity:
+                self.taken.pop(next(iter(self.taken)))
+            return talk
+
+    def get(self, session: str) -> Conversation | None:
+        with self.lock:
+            held = self.held.get(session)
+            return held[1] if held else None
+
+    def was_taken(self, session: str) -> bool:
+        with self.lock:
+            return session in self.taken
+
+    def close(self, session: str) -> None:
+        """The page went away: its answer stops, its turns go."""
+        with self.lock:
+            held = self.held.pop(session, None)
+            self.taken.pop(session, None)
+        if held is not None:
+            held[1].close()
+
+    def __len__(self) -> int:
+        return len(self.held)

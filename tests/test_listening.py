@@ -199,3 +199,22 @@ def test_history_keeps_the_last_turns(clips):
     for i in range(5):
         talk.done(Turn(np.zeros(1600, np.float32)), f"answer {i}")
     assert [s.answer for s in talk.history] == ["answer 3", "answer 4"]
+
+
+def test_a_second_tab_of_the_same_person_takes_over_listening():
+    from pipelines.listening import Conversations
+
+    held = Conversations(capacity=3)
+    first = held.open("tab1", "me", 30, 4)
+    stop = first.begin_answer()
+    second = held.open("tab2", "me", 30, 4)
+    assert first.closed.is_set() and first.taken and stop.is_set()  # its answer ends, its slot frees
+    assert held.get("tab1") is None and held.was_taken("tab1") and held.get("tab2") is second
+    other = held.open("tab3", "someone else", 30, 4)
+    assert not second.closed.is_set() and held.get("tab3") is other
+    assert held.open("tab1", "me", 30, 4) is not first and second.closed.is_set()  # started again: back
+    for i in range(5):
+        held.open(f"more{i}", f"person{i}", 30, 4)
+    assert len(held) == 3  # bounded: the oldest closed
+    held.close("more4")
+    assert held.get("more4") is None
