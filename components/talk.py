@@ -16,6 +16,7 @@ beside their typed one instead.
 from __future__ import annotations
 
 import logging
+import time
 
 import gradio as gr
 import numpy as np
@@ -142,6 +143,8 @@ def render(pipes, ui) -> None:
                     text, first = "", True
                     for text in pipeline.answer(asked, stop=stop):
                         talk.shown[-1] = {"role": "assistant", "content": str(text)}
+                        if first:
+                            talk.events.append(("text", time.monotonic()))  # bench/talk.py reads these
                         yield list(talk.shown), (gr.update(value=None) if first else gr.skip()), \
                             (message("talk_answering", lang) if first else gr.skip())
                         first = False
@@ -150,7 +153,9 @@ def render(pipes, ui) -> None:
                             if stop.is_set():
                                 break
                             if not isinstance(piece, speech.Said):
-                                yield gr.skip(), speech.to_wav(piece), gr.skip()
+                                wav = speech.to_wav(piece)
+                                talk.events.append(("sound", time.monotonic()))
+                                yield gr.skip(), wav, gr.skip()
                     talk.done(turn, str(text))
                 finally:
                     talk.end_answer()
