@@ -30,19 +30,20 @@ from pathlib import Path
 from bench.common import ROOT  # noqa: F401 - sets HF_HUB_OFFLINE and the path
 
 
-def question(root: Path) -> tuple[Path, float, float]:
-    """1 s quiet + a spoken question + 2.5 s quiet at 48 kHz; returns (wav, lead seconds, speech seconds)."""
+def question(root: Path, tail: float = 2.5) -> tuple[Path, float, float]:
+    """1 s quiet + a spoken question + `tail` s quiet at 48 kHz; returns (wav, lead seconds, speech seconds)."""
     fmt = ["-r", "48000", "-c", "1", "-b", "16"]
     subprocess.run(["espeak-ng", "-w", str(root / "raw.wav"), "What do you see in this picture?"], check=True)
     subprocess.run(["sox", str(root / "raw.wav"), *fmt, str(root / "speech.wav"), "silence", "1", "0.01", "0.5%",
                     "reverse", "silence", "1", "0.01", "0.5%", "reverse"], check=True)  # no quiet at its ends
     subprocess.run(["sox", "-n", *fmt, str(root / "lead.wav"), "trim", "0", "1"], check=True)
-    subprocess.run(["sox", "-n", *fmt, str(root / "tail.wav"), "trim", "0", "2.5"], check=True)
+    subprocess.run(["sox", "-n", *fmt, str(root / "tail.wav"), "trim", "0", str(tail)], check=True)
+    name = f"question-{tail:g}.wav"
     subprocess.run(["sox", str(root / "lead.wav"), str(root / "speech.wav"), str(root / "tail.wav"),
-                    str(root / "question.wav")], check=True)
+                    str(root / name)], check=True)
     import soundfile as sf
 
-    return root / "question.wav", 1.0, sf.info(str(root / "speech.wav")).duration
+    return root / name, 1.0, sf.info(str(root / "speech.wav")).duration
 
 
 def in_process(pipes, wav: Path, lead: float, spoken: float, runs: int, speak: bool) -> list[dict]:
@@ -96,7 +97,7 @@ def in_process(pipes, wav: Path, lead: float, spoken: float, runs: int, speak: b
     return rows
 
 
-def in_page(pipes, wav: Path, answers: int) -> list[dict]:
+def in_page(pipes, wav: Path) -> list[dict]:
     """The app in this process, chromium with a fake microphone: from the server's first text / first sound of each
     answer to the page showing / playing it (seconds)."""
     from app import build_demo, launch_options
@@ -105,6 +106,7 @@ def in_page(pipes, wav: Path, answers: int) -> list[dict]:
     from bench.common import free_port
     from components.talk import CONVERSATIONS
 
+    CONVERSATIONS.held.clear()  # this run's page only
     demo = build_demo(pipes)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
@@ -134,29 +136,20 @@ def in_page(pipes, wav: Path, answers: int) -> list[dict]:
             page_now = page.evaluate("performance.now()")
             offset = (t0 + time.monotonic()) / 2 - page_now / 1000
             page.click("#talk-mic .record-button")
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                seen = page.evaluate("window.seen")
-                if len(seen["sound"]) >= answers:
-                    break
-                time.sleep(0.5)
-            print(f"page saw {len(seen['text'])} answers' text and {len(seen['sound'])} sounds start")
-            talks = [t for _, t in CONVERSATIONS.held.values()]
-            events = [e for t in talks for e in t.events]
-            texts = [at for kind, at in events if kind == "text"]
-            sounds = [at for kind, at in events if kind == "sound"]
-            turns = [at for kind, at in events if kind == "turn"]
-            answers_at = [at for kind, at in events if kind == "answer"]
-            for i, shown in enumerate(seen["text"]):
-                if i < len(texts):
-                    rows.append(dict(kind="text", server=texts[i], page=offset + shown / 1000))
-            # the first 'playing' after each answer's first piece
-            for at in sounds:
-                later = [offset + s / 1000 for s in seen["sound"] if offset + s / 1000 >= at]
-                if later and (not rows or rows[-1].get("server") != at):
-                    rows.append(dict(kind="sound", server=at, page=later[0]))
-            for turn, began in zip(turns, answers_at):
-                rows.append(dict(kind="queue", server=turn, page=began))  # the turn's event to its answer
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and not page.evaluate("window.seen.sound.length"):
+                time.sleep(0.2)
+            seen = page.evaluate("window.seen")
+            events = [e for _, t in CONVERSATIONS.held.values() for e in t.events]
+            first = {kind: min((at for k, at in events if k == kind), default=None)
+                     for kind in ("turn", "answer", "text", "sound")}
+            # the first answer of a fresh page only: later ones overlap (the question loops, answers are cut in on)
+            if first["turn"] and first["answer"]:
+                rows.append(dict(kind="queue", server=first["turn"], page=first["answer"]))
+            if first["text"] and seen["text"]:
+                rows.append(dict(kind="text", server=first["text"], page=offset + seen["text"][0] / 1000))
+            if first["sound"] and seen["sound"]:
+                rows.append(dict(kind="sound", server=first["sound"], page=offset + seen["sound"][0] / 1000))
             browser.close()
     finally:
         demo.close()
@@ -199,7 +192,7 @@ def main(argv=None) -> int:
         print(f"| first piece as wav | {med['piece_wav_ms'] / 1000:.4f} | app |")
     print(f"| question clip as wav (the chat's copy) | {med['clip_wav_ms'] / 1000:.4f} | app |")
     if args.page:
-        page = in_page(pipes, wav, answers=args.runs)
+        page = [row for _ in range(args.runs) for row in in_page(pipes, question(root, tail=12.0)[0])]
         for kind, what in (("text", "first text: server -> shown in the page"),
                            ("sound", "first sound: server's wav piece -> page's player playing"),
                            ("queue", "turn decided -> its answer starts (event, queue)")):
