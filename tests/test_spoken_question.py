@@ -98,3 +98,23 @@ def test_a_video_without_its_sound_and_a_spoken_question(pipes):
     with Recorder(pipes.video.model) as seen:
         answer_of(pipes.video, asked)
     assert len(seen.last.audio_frames) == 1
+
+
+def test_a_talk_turn_holds_the_camera_frame_and_the_clip_and_earlier_turns_keep_their_clips(pipes):
+    """The Talk tab's turn (pipelines/tasks/talk.py): the latest frame and the spoken clip in one user turn; the earlier
+    turns as their clips and answers, at most --max-history-turns of them."""
+    from pipelines.listening import Said
+
+    clip = (0.1 * np.sin(np.arange(SAMPLE_RATE) / 7)).astype(np.float32)
+    frame = np.zeros((120, 160, 3), np.uint8)
+    earlier = [Said(clip, f"answer {i}") for i in range(pipes.settings.max_history_turns + 2)]
+    asked = pipes.talk.prepare(clip, frame, earlier)
+    users = [m for m in asked.messages if m["role"] == "user"]
+    assert len(users) == pipes.settings.max_history_turns + 1
+    assert [p["type"] for p in users[-1]["content"]] == ["image", "audio"]
+    assert all([p["type"] for p in u["content"]] == ["audio"] for u in users[:-1])
+    with Recorder(pipes.talk.model) as seen:
+        answer_of(pipes.talk, asked)
+    assert len(seen.last.images) == 1 and len(seen.last.audio_frames) == len(users)
+    camera_off = pipes.talk.prepare(clip, None, [])
+    assert [p["type"] for p in camera_off.messages[-1]["content"]] == ["audio"]
