@@ -164,7 +164,7 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
     import gradio as gr
 
     from components import (api_page, audio, banner, caption, compare, explain, header, language, search, status,
-                            text_to_image, video, vqa, zerogpu)
+                            talk, text_to_image, video, vqa, zerogpu)
     from components.common import render_file_refusal
     from components.i18n import t
     from components.server import Demo
@@ -188,8 +188,10 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
                 tabs.append(audio)
             if pipes.video_available():
                 tabs.append(video)
+            if pipes.audio_available():  # a spoken conversation, camera optional, on the audio tab's checkpoint
+                tabs.append(talk)
             tabs.append(search)
-            if compare.available(pipes):  # --compare-model (issue 30)
+            if compare.available(pipes):  # --compare-model
                 tabs.append(compare)
             for tab in tabs + [status]:
                 tab.render(pipes, ui)

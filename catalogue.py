@@ -820,3 +820,57 @@ class Text:
 def label(key: str, lang: str) -> str:
     """A page label as plain text in `lang`, for what the browser leaves alone (example captions)."""
     return LABELS["zh" if lang == "zh" else "en"][key]
+
+
+# --- talk (issue 28): the Talk tab and a spoken question in the chats. Kept in one block, merged into the tables
+# above, so that this feature's strings sit apart from the others'.
+TALK_LABELS = {
+    "en": {
+        "tab_talk": "Talk",
+        "talk_intro": "Turn the microphone on and speak: each time you pause, the model answers, aloud. "
+                      "With the camera on it also sees what you show. Speak while it answers to cut in.",
+        "talk_mic": "Microphone (listening while it records)",
+        "talk_camera": "Camera (optional: the model sees its latest picture)",
+        "talk_speak": "Answer aloud",
+        "talk_status_idle": "Press the microphone's record button and speak.",
+        "spoken_question": "Or ask aloud",
+    },
+    "zh": {
+        "tab_talk": "语音对话",
+        "talk_intro": "打开麦克风说话：每当你停顿，模型就会用语音回答。打开摄像头时它还能看到你展示的东西。"
+                      "它回答时你开口说话即可打断。",
+        "talk_mic": "麦克风（录音时一直在听）",
+        "talk_camera": "摄像头（可选：模型看到最新的画面）",
+        "talk_speak": "语音回答",
+        "talk_status_idle": "按下麦克风的录音按钮，然后说话。",
+        "spoken_question": "或者直接说出问题",
+    },
+}
+TALK_MESSAGES = {
+    "en": {
+        "talk_listening": "Listening…",
+        "talk_heard": "Heard you ({seconds:.1f} s); answering…",
+        "talk_answering": "Answering… (speak to cut in)",
+        "talk_cut_in": "You cut in: listening…",
+        "talk_idle": "Nothing heard for {seconds:.0f} s: is the microphone muted, or too far away?",
+        "talk_monologue": "You spoke for more than {limit:.0f} s without a pause: the model hears the first "
+                          "{limit:.0f} s.",
+        "talk_taken": "Listening moved to another tab of this browser; press record here to listen here again.",
+        "talk_no_model": "This app's audio model cannot hear ({model}): the Talk tab needs one that does.",
+        "talk_user_spoke": "🎤 {seconds:.1f} s",
+    },
+    "zh": {
+        "talk_listening": "正在听…",
+        "talk_heard": "听到了（{seconds:.1f} 秒），正在回答…",
+        "talk_answering": "正在回答…（开口说话即可打断）",
+        "talk_cut_in": "你打断了回答：正在听…",
+        "talk_idle": "已经 {seconds:.0f} 秒没有听到声音：麦克风是否静音或离得太远？",
+        "talk_monologue": "你连续说了超过 {limit:.0f} 秒没有停顿：模型只听前 {limit:.0f} 秒。",
+        "talk_taken": "本浏览器的另一个标签页开始收听，这里已停止；在这里按录音即可重新收听。",
+        "talk_no_model": "本应用的音频模型无法听音频（{model}）：语音对话需要能听音频的模型。",
+        "talk_user_spoke": "🎤 {seconds:.1f} 秒",
+    },
+}
+for _lang in LANGS:
+    LABELS[_lang].update(TALK_LABELS[_lang])
+    MESSAGES[_lang].update(TALK_MESSAGES[_lang])

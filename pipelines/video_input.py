@@ -200,8 +200,14 @@ def model_inputs(processor, messages: list[dict], clip: Video):
     kwargs = dict(text=prompt, videos=[clip.frames], return_tensors="pt",
                   videos_kwargs=dict(fps=clip.fps, do_sample_frames=False, size=size,
                                      cap_pixels_per_frame=True))  # qwen-omni-utils' total bound
+    # A question spoken beside the video (issue 28): standalone clips, in the order of their placeholders.
+    spoken = [p["audio"] for m in messages if not isinstance(m["content"], str)
+              for p in m["content"] if p.get("type") == "audio"]
     if clip.audio is not None:
-        kwargs.update(audio=[clip.audio], audio_from_video_indices=[0], load_audio_from_video=True)
+        kwargs.update(audio=[clip.audio, *spoken], audio_from_video_indices=[0, *[None] * len(spoken)],
+                      load_audio_from_video=True)
+    elif spoken:
+        kwargs.update(audio=spoken)
     inputs = processor(**kwargs)
     return inputs, clip.audio is not None
 

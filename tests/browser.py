@@ -16,7 +16,7 @@ SHORT_MS = 20_000  # for what must happen without any model work
 WIDE, NARROW = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 TAB_BUTTON = {"tab_caption": "#caption-run", "tab_vqa": "#vqa-run", "tab_image": "#image-run",
               "tab_audio": "#audio-run", "tab_video": "#video-run",
-              "tab_search": "#search-text-run", "tab_status": "#status-refresh"}  # rendered once the tab is open
+              "tab_search": "#search-text-run", "tab_talk": "#talk-clear", "tab_status": "#status-refresh"}  # rendered once the tab is open
 
 
 def tab(page, key: str, lang: dict = EN) -> None:

@@ -323,3 +323,31 @@ def open_page(browser, server):
     yield open_
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def media_browser(tmp_path_factory):
+    """media_browser(audio_wav, video_y4m=None) -> chromium (as `browser`) whose microphone and camera are fakes fed
+    from files (looped), allowed to use them and to play sound without a click (issue 28, the Talk tab). One per
+    module; the shared `browser` stays as it is."""
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.requires import require, unavailable
+
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
+    sync_api = require("playwright.sync_api", "requirements-dev.txt")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        opened = []
+
+        def launch_with(audio: Path, video: Path | None = None):
+            args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-audio-capture={audio}", "--autoplay-policy=no-user-gesture-required"]
+            if video is not None:
+                args.append(f"--use-file-for-fake-video-capture={video}")
+            opened.append(p.chromium.launch(executable_path=str(CHROMIUM), args=args))
+            return opened[-1]
+
+        yield launch_with
+        for browser in opened:
+            browser.close()

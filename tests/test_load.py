@@ -123,6 +123,9 @@ def wait_until_queued(job, timeout: float = 30) -> None:
 # The chats' quick steps (a question into the conversation, retry, edit, undo, a notice) and the wrong-file
 # notice: no model work, queued only so that the page shows their refusals, in a queue that never waits.
 QUICK = {"send", "send_new", "retry", "edit", "undo", "notice", "refuse"}
+# The Talk tab's microphone and camera streams and its page-closed step: no model work (pipelines/listening.py),
+# each chunk handled at once, in queues of their own that never wait.
+LISTENING = {"hear": ("talk_listen", None), "see": ("talk_see", None)}
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
@@ -134,6 +137,11 @@ def test_every_model_event_shares_one_queue(pipes, concurrency):
     queued = [fn for fn in demo.fns.values() if fn.fn is not None and fn.queue]
     assert {fn.api_name for fn in queued} >= {name.strip("/") for name in REQUESTS}
     for fn in queued:  # every other queued event runs a model; together they get `--concurrency` slots
+        if fn.name == "gone":  # demo.unload: closes a page's conversation, no model work
+            continue
+        if fn.name in LISTENING:
+            assert (fn.concurrency_id, fn.concurrency_limit) == LISTENING[fn.name], fn.name
+            continue
         expected = ("chat_send", None) if fn.name in QUICK else (MODEL_QUEUE, concurrency)
         assert (fn.concurrency_id, fn.concurrency_limit) == expected, fn.name
 
@@ -151,7 +159,8 @@ def test_with_batching_text_events_share_a_batch_and_drawing_keeps_its_limit(tin
     queued = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.fn and fn.queue}
     drawing = {"text_to_image", "generate_default"}  # the Create tab's button/Enter, and its examples
     assert all(queued[name] == (DRAW_QUEUE, 1) for name in drawing), queued
-    assert all(limits == (MODEL_QUEUE, 4) for name, limits in queued.items() if name not in drawing | QUICK), queued
+    assert all(limits == (MODEL_QUEUE, 4) for name, limits in queued.items()
+               if name not in drawing | QUICK | set(LISTENING) | {"gone"}), queued
     assert all(queued[name] == ("chat_send", None) for name in QUICK), queued
     queue = collect(pipes, demo)["queue"]
     assert (queue["limit"], queue["drawing"]) == (4, {"waiting": 0, "running": 0, "limit": 1})

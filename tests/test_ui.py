@@ -88,8 +88,9 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
     from components.vqa import SEND_QUEUE
 
     # (the chat tabs' quick steps, sending a question and their notices, wait in a queue of their own)
+    # (nor the Talk tab's microphone and camera streams and its page-closed step, which run no model)
     runs = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.queue
-            and fn.concurrency_id != SEND_QUEUE["concurrency_id"]}
+            and fn.concurrency_id not in (SEND_QUEUE["concurrency_id"], "talk_listen", "talk_see") and fn.name != "gone"}
     # Per tab. Caption: its run and Enter. Image chat: the answer (after Ask/Enter, an example, a retry,
     # an edit), /vqa, /vqa_spoken. Drawing: its run and Enter, the default drawing, "Describe this drawing"
     # (a caption run). Audio: the page's run and Enter, /audio_qa_spoken, /audio_qa and its example.
@@ -98,7 +99,8 @@ def test_stop_cancels_every_model_run_example_clicks_too(demo):
     # and /attention. Search: its run and Enter, /classify, /similarity_matrix. Issue 30: the rerun without an input
     # under each of those four tabs, and /ablation.
     show = 6
-    assert len(runs) == (2 + show) + (4 + 2 + show) + 4 + (5 + show) + (4 + 2 + show) + 1 + 4 + 4 + 1
+    # Talk: its answer (New conversation cancels it; speaking over it stops it through its stop Event).
+    assert len(runs) == (2 + show) + (4 + 2 + show) + 4 + (5 + show) + (4 + 2 + show) + 1 + 4 + 4 + 1 + 1
     cancelled = {i for dep in demo.get_config_file()["dependencies"] for i in dep["cancels"]}
     # The page's drawings stop on a session flag instead (RunControls quiet_stop): Stop raises it.
     flagged = {i for i, fn in demo.fns.items() if fn.fn is not None and fn.fn.__name__ == "text_to_image"}

@@ -3,6 +3,7 @@ riding in the first kept turn, as the model was trained."""
 
 from __future__ import annotations
 
+from ..inputs import Audio, check_text, load_audio
 from .base import Pipeline
 
 
@@ -22,16 +23,34 @@ class ChatPipeline(Pipeline):
         turns = list(history or [])[-kept:] if kept > 0 else []
         return [(str(q)[:limit], str(a)[:4 * limit]) for q, a in turns]
 
-    def _chat(self, media: list[dict], question: str, history: list[tuple[str, str]] | None) -> list[dict]:
-        """The kept turns with `media` (content parts) in the first of them, as the model was trained, then the question."""
+    def spoken_question(self, question, spoken) -> tuple[str, Audio | None, list[tuple[str, dict]]]:
+        """A question typed, spoken (`spoken`: a recording, within --max-audio-seconds, trimmed with a notice) or
+        both (issue 28). The model hears the clip itself: no transcript is made. Without a clip a question must
+        be typed; with one it may be left empty. Returns (question as checked, clip or None, notices)."""
+        if spoken is None or (isinstance(spoken, str) and not spoken.strip()):
+            return check_text(question, "question", self.settings.max_prompt_chars), None, []
+        question = check_text(question, "question", self.settings.max_prompt_chars, required=False)
+        heard = spoken if isinstance(spoken, Audio) else load_audio(spoken, self.settings.max_audio_seconds)
+        notices = [("audio_trimmed", dict(seconds=heard.original_seconds, limit=self.settings.max_audio_seconds))
+                   ] if heard.trimmed else []
+        return question, heard, notices
+
+    def _chat(self, media: list[dict], question: str, history: list[tuple[str, str]] | None,
+              heard: Audio | None = None) -> list[dict]:
+        """The kept turns with `media` (content parts) in the first of them, as the model was trained, then the
+        question: its spoken clip (`heard`, if any; in the question's own turn: Qwen2.5-Omni takes audio and
+        images in one user turn) and its text (left out when it was only spoken)."""
         turns = self.kept_turns(history)
         previous: list[dict] = []
         for q, a in turns:
             previous.append({"role": "user", "content": [{"type": "text", "text": q}]})
             previous.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
+        asked = [{"type": "audio", "audio": heard.samples}] if heard is not None else []
+        if question or not asked:
+            asked.append({"type": "text", "text": question})
         if previous:
             previous[0]["content"][:0] = media
-            content = [{"type": "text", "text": question}]
+            content = asked
         else:
-            content = [*media, {"type": "text", "text": question}]
+            content = [*media, *asked]
         return self._messages(content, previous)

@@ -3,7 +3,6 @@ streamed answer, on the same shared checkpoint as the image and audio tabs."""
 
 from __future__ import annotations
 
-from ..inputs import check_text
 from ..video_input import Video, load_video
 from ..zerogpu import video_seconds
 from ..sampling import Steering
@@ -28,12 +27,12 @@ class VideoQAPipeline(ChatPipeline):
                           max_pixels=s.max_video_pixels, max_mb=s.max_video_mb, with_audio=sound)
 
     def prepare(self, video, question: str, history: list[tuple[str, str]] | None = None,
-                sound: bool = True, steering: Steering | None = None) -> Request:
+                sound: bool = True, steering: Steering | None = None, spoken=None) -> Request:
         """The checked request: the question first (a missing one is said before seconds of decoding), then the
         video decoded within the limits (or a Video already decoded, for a follow-up: `request.media`), with a
-        notice when it was trimmed or has no sound to hear."""
-        question = check_text(question, "question", self.settings.max_prompt_chars)
-        notices = []
+        notice when it was trimmed or has no sound to hear. `spoken`: the question as a recording (issue 28; the
+        typed question may then be empty)."""
+        question, heard, notices = self.spoken_question(question, spoken)
         if isinstance(video, Video):
             clip = video
         else:
@@ -43,11 +42,12 @@ class VideoQAPipeline(ChatPipeline):
                                                       frames=len(clip.frames))))
             if sound and not clip.has_soundtrack:
                 notices.append(("video_no_sound", {}))
-        return self.request_of(self.messages(clip, question, history), steering, media=clip, notices=notices,
+        return self.request_of(self.messages(clip, question, history, heard), steering, media=clip, notices=notices,
                                question=question)
 
-    def messages(self, clip: Video, question: str, history: list[tuple[str, str]] | None = None) -> list[dict]:
-        return self._chat([{"type": "video", "video": clip}], question, history)
+    def messages(self, clip: Video, question: str, history: list[tuple[str, str]] | None = None,
+                 heard=None) -> list[dict]:
+        return self._chat([{"type": "video", "video": clip}], question, history, heard)
 
     def gpu_seconds(self, messages, max_new_tokens: int, stop=None, inputs=None, steering=None) -> int:
         clip = next(p["video"] for m in messages if not isinstance(m["content"], str)

@@ -1,0 +1,192 @@
+"""The Talk tab in a real browser (issue 28): chromium's microphone and camera are fakes fed from files made here
+(espeak-ng and sox: a spoken question, then a pause; chromium loops the file, so the person asks again and again).
+The app runs in this process, so that tests/recorder.py sees what reaches the model and the tab's conversations
+(components/talk.py CONVERSATIONS) can be read."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from tests.browser import NARROW, WAIT_MS, WIDE, shot
+from tests.recorder import Recorder
+
+SPEECH_MS = 300_000  # the miniature talker on a shared CPU: tens of seconds an answer
+
+
+@pytest.fixture(scope="module")
+def served(apps):
+    return apps(max_new_tokens=12, max_speech_seconds=4.0)
+
+
+@pytest.fixture(scope="module")
+def question_wav(tmp_path_factory):
+    """1 s of quiet, "What do you see in this picture?", 2.5 s of quiet (48 kHz 16-bit mono, as chromium wants)."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            from tests.requires import unavailable
+
+            unavailable(f"{tool} not found (apt-get install {tool})")
+    root = tmp_path_factory.mktemp("talk")
+    fmt = ["-r", "48000", "-c", "1", "-b", "16"]
+    subprocess.run(["espeak-ng", "-w", str(root / "raw.wav"), "What do you see in this picture?"], check=True)
+    subprocess.run(["sox", str(root / "raw.wav"), *fmt, str(root / "speech.wav")], check=True)
+    subprocess.run(["sox", "-n", *fmt, str(root / "lead.wav"), "trim", "0", "1"], check=True)
+    subprocess.run(["sox", "-n", *fmt, str(root / "tail.wav"), "trim", "0", "2.5"], check=True)
+    subprocess.run(["sox", str(root / "lead.wav"), str(root / "speech.wav"), str(root / "tail.wav"),
+                    str(root / "question.wav")], check=True)
+    return root / "question.wav"
+
+
+@pytest.fixture(scope="module")
+def camera_y4m(tmp_path_factory):
+    """Ten 320x240 frames (a red square on blue) as Y4M, what chromium's fake camera reads."""
+    path = tmp_path_factory.mktemp("camera") / "camera.y4m"
+    w, h = 320, 240
+    rgb = np.zeros((h, w, 3), np.float32)
+    rgb[..., 2] = 200
+    rgb[60:180, 100:220] = (220, 30, 30)
+    y = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    u = (rgb[..., 2] - y) * 0.564 + 128
+    v = (rgb[..., 0] - y) * 0.713 + 128
+    planes = [y, u[::2, ::2], v[::2, ::2]]
+    frame = b"FRAME\n" + b"".join(np.clip(p, 0, 255).astype(np.uint8).tobytes() for p in planes)
+    path.write_bytes(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode() + frame * 10)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(media_browser, question_wav, camera_y4m):
+    return media_browser(question_wav, camera_y4m)
+
+
+def open_talk(browser, served, viewport=WIDE, locale="en-US", speak: bool = False):
+    context = browser.new_context(locale=locale, viewport=viewport, permissions=["microphone", "camera"])
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(served.url)
+    page.wait_for_selector("#caption-image")
+    name = "语音对话" if locale.startswith("zh") else "Talk"
+    if page.get_by_role("tab", name=name, exact=True).count():
+        page.get_by_role("tab", name=name, exact=True).click()
+    else:
+        page.click(".overflow-menu > button")
+        page.locator(".overflow-dropdown button", has_text=name).click()
+    page.wait_for_selector("#talk-mic .record-button")
+    if not speak:
+        page.click("#talk-speak input")
+        page.wait_for_function("!document.querySelector('#talk-speak input').checked")
+    return context, page
+
+
+def session_conversations():
+    from components.talk import CONVERSATIONS
+
+    with CONVERSATIONS.lock:
+        return [talk for _, talk in CONVERSATIONS.held.values()]
+
+
+def answered_turns(page) -> int:
+    """Questions in the conversation that have an answer after them."""
+    return page.evaluate("""() => {
+        const chat = document.querySelector('#talk-chat');
+        const bots = chat.querySelectorAll('[data-testid=bot]');
+        return [...bots].filter(b => b.innerText.trim().length > 0).length; }""")
+
+
+def start_listening(page) -> None:
+    page.click("#talk-mic .record-button")
+    page.wait_for_selector("#talk-mic .record-button", state="detached")  # it became Stop: recording
+
+
+def stop_listening(context) -> None:
+    context.close()
+
+
+def test_a_spoken_question_with_the_camera_reaches_the_model_with_both(browser, served):
+    context, page = open_talk(browser, served)
+    try:
+        page.click("#talk-camera button:has-text('Click to Access Webcam'), #talk-camera .wrap")
+        page.wait_for_selector("#talk-camera video", state="attached")
+        page.click("#talk-camera button:has-text('Record')")  # the camera streams its frames
+        with Recorder(served.pipes.talk.model) as seen:
+            start_listening(page)
+            page.wait_for_function("document.querySelector('#talk-chat [data-testid=bot]') !== null",
+                                   timeout=WAIT_MS)
+            page.wait_for_function("document.querySelector('#talk-chat [data-testid=user] [data-testid^=waveform]') !== null")
+        prompt = next(p for p in seen.prompts if p.images)
+        assert prompt.audio_frames and 1.0 < prompt.audio_seconds[-1] < 4.5  # the question, not the loop
+        assert prompt.text.rindex("<|vision_bos|>") < prompt.text.rindex("<|audio_bos|>")
+        shot(page, "talk-camera-en-1280")
+    finally:
+        stop_listening(context)
+
+
+def test_two_turns_follow_each_other_without_a_click(browser, served):
+    """Record is pressed once; the looped question is heard, answered, heard again, answered again. At 390 px, in
+    Chinese."""
+    context, page = open_talk(browser, served, viewport=NARROW, locale="zh-CN")
+    try:
+        start_listening(page)
+        deadline = time.monotonic() + 2 * WAIT_MS / 1000
+        while not [t for t in session_conversations() if len(t.history) >= 2]:  # two turns answered
+            assert time.monotonic() < deadline, "two answers did not come"
+            time.sleep(0.5)
+        page.wait_for_function("document.querySelectorAll('#talk-chat [data-testid=user] [data-testid^=waveform]')"
+                               ".length >= 2")
+        assert answered_turns(page) >= 1
+        assert "正在" in page.inner_text("#talk-status") or "听到" in page.inner_text("#talk-status")
+        shot(page, "talk-zh-390")
+    finally:
+        stop_listening(context)
+
+
+def test_speaking_during_an_answer_stops_it_and_the_next_turn_begins(browser, served):
+    """With answers spoken (the miniature's talker takes seconds a piece), the looped question comes back while the
+    answer is still being spoken: that answer stops (its stop Event set, the talker takes no further step) and the
+    new question is answered, without a click."""
+    context, page = open_talk(browser, served, speak=True)
+    try:
+        with Recorder(served.pipes.talk.model) as seen:
+            start_listening(page)
+            deadline = time.monotonic() + SPEECH_MS / 1000
+            while not (mine := [t for t in session_conversations() if t.barged]):
+                assert time.monotonic() < deadline, "no answer was cut in on"
+                time.sleep(0.2)
+            talk = mine[0]
+            cut = next(at for kind, at in talk.events if kind == "cut")
+            deadline = time.monotonic() + SPEECH_MS / 1000
+            # the next turn: heard after the cut, and an answer begun for it
+            while not [at for kind, at in list(talk.events) if kind == "answer" and at > cut]:
+                assert time.monotonic() < deadline, "the next turn was not answered"
+                time.sleep(0.2)
+        events = list(talk.events)
+        cut = next(at for kind, at in events if kind == "cut")
+        following = next(at for kind, at in events if kind == "answer" and at > cut)
+        # within one talker step of the cut (a step of the miniature takes milliseconds): none later, until the
+        # next answer began
+        assert not [s for s in seen.talker_steps if cut + 0.5 < s < following]
+        assert len(seen.prompts) >= 2 and not talk.closed.is_set()
+        page.wait_for_function("document.querySelectorAll('#talk-chat [data-testid=user] [data-testid^=waveform]')"
+                               ".length >= 2")
+    finally:
+        stop_listening(context)
+
+
+def test_closing_the_page_frees_its_conversation(browser, served):
+    context, page = open_talk(browser, served)
+    start_listening(page)
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not any(t.history or t.answering for t in session_conversations()):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    before = len(session_conversations())
+    context.close()
+    deadline = time.monotonic() + 30
+    while len(session_conversations()) >= before:
+        assert time.monotonic() < deadline, "the closed page's conversation was kept"
+        time.sleep(0.5)
