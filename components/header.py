@@ -35,7 +35,9 @@ footer > .divider:last-child { display: none; }
   #models *, .block.tiny-banner *, .block.device-warning * { font-size: var(--text-xs) !important; line-height: 1.35; }
   #models p, .block.tiny-banner p, .block.device-warning p { margin: 0; }
   .block.tiny-banner { padding: 2px 8px; }
-  [role=tablist] button[role=tab] { padding: var(--size-1) var(--size-2); font-size: var(--text-sm); }
+  /* eight tabs wrap to three rows here: each row 24 px (the smallest touch target WCAG 2.2 asks for) */
+  [role=tablist] button[role=tab] { padding: 2px var(--size-2); font-size: var(--text-sm); line-height: 20px;
+                                    height: auto; min-height: 24px; }
   #vqa-image, #video-input { height: 150px !important; min-height: 0 !important; }
   #vqa-more-images { height: 84px !important; min-height: 0 !important; }
   #vqa-more-images .icon-wrap { display: none; }
