@@ -149,6 +149,7 @@ class UI:
     cache_examples: bool = False
     demo: object = None
     on_load: list = field(default_factory=list)
+    on_unload: list = field(default_factory=list)  # fn(request) when a page closes or loses its connection
     tabs: object = None  # the gr.Tabs, for a tab that sends its result to another (components/text_to_image.py)
     caption: tuple | None = None  # the Caption tab's image, controls and run, for the same
     caption_views: object = None
@@ -199,6 +200,8 @@ def build_demo(pipes, *, concurrency: int = 1, cache_examples: bool = False):
         explain.render_api(pipes, ui, ui.caption[1])  # /token_budget, /attention (Stop: the Caption tab's)
         for fn, output in ui.on_load:
             demo.load(fn, None, output, api_visibility="private", queue=False)
+        for fn in ui.on_unload:
+            demo.unload(fn)
     ui.demo = demo
     api_page.polish(demo)  # English labels, our sample files, integer sizes on "Use via API"
     # api_open=False: /gradio_api/run/<api> would run a queued event beside the queue, past its limits.

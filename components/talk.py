@@ -21,7 +21,6 @@ import time
 import gradio as gr
 import numpy as np
 from gradio import processing_utils
-from gradio.context import get_blocks_context
 
 from catalogue import message
 from pipelines import speech
@@ -183,4 +182,4 @@ def render(pipes, ui) -> None:
             """The page closed or lost its connection: its answer stops (its model slot frees), its turns go."""
             CONVERSATIONS.close(session_of(request))
 
-        get_blocks_context().root_block.unload(gone)
+        ui.on_unload.append(gone)
