@@ -94,13 +94,15 @@ def run_python(code: str, *args, env: dict | None = None):
 
 PROBE = """
 import inspect, json, sys
+from pathlib import Path
 from pipelines import tiny, zerogpu
 from pipelines.settings import Settings
 from pipelines.tasks import Pipelines
 from components.status import collect
 omni, janus = (str(p) for p in tiny.build(sys.argv[1]).values())
+siglip = str(tiny.build_search(Path(sys.argv[1])))
 pipes = Pipelines(Settings(caption_model=omni, vqa_model=omni, audio_model=omni, video_model=omni, image_model=janus,
-                           max_new_tokens=8))
+                           search_model=siglip, max_new_tokens=8))
 pipes.check(load=True)  # at start-up, as on a Space: in the server process, outside any GPU function
 print(json.dumps({
     "spaces": zerogpu.spaces is not None,

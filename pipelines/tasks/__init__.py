@@ -96,8 +96,21 @@ class Pipelines:
                     raise
                 raise ModelError("load_failed", model=model_id, reason=Text(
                     "reason_choose_another", dict(reason=exc.params["reason"], flags=flags))) from exc
+        if load and self.search.model_id not in self.model_ids():
+            self._load_search(reachable)
         if load and self.audio_available():
             warm_up_audio()
+
+    def _load_search(self, reachable) -> None:
+        """With the weights asked for now (--preload, a Space), the Search tab's encoder loads too: on ZeroGPU at
+        start-up like the others, outside any GPU function. A missing one is logged and fails that tab alone."""
+        model_id = self.search.model_id
+        try:
+            if model_id not in self.registry.remote:
+                check_source(model_id, self.search.flag, reachable)
+            self.registry.get(model_id)
+        except ModelError as exc:
+            log.warning("the Search tab's model %s did not load: %s", model_id, exc)
 
     def load_speech(self, required: bool = True) -> None:
         """Load the talker and token2wav now (--voice; on ZeroGPU always, outside the GPU worker) for every task
