@@ -858,6 +858,7 @@ TALK_MESSAGES = {
         "talk_taken": "Listening moved to another tab of this browser; press record here to listen here again.",
         "talk_no_model": "This app's audio model cannot hear ({model}): the Talk tab needs one that does.",
         "talk_user_spoke": "🎤 {seconds:.1f} s",
+        "cannot_hear": "The model {model} cannot hear a spoken question: type the question instead.",
     },
     "zh": {
         "talk_listening": "正在听…",
@@ -869,6 +870,7 @@ TALK_MESSAGES = {
         "talk_taken": "本浏览器的另一个标签页开始收听，这里已停止；在这里按录音即可重新收听。",
         "talk_no_model": "本应用的音频模型无法听音频（{model}）：语音对话需要能听音频的模型。",
         "talk_user_spoke": "🎤 {seconds:.1f} 秒",
+        "cannot_hear": "模型 {model} 听不了语音提问：请把问题打出来。",
     },
 }
 for _lang in LANGS:

@@ -9,8 +9,8 @@ step, the player is silenced, and the new turn is answered next. The camera (opt
 latest frame is kept, and goes with each turn.
 
 A tab of its own rather than a mode of the chat tabs: the conversation is hands-free (no box, no Ask), with
-camera and microphone side by side, like Qwen2.5-Omni's own "Online" demo. (The chat tabs' pipelines take a
-spoken question beside images or a video; their pages offer no microphone yet.)
+camera and microphone side by side, like Qwen2.5-Omni's own "Online" demo. (The chat tabs take one spoken
+question at a time beside images or a video: their microphone, components/vqa.py.)
 """
 
 from __future__ import annotations

@@ -2,16 +2,22 @@
 
 Sending a question moves it into the conversation and empties the box at once; the answer
 then streams into the conversation only, so whatever is typed meanwhile stays. A question
-sent while an answer streams waits its turn in the conversation and is answered next.
+sent while an answer streams waits its turn in the conversation and is answered next. A question may be asked
+aloud (the microphone under Ask, issue 28): stopping the recording sends it; the model hears the recording itself.
 """
+
+import inspect
+import os
+from dataclasses import dataclass
 
 import gradio as gr
 
 from catalogue import message
 from pipelines.errors import InputError
-from pipelines.inputs import check_text
+from pipelines.inputs import check_text, load_audio
 
-from .common import SEND_QUEUE, RunControls, SafeImage, add_examples, lang_of, model_event, user_errors, warn
+from .common import (SEND_QUEUE, RunControls, SafeAudio, SafeImage, add_examples, lang_of, model_event, user_errors,
+                     warn)
 from .advanced import Advanced, steered
 from .explain import ExplainView, explained
 from .i18n import t
@@ -37,16 +43,29 @@ def role_of(msg) -> str | None:
     return msg.get("role") if isinstance(msg, dict) else getattr(msg, "role", None)
 
 
-def to_pairs(history) -> list[tuple[str, str]]:
-    """Chatbot messages -> (question, answer) pairs for the pipeline."""
+def content_of(msg):
+    return msg.get("content") if isinstance(msg, dict) else getattr(msg, "content", None)
+
+
+def clip_of(msg) -> str | None:
+    """The recording a user turn of the app's own making holds (shown(..., waiting)), or None."""
+    parts = content_of(msg)
+    parts = parts if isinstance(parts, list) else [parts]
+    return next((p["path"] for p in parts if isinstance(p, dict) and isinstance(p.get("path"), str)), None)
+
+
+def to_pairs(history, clips: bool = False) -> list[tuple]:
+    """Chatbot messages -> (question, answer) pairs for the pipeline; with `clips`, (question, answer, recording)
+    for the turns asked aloud. Only for a conversation the app rebuilt itself (shown with its Waiting): the
+    server keeps no file a client names in a chat (components/server.text_only_chat)."""
     pairs, question = [], None
     for msg in history or []:
         role = role_of(msg)
-        content = msg.get("content") if isinstance(msg, dict) else getattr(msg, "content", None)
         if role == "user":
-            question = text_of(content)
+            question = (text_of(content_of(msg)), clip_of(msg) if clips else None)
         elif role == "assistant" and question is not None:
-            pairs.append((question, text_of(content)))
+            text, clip = question
+            pairs.append((text, text_of(content_of(msg)), clip) if clip else (text, text_of(content_of(msg))))
             question = None
     return pairs
 
@@ -61,20 +80,55 @@ def answered(chat) -> list:
 
 
 
-def shown(chat, limit: int) -> list[dict]:
+@dataclass(frozen=True)
+class Question:
+    """A question as sent: its typed words (may be empty when it was asked aloud) and its recording, if any (a
+    file in Gradio's upload folder, which the model hears: no transcript is made)."""
+
+    text: str
+    clip: str | None = None
+
+
+def _same_words(a: str, b: str) -> bool:
+    return inspect.cleandoc(a) == inspect.cleandoc(b)  # the Chatbot shows (and sends back) a message cleandoc'ed
+
+
+def shown(chat, limit: int, waiting: "Waiting | None" = None) -> list[dict]:
     """The conversation as the page shows it, bounded: the last MAX_SHOWN_MESSAGES messages, each
-    as plain text of at most 4 x --max-prompt-chars (a hostile client can send any chat)."""
-    return [{"role": role_of(m), "content": text_of(m.get("content") if isinstance(m, dict)
-                                                    else getattr(m, "content", None))[:4 * limit]}
+    as plain text of at most 4 x --max-prompt-chars (a hostile client can send any chat). With the session's
+    `waiting`, the questions asked aloud get their recordings back (a client's chat holds text only: it names
+    no file; Waiting.asked says which turns were spoken, matched from the end by their words)."""
+    kept = [{"role": role_of(m), "content": text_of(content_of(m))[:4 * limit]}
             for m in list(chat or [])[-MAX_SHOWN_MESSAGES:] if role_of(m) in ROLES]
+    if waiting is not None:
+        asked = list(waiting.asked)
+        for msg in reversed([m for m in kept if m["role"] == "user"]):
+            if not asked or not _same_words(asked[-1].text, msg["content"]):
+                break
+            said = asked.pop()
+            if said.clip:
+                msg["content"] = user(said)["content"]
+    return kept
 
 
-def user(text: str) -> dict:
-    return {"role": "user", "content": text}
+def user(question: "str | Question") -> dict:
+    """A user turn as the chat shows it: its words, and its recording (playable) when it was asked aloud."""
+    if isinstance(question, Question):
+        if not question.clip:
+            return {"role": "user", "content": question.text}
+        return {"role": "user", "content": [{"path": question.clip},
+                                            *([question.text] if question.text else [])]}
+    return {"role": "user", "content": question}
+
+
+def question_of(msg) -> Question:
+    """The Question a user turn of a conversation the app rebuilt holds (shown(..., waiting))."""
+    return Question(text_of(content_of(msg)).strip(), clip_of(msg))
 
 
 class Waiting:
-    """A session's questions sent and not answered yet, and which run answers them (its `turn`).
+    """A session's questions sent and not answered yet, and which run answers them (its `turn`); and every
+    question the conversation shows (`asked`, as sent: which were spoken, and their recordings).
 
     Stop, a new image or video, New conversation, retry, edit and undo start a new turn. Gradio cannot
     close a cancelled answer's generator while its thread is in a step (decoding a video, a piece of
@@ -82,63 +136,83 @@ class Waiting:
     therefore never touches the questions: they belong to the run that answers them now."""
 
     def __init__(self):
-        self.questions: list[str] = []
+        self.questions: list[Question] = []
+        self.asked: list[Question] = []
         self.turn = 0
 
     @property
     def busy(self) -> bool:  # questions are being answered: a stopped run's end leaves Stop live
         return bool(self.questions)
 
-    def restart(self, questions=()) -> None:
+    def restart(self, questions=(), shows: list | None = None) -> None:
+        """A new turn, `questions` waiting; `shows`: the conversation (its messages, rebuilt by shown(..., self))
+        now on the page, when it changed, then these questions."""
         self.turn += 1
         self.questions = list(questions)
+        if shows is not None:
+            self.asked = [*(question_of(m) for m in shows if role_of(m) == "user"), *self.questions]
+
+    def send(self, question: Question) -> None:
+        self.questions.append(question)
+        self.asked = [*self.asked, question][-MAX_SHOWN_MESSAGES:]
 
 
-def send_question(question, chat, waiting: Waiting, limit: int, missing: str | None = None) -> tuple[list, str]:
-    """Move the question into the conversation and empty the box (before any model work). A question
-    that cannot be sent yet (none typed, `missing` the image or video, too many waiting) stays in the
-    box: the refusal is the event's error, shown on the page in its language."""
-    question = check_text(question, "question", limit)
+def send_question(question, chat, waiting: Waiting, limit: int, missing: str | None = None, spoken=None,
+                  max_audio_seconds: float = 30.0) -> tuple[list, str, None]:
+    """Move the question into the conversation and empty the box and the microphone (before any model work). A
+    question that cannot be sent yet (none typed or spoken, `missing` the image or video, too many waiting, a
+    recording that is not sound) stays where it is: the refusal is the event's error, shown on the page in its
+    language. `spoken`: the recording, if the question was (also) asked aloud."""
+    if spoken:
+        question = check_text(question, "question", limit, required=False)
+        load_audio(spoken, max_audio_seconds)  # refused now, in the person's sight, rather than at its turn
+    else:
+        question = check_text(question, "question", limit)
     if missing:
         raise InputError(missing)
     if len(waiting.questions) >= MAX_WAITING:
         raise InputError("too_many_waiting", limit=MAX_WAITING)
-    waiting.questions.append(question)
-    return [*shown(chat, limit), user(question)], ""
+    asked = Question(question, spoken or None)
+    chat = shown(chat, limit, waiting)
+    waiting.send(asked)
+    return [*chat, user(asked)], "", None
 
 
-def send_steps(limit: int, missing: str) -> tuple:
+def send_steps(limit: int, missing: str, max_audio_seconds: float) -> tuple:
     """A chat tab's send, and an example's (a new conversation); both refuse a question sent before its image or
-    video (`missing`: the message key)."""
+    video (`missing`: the message key). Returns the steps (question, recording, media, chat, waiting) ->
+    (chat, box, recording)."""
 
     @user_errors
-    def send(question, media, chat, waiting, request: gr.Request):
-        return send_question(question, chat, waiting, limit, None if media else missing)
+    def send(question, spoken, media, chat, waiting, request: gr.Request):
+        return send_question(question, chat, waiting, limit, None if media else missing, spoken, max_audio_seconds)
 
     @user_errors
-    def send_new(question, media, chat, waiting, request: gr.Request):
+    def send_new(question, spoken, media, chat, waiting, request: gr.Request):
         """An example's question: a new conversation about the example's image or video."""
-        waiting.restart()
-        return send_question(question, [], waiting, limit, None if media else missing)
+        waiting.restart(shows=[])
+        return send_question(question, [], waiting, limit, None if media else missing, spoken, max_audio_seconds)
 
     return send, send_new
 
 
-def take_back(chat, waiting: Waiting, box: str, limit: int) -> tuple[list, str, list[str]]:
+def take_back(chat, waiting: Waiting, box: str, limit: int) -> tuple[list, str, list[Question]]:
     """Stop (or a new picture): the questions not answered yet leave the conversation and go back to the
-    box, before what is typed there, and no run answers them any more. Returns the conversation, the
-    box and the questions taken back."""
-    waiting.restart()
-    chat = shown(chat, limit)
+    box, before what is typed there (a recording, to the microphone: see chat_events), and no run answers them
+    any more. Returns the conversation, the box and the questions taken back."""
+    chat = shown(chat, limit, waiting)
     back = []
     while chat and chat[-1]["role"] == "user":
-        back.insert(0, chat.pop()["content"])
-    return chat, "\n".join([*back, box] if (box or "").strip() else back), back
+        back.insert(0, question_of(chat.pop()))
+    waiting.restart(shows=chat)
+    words = [q.text for q in back if q.text]
+    return chat, "\n".join([*words, box] if (box or "").strip() else words), back
 
 
 def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> tuple:
     """A chat tab's right column (image chat, video): the conversation, the question box, Ask/Stop and
-    Clear, Speak the answer, Show attention. Returns (chat, question, controls, clear, voice, view, waiting).
+    Clear, the microphone (a question asked aloud, issue 28), Speak the answer, Show attention. Returns
+    (chat, question, spoken, controls, clear, voice, view, waiting).
 
     `waiting` holds the questions sent and not answered yet (Waiting). Gradio hands a State's object itself
     to every event of the session, so the running answer sees questions added while it streams."""
@@ -152,9 +226,19 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
         # Ask stays live while an answer streams: the next question waits its turn.
         controls = RunControls("ask", "busy_answer", prefix, keep_run=True, busy=waiting)
         clear = gr.Button(t("clear"), elem_id=f"{prefix}-clear")
+    # Under Ask (which stays on a phone's first screen); stopping a recording sends it (chat_events). Shown only
+    # where the tab's checkpoint hears.
+    # (A recording past --max-audio-seconds is trimmed, with a notice, when it is prepared.)
+    spoken = SafeAudio(sources=["microphone", "upload"], type="filepath", label=t("spoken_question"),
+                       visible=pipeline_hears(pipeline), elem_id=f"{prefix}-mic")
     voice = SpeakControls(pipeline, prefix)
     view = ExplainView(prefix, pipeline, ui, controls)
-    return chat, question, controls, clear, voice, view, waiting
+    return chat, question, spoken, controls, clear, voice, view, waiting
+
+
+def pipeline_hears(pipeline) -> bool:
+    """Can the tab's checkpoint hear a spoken question (read from its family, without loading it)?"""
+    return "audio" in pipeline.registry.family_of(pipeline.model_id).modalities
 
 
 def ask_chain(controls, triggers: list, send: dict, answer: dict):
@@ -186,10 +270,11 @@ def answer_then_speak(pipeline, asked, history: list, voice, voice_name, request
 def answer_waiting(pipeline, prepare, chat, waiting: Waiting, limit: int, voice, speak, voice_name,
                    request):
     """Answer the waiting questions in turn, streaming into the conversation, then speaking each answer
-    if asked. `prepare(question, earlier pairs)` is the task's prepared Request (pipelines/tasks/base.py). Yields
-    (conversation, player, wav) updates; the chat tabs (image, video) share it. The run ends as soon as
-    its turn has passed (Stop, a new picture...); after an error the questions wait for the next Ask."""
-    done = answered(shown(chat, limit))
+    if asked. `prepare(question, earlier turns)` is the task's prepared Request (pipelines/tasks/base.py) for a
+    Question; earlier turns asked aloud are heard again, as their recordings. Yields (conversation, player, wav)
+    updates; the chat tabs (image, video) share it. The run ends as soon as its turn has passed (Stop, a new
+    picture...); after an error the questions wait for the next Ask."""
+    done = answered(shown(chat, limit, waiting))
     turn_of_run = waiting.turn
     if not waiting.questions:  # a later trigger whose question an earlier run already answered
         yield gr.skip(), gr.skip(), gr.skip()
@@ -198,7 +283,8 @@ def answer_waiting(pipeline, prepare, chat, waiting: Waiting, limit: int, voice,
     while waiting.questions and waiting.turn == turn_of_run:
         question = waiting.questions[0]
         turn = [user(question), {"role": "assistant", "content": ""}]
-        asked = prepare(question, to_pairs(done))
+        asked = prepare(question, [(*pair[:2], clip) if len(pair) > 2 and os.path.isfile(clip := pair[2])
+                                   else pair[:2] for pair in to_pairs(done, clips=True)])
         # A new answer clears the last one's speech; in the same run, its speech plays on after it.
         text, spoken, first = "", voice.cleared(player=first), False
         for text in pipeline.answer(asked):
@@ -229,12 +315,12 @@ def render(pipes, ui) -> None:
                                height=170, elem_id="vqa-more-images")
             with gr.Column():
                 # Retry, undo and edit of a question (the chat's own buttons), copy of an answer or of all.
-                chat, question, controls, clear, voice, view, waiting = chat_column(
+                chat, question, spoken, controls, clear, voice, view, waiting = chat_column(
                     "vqa", pipes.vqa, ui, "question_placeholder", editable="user")
                 advanced = Advanced(pipes.vqa, "vqa")  # under the chat: Ask stays on a phone's first screen
         advanced.lock_with(voice.speak)
 
-        send, send_new = send_steps(limit, "no_image")
+        send, send_new = send_steps(limit, "no_image", ui.settings.max_audio_seconds)
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)
@@ -242,50 +328,54 @@ def render(pipes, ui) -> None:
         def answer(image, more, chat, waiting, speak, voice_name, request: gr.Request, steering=None):
             """Answer the waiting questions in turn, streaming into the conversation (then speaking each)."""
             images = [image, *(more or [])] if more else image
-            yield from answer_waiting(pipes.vqa, lambda q, pairs: pipes.vqa.prepare(images, q, pairs, steering),
+            yield from answer_waiting(pipes.vqa, lambda q, pairs: pipes.vqa.prepare(images, q.text, pairs, steering,
+                                                                                    spoken=q.clip),
                                       chat, waiting, limit, voice, speak, voice_name, request)
 
         @user_errors
         @explained("vqa", lambda: pipes.vqa)
         @steered(pipes.vqa)
-        def vqa(image, question, history, more_images=None, request: gr.Request = None, steering=None):
+        def vqa(image, question, history, more_images=None, spoken_question=None, request: gr.Request = None,
+                steering=None):
             """Answer a question about an image; pass the returned conversation back for follow-ups.
 
             Args:
                 image: the picture the conversation is about (a file path or URL).
-                question: what to ask about it.
+                question: what to ask about it ("" when `spoken_question` asks it).
                 history: the conversation so far as returned by the last call ([] to start).
                 more_images: further pictures for the same question (compare, several pages), or None.
+                spoken_question: the question asked aloud (a recording the model hears), or None.
             Returns:
                 the conversation with the new question and its answer, and an empty question box.
             """
             images = [image, *more_images] if more_images else image
             # Only the kept turns travel on, to the model and back to the caller (bounded, see kept_turns).
             turns = pipes.vqa.kept_turns(to_pairs(history))
-            asked = pipes.vqa.prepare(images, question, turns, steering)
+            asked = pipes.vqa.prepare(images, question, turns, steering, spoken=spoken_question)
             stream = pipes.vqa.answer(asked)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            history += [user(asked.question), {"role": "assistant", "content": ""}]
+            history += [user(Question(asked.question, spoken_question)), {"role": "assistant", "content": ""}]
             for text in stream:
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""
 
         queue = model_event(ui, pipes.vqa)
 
-        sending = dict(fn=send, inputs=[question, image, chat, waiting], outputs=[chat, question])
+        sending = dict(fn=send, inputs=[question, spoken, image, chat, waiting], outputs=[chat, question, spoken])
         answering = dict(fn=answer, inputs=[image, more, chat, waiting, *voice.inputs, *advanced.inputs],
                          outputs=[chat, *voice.outputs], **queue)
-        event = ask_chain(controls, [controls.run.click, question.submit], sending, answering)
+        event = ask_chain(controls, [controls.run.click, question.submit, spoken.stop_recording], sending, answering)
         # The API keeps its one-call shape (image, question, history) -> (history, ""); it is never
         # triggered from the page, so it never touches what a person types.
         api = gr.Button(t("ask"), visible=False)
-        api_event = api.click(vqa, [image, question, chat, more, *advanced.inputs], [chat, question], api_name="vqa",
+        api_event = api.click(vqa, [image, question, chat, more, spoken, *advanced.inputs], [chat, question],
+                              api_name="vqa",
                               **queue)
 
         @user_errors
         @steered(pipes.vqa, speak=True)
-        def vqa_spoken(image, question, history, voice_name, more_images=None, request: gr.Request = None,
-                       steering=None):
+        def vqa_spoken(image, question, history, voice_name, more_images=None, spoken_question=None,
+                       request: gr.Request = None, steering=None):
             """Answer a question about an image and say the answer aloud; pass the conversation back for follow-ups.
 
             Args:
@@ -294,22 +384,23 @@ def render(pipes, ui) -> None:
                 history: the conversation so far as returned by the last call ([] to start).
                 voice_name: the voice, "Chelsie" or "Ethan".
                 more_images: further pictures for the same question, or None.
+                spoken_question: the question asked aloud (a recording the model hears), or None.
             Returns:
                 the conversation, an empty question box, and the spoken answer's 24 kHz wav (None until ready).
             """
             images = [image, *more_images] if more_images else image
             turns = pipes.vqa.kept_turns(to_pairs(history))
-            asked = pipes.vqa.prepare(images, question, turns, steering)
+            asked = pipes.vqa.prepare(images, question, turns, steering, spoken=spoken_question)
             history = [{"role": role, "content": text} for pair in turns for role, text in zip(ROLES, pair)]
-            yield from answer_then_speak(pipes.vqa, asked, [*history, user(asked.question)], voice, voice_name,
-                                         request)
+            yield from answer_then_speak(pipes.vqa, asked, [*history, user(Question(asked.question, spoken_question))],
+                                         voice, voice_name, request)
 
         spoken_api = gr.Button(t("ask"), visible=False)
-        api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more, *advanced.inputs],
+        api_spoken = spoken_api.click(vqa_spoken, [image, question, chat, voice.voice, more, spoken, *advanced.inputs],
                                       [chat, question, voice.wav], api_name="vqa_spoken", **queue)
 
         def vqa_new(image, question, request: gr.Request):
-            yield from vqa(image, question, [], request)
+            yield from vqa(image, question, [], request=request)
 
         examples = add_examples(ui, [[ui.asset("street.png"), "What colour is the house?"],
                                      [ui.asset("chart.png"), "哪个柱子最高？"]], [image, question], [chat, question],
@@ -317,67 +408,71 @@ def render(pipes, ui) -> None:
                                 chain=lambda loaded: ask_chain(controls, [loaded.then], {**sending, "fn": send_new},
                                                                answering))
         answers = [event, api_event, api_spoken, *examples]
-        chat_events(chat, question, waiting, controls, clear, voice, view, answering, answers, limit,
+        chat_events(chat, question, spoken, waiting, controls, clear, voice, view, answering, answers, limit,
                     pictures=[image.input, more.upload, more.clear, more.delete], new_talk="new_image_new_talk")
 
 
-def rewind(chat, index: int) -> tuple[list, str]:
-    """The conversation before the question at or before `index`, and that question."""
+def rewind(chat, index: int) -> tuple[list, dict | None]:
+    """The conversation before the question at or before `index`, and that question's message."""
     chat = list(chat or [])
     i = min(index, len(chat) - 1)
     while i > 0 and role_of(chat[i]) != "user":
         i -= 1
-    question = text_of(chat[i]["content"] if isinstance(chat[i], dict) else chat[i].content) if chat else ""
-    return chat[:i], question
+    return chat[:i], (chat[i] if chat else None)
 
 
 def index_of(data) -> int:
     return data.index if isinstance(data.index, int) else data.index[0]
 
 
-def chat_events(chat, question, waiting, controls, clear, voice, view, answering: dict, answers: list, limit: int,
-                pictures: list, new_talk: str) -> None:
+def chat_events(chat, question, spoken, waiting, controls, clear, voice, view, answering: dict, answers: list,
+                limit: int, pictures: list, new_talk: str) -> None:
     """What both chat tabs (image, video) do besides Ask: the chat's own retry, undo and edit; New
     conversation and the chat's trash icon; Stop, which hands the questions still waiting back to the
-    box and says so; a new picture (`pictures`: its user events), which starts a new conversation and
-    says so. Each of these first cancels the running answer (`answers`, to which retry and edit add theirs)."""
+    box (a recording, to the microphone `spoken`) and says so; a new picture (`pictures`: its user events),
+    which starts a new conversation and says so. Each of these first cancels the running answer (`answers`, to
+    which retry and edit add theirs). A question asked aloud keeps its recording through retry and edit."""
     quick = dict(**SEND_QUEUE, api_visibility="private")
 
     def retry(chat, waiting, data: gr.RetryData):
-        done, asked = rewind(chat, index_of(data))
-        waiting.restart([asked])
+        done, msg = rewind(shown(chat, limit, waiting), index_of(data))
+        asked = question_of(msg) if msg else Question("")
+        waiting.restart([asked], shows=done)
         return [*done, user(asked)]
 
     def edit(chat, waiting, data: gr.EditData, request: gr.Request):
-        asked = text_of(data.value).strip()
-        if not asked:  # refused: the question stands as it was (the page had emptied its bubble)
+        chat = shown(chat, limit, waiting)
+        done, msg = rewind(chat, index_of(data))
+        clip = clip_of(msg) if msg else None
+        asked = text_of(data.value).strip()[:limit]
+        if not asked and not clip:  # refused: the question stands as it was (the page had emptied its bubble)
             warn("no_question", request)
-            chat = shown(chat, limit)
             if 0 <= index_of(data) < len(chat):
-                chat[index_of(data)] = user(text_of(data.previous_value))
+                chat[index_of(data)] = user(Question(text_of(data.previous_value), clip))
             return chat
-        done, _ = rewind(chat, index_of(data))
-        waiting.restart([asked[:limit]])
-        return [*done, user(asked[:limit])]
+        waiting.restart([Question(asked, clip)], shows=done)
+        return [*done, user(Question(asked, clip))]
 
-    def undo(chat, waiting, data: gr.UndoData):
-        waiting.restart()
-        return rewind(chat, index_of(data))
+    def undo(chat, waiting, mic, data: gr.UndoData):
+        done, msg = rewind(shown(chat, limit, waiting), index_of(data))
+        asked = question_of(msg) if msg else Question("")
+        waiting.restart(shows=done)
+        return done, asked.text, (asked.clip if asked.clip and not mic else gr.skip())
 
     for listener, fn in ((chat.retry, retry), (chat.edit, edit)):
         again = listener(fn, [chat, waiting], chat, cancels=list(answers), **quick)
         answers.append(answer_after(controls, again, answering))
-    chat.undo(undo, [chat, waiting], [chat, question], cancels=list(answers), **quick)
+    chat.undo(undo, [chat, waiting, spoken], [chat, question, spoken], cancels=list(answers), **quick)
 
     def new_conversation(waiting):
-        waiting.restart()
+        waiting.restart(shows=[])
         return [], "", *voice.cleared()
 
     clear.click(new_conversation, waiting, [chat, question, *voice.outputs], cancels=answers,
                 api_visibility="private", queue=False)
 
     def emptied(waiting):  # the chat's trash icon: the page has emptied it; the answer must not go on
-        waiting.restart()
+        waiting.restart(shows=[])
         return voice.cleared()
 
     chat.clear(emptied, waiting, voice.outputs, cancels=answers, api_visibility="private", queue=False)
@@ -391,21 +486,29 @@ def chat_events(chat, question, waiting, controls, clear, voice, view, answering
             key, params = said
             gr.Info(message(key, lang_of(request), **params))
 
-    def stopped(chat, waiting, box):
+    def recording(back: list[Question], mic):
+        """The microphone's value after questions came back: the first recording among them, unless it holds
+        one already (a new recording is never overwritten)."""
+        clip = next((q.clip for q in back if q.clip), None)
+        return clip if clip and not mic else gr.skip()
+
+    def stopped(chat, waiting, box, mic):
         chat, box, back = take_back(chat, waiting, box, limit)
         if not back:
-            return *controls.ended(), gr.skip(), gr.skip(), None
-        return *controls.ended(), chat, box, ("stop_returned", {"count": len(back)})
+            return *controls.ended(), gr.skip(), gr.skip(), gr.skip(), None
+        return *controls.ended(), chat, box, recording(back, mic), ("stop_returned", {"count": len(back)})
 
-    controls.stop.click(stopped, [chat, waiting, question], [controls.run, controls.stop, chat, question, said],
+    controls.stop.click(stopped, [chat, waiting, question, spoken],
+                        [controls.run, controls.stop, chat, question, spoken, said],
                         cancels=answers, queue=False, api_visibility="private").then(notice, said, None, **quick)
 
-    def new_picture(chat, waiting, box):
+    def new_picture(chat, waiting, box, mic):
         had = bool(shown(chat, limit))
         _, box, back = take_back(chat, waiting, box, limit)
-        return ([] if had else gr.skip()), (box if back else gr.skip()), *voice.cleared(), \
+        waiting.restart(shows=[])
+        return ([] if had else gr.skip()), (box if back else gr.skip()), recording(back, mic), *voice.cleared(), \
             ((new_talk, {}) if had else None)
 
-    gr.on(pictures, new_picture, [chat, waiting, question], [chat, question, *voice.outputs, said], cancels=answers,
-          queue=False, api_visibility="private").then(notice, said, None, **quick)
+    gr.on(pictures, new_picture, [chat, waiting, question, spoken], [chat, question, spoken, *voice.outputs, said],
+          cancels=answers, queue=False, api_visibility="private").then(notice, said, None, **quick)
     view.after(*answers)

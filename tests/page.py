@@ -55,9 +55,11 @@ class PageSession:
         r.raise_for_status()
         return {"path": r.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
-    def join(self, index: int, data: list) -> str:
+    def join(self, index: int, data: list, event_data: dict | None = None) -> str:
+        """Join an event to the queue (`event_data`: what a chat's retry, edit or undo tells its handler)."""
         # json.dumps escapes what UTF-8 cannot carry (a lone surrogate arrives as "\\ud800", as a client sends it)
-        body = json.dumps({"data": data, "fn_index": index, "session_hash": self.session, "trigger_id": None})
+        body = json.dumps({"data": data, "fn_index": index, "session_hash": self.session, "trigger_id": None,
+                           "event_data": event_data})
         r = self.http.post("gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
         r.raise_for_status()
         return r.json()["event_id"]
@@ -72,9 +74,9 @@ class PageSession:
                 self.changed.wait(left)
             return list(self.messages[event])
 
-    def call(self, index: int, data: list) -> list:
+    def call(self, index: int, data: list, event_data: dict | None = None) -> list:
         """Run an event to its end; its outputs (a streamed event's diffs applied)."""
-        messages = self.wait(self.join(index, data))
+        messages = self.wait(self.join(index, data, event_data))
         return outputs(messages)
 
     def predict(self, index: int, data: list) -> list:

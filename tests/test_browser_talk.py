@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.browser import NARROW, WAIT_MS, WIDE, shot
+from components.i18n import EN, ZH
+from tests.browser import NARROW, WAIT_MS, WIDE, shot, tab, upload, wait_done
 from tests.recorder import Recorder
 
 SPEECH_MS = 300_000  # the miniature talker on a shared CPU: tens of seconds an answer
@@ -190,3 +191,83 @@ def test_closing_the_page_frees_its_conversation(browser, served):
     while len(session_conversations()) >= before:
         assert time.monotonic() < deadline, "the closed page's conversation was kept"
         time.sleep(0.5)
+
+
+# --- a spoken question in the image and video chats ------------------------------------------------------------
+
+def open_chat_tab(browser, served, key: str, viewport=WIDE, locale="en-US"):
+    context = browser.new_context(locale=locale, viewport=viewport, permissions=["microphone"])
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(served.url)
+    page.wait_for_selector("#caption-image")
+    tab(page, key, ZH if locale.startswith("zh") else EN)
+    return context, page
+
+
+def ask_aloud(page, prefix: str, seconds: float = 3.0) -> None:
+    """Record `seconds` of the fake microphone (the looped question), then stop: stopping sends it, no click on
+    Ask."""
+    page.click(f"#{prefix}-mic .record-button")
+    page.wait_for_selector(f"#{prefix}-mic .stop-button")
+    page.wait_for_timeout(seconds * 1000)
+    page.click(f"#{prefix}-mic .stop-button")
+
+
+def answers(page, prefix: str) -> int:
+    return page.evaluate(f"""() => [...document.querySelectorAll('#{prefix}-chat [data-testid=bot]')]
+        .filter(b => b.innerText.trim().length > 0).length""")
+
+
+def spoken_turns(page, prefix: str) -> int:
+    """The person's turns the chat shows as a playable recording."""
+    return page.locator(f"#{prefix}-chat [data-testid=user] [data-testid^=waveform]").count()
+
+
+def test_a_spoken_question_about_an_image_reaches_the_model_with_both(browser, served):
+    """The image chat's microphone: record, stop, and the question (the recording, with the image) is answered; the
+    chat plays it back as the person's turn and the microphone is ready again. A typed follow-up hears it again."""
+    context, page = open_chat_tab(browser, served, "tab_vqa")
+    try:
+        upload(page, "vqa-image", "street.png", "img")
+        with Recorder(served.pipes.vqa.model) as seen:
+            ask_aloud(page, "vqa")
+            page.wait_for_function("document.querySelectorAll('#vqa-chat [data-testid=bot]').length >= 1")
+            wait_done(page, "vqa-chat")
+        asked = seen.prompts[0]
+        assert asked.images and len(asked.audio_seconds) == 1 and 1.0 < asked.audio_seconds[0] < 4.5
+        assert asked.text.rindex("<|vision_bos|>") < asked.text.rindex("<|audio_bos|>")  # one turn: image, clip
+        assert spoken_turns(page, "vqa") == 1 and answers(page, "vqa") == 1
+        page.wait_for_selector("#vqa-mic .record-button")  # emptied: ready for the next one
+        with Recorder(served.pipes.vqa.model) as seen:
+            page.fill("#vqa-question textarea", "And the roof?")
+            page.press("#vqa-question textarea", "Enter")
+            page.wait_for_function("document.querySelectorAll('#vqa-chat [data-testid=bot]').length >= 2")
+            wait_done(page, "vqa-chat")
+        follow = seen.prompts[0]
+        assert len(follow.audio_seconds) == 1 and follow.images and "And the roof?" in follow.text
+        assert spoken_turns(page, "vqa") == 1  # the earlier turn still plays
+        shot(page, "spoken-question-image-en-1280")
+    finally:
+        context.close()
+
+
+def test_a_spoken_question_about_a_video_at_390_px_in_chinese(browser, served):
+    """On a phone, in Chinese: the video chat's microphone sends a spoken question; the model hears the video's
+    sound track and the question, and sees the frames."""
+    context, page = open_chat_tab(browser, served, "tab_video", viewport=NARROW, locale="zh-CN")
+    try:
+        upload(page, "video-input", "street_en.mp4", "video")
+        assert page.locator("#video-mic").is_visible()
+        with Recorder(served.pipes.video.model) as seen:
+            ask_aloud(page, "video")
+            page.wait_for_function("document.querySelectorAll('#video-chat [data-testid=bot]').length >= 1")
+            wait_done(page, "video-chat")
+        asked = seen.prompts[0]
+        assert "<|VIDEO|>" in asked.text and len(asked.audio_seconds) == 2  # the sound track and the question
+        assert spoken_turns(page, "video") == 1
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= NARROW["width"], "the page scrolls sideways"
+        shot(page, "spoken-question-video-zh-390")
+    finally:
+        context.close()

@@ -42,7 +42,7 @@ def test_every_question_after_stop_is_answered(served, tab, media, asset):
         extra = None if tab == "vqa" else True  # more images / the sound switch
         chat: list = []
         for n in range(ROUNDS):
-            chat, box = page.call(send, [f"question {n}", picture, chat, None])
+            chat, box, _ = page.call(send, [f"question {n}", None, picture, chat, None])
             assert box == "" and text_of(chat[-1]["content"]) == f"question {n}"
             run = page.join(answer, [picture, extra, chat, None, False, "Chelsie"])
             page.wait(run, "process_starts")
@@ -51,9 +51,9 @@ def test_every_question_after_stop_is_answered(served, tab, media, asset):
             page.cancel(answer, run)  # Stop: Gradio's cancel, and the tab's own handler
             with page.changed:
                 shown = chat_of(page.messages.get(run, []), chat)
-            back = page.predict(stopped, [shown, None, ""])  # (run, stop, chat, box, notice)
+            back = page.predict(stopped, [shown, None, "", None])  # (run, stop, chat, box, microphone, notice)
             chat = back[2] if isinstance(back[2], list) else shown
-            chat, box = page.call(send, [f"follow-up {n}", picture, chat, None])
+            chat, box, _ = page.call(send, [f"follow-up {n}", None, picture, chat, None])
             messages = page.wait(page.join(answer, [picture, extra, chat, None, False, "Chelsie"]))
             assert not failed(messages), f"round {n}: {failed(messages)}"
             chat = chat_of(messages, chat)

@@ -283,7 +283,7 @@ def test_huge_page_conversation_is_not_echoed(served):
     chat = [{"role": role, "content": [{"type": "text", "text": role[0] * 500}]} for role in ("user", "assistant")] * 5000
     page = PageSession(app)
     try:  # (sending checks that there is an image; it does not open it)
-        messages = page.wait(page.join(_page_send(demo), ["hello", page.upload(STREET), chat, None]))
+        messages = page.wait(page.join(_page_send(demo), ["hello", None, page.upload(STREET), chat, None]))
     finally:
         page.close()
     assert not failed(messages), failed(messages)
@@ -300,7 +300,7 @@ def test_questions_waiting_in_one_session_are_bounded(served):
     page = PageSession(app)
     try:
         picture = page.upload(STREET)
-        answers = [page.wait(page.join(_page_send(demo), [f"q{i}", picture, [], None]))
+        answers = [page.wait(page.join(_page_send(demo), [f"q{i}", None, picture, [], None]))
                    for i in range(MAX_WAITING + 1)]
     finally:
         page.close()
@@ -410,7 +410,7 @@ def test_component_messages_in_a_chat_build_nothing(served, private_files):
     assert "event: complete" in answer, answer[:300]
     page = PageSession(app)
     try:
-        messages = page.wait(page.join(_page_send(demo), ["hello", page.upload(STREET), chat, None]))
+        messages = page.wait(page.join(_page_send(demo), ["hello", None, page.upload(STREET), chat, None]))
     finally:
         page.close()
     assert not failed(messages), failed(messages)

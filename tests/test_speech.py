@@ -248,14 +248,14 @@ def test_questions_answered_in_one_run_speak_one_after_the_other_in_one_stream(p
     import gradio as gr
 
     from components.speech import SpeakControls
-    from components.vqa import Waiting, answer_waiting, user
+    from components.vqa import Question, Waiting, answer_waiting, user
 
     vqa = pipes.vqa
     with gr.Blocks():
         voice = SpeakControls(vqa, "t2")
     waiting = Waiting()
-    waiting.questions = ["Which bar is tallest?", "And the lowest?"]
-    updates = list(answer_waiting(vqa, lambda q, pairs: vqa.prepare(str(ASSETS / "chart.png"), q, pairs),
+    waiting.questions = [Question("Which bar is tallest?"), Question("And the lowest?")]
+    updates = list(answer_waiting(vqa, lambda q, pairs: vqa.prepare(str(ASSETS / "chart.png"), q.text, pairs),
                                   [user(q) for q in waiting.questions], waiting, 500, voice, True, "Chelsie", None))
     players = [player for _, player, _ in updates]
     assert players.count(gr.update(value=None)) == 1 and players[0] == gr.update(value=None)

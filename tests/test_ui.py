@@ -137,6 +137,10 @@ def test_cached_examples_run_once_on_the_model_queue(pipes, tmp_path, monkeypatc
         assert isinstance(first, str) and first
         assert list(tmp_path.glob("*/log.csv"))
         assert client.predict(1, fn_index=caption) == first  # from the cache
+        for chat in ("vqa-chat", "video-chat"):  # the chats' examples call their API function (history [])
+            index = next(i for i, fn in cached.items() if fn.outputs[0].elem_id == chat)
+            history = client.predict(0, fn_index=index)[0]
+            assert [m["role"] for m in history] == ["user", "assistant"] and history[1]["content"], (chat, history)
     finally:
         served.close()
 
