@@ -46,6 +46,10 @@ def render(pipes, ui) -> None:
                                 [image, language], [out], caption, ["example_street", "example_chart"], pipes.caption,
                                 controls)
         controls.stop_cancels([event, *examples])
+        # Clear mid-description ends it too: else its words stream back into the emptied box. Like a new picture
+        # (below), it empties the box once stopped: words streamed before the cancel landed come after the emptying.
+        clear.click(controls.ended, None, [controls.run, controls.stop], cancels=[event, *examples], queue=False,
+                    api_visibility="private").then(lambda: "", None, out, queue=False, api_visibility="private")
 
         # A new picture: the description being written stops, and the last one's goes (once stopped: its
         # last words could land after an emptying sent with the cancel).

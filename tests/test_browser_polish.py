@@ -58,6 +58,21 @@ def test_a_new_image_clears_the_last_description(open_page):
     assert page.locator("#caption-run").is_enabled()
 
 
+def test_clear_during_a_description_ends_it(open_page):
+    """Caption: Clear while the description streams empties the image and the box for good (the run is cancelled:
+    its words do not stream back) and Describe is ready again (before: Clear cancelled nothing)."""
+    page = open_page()
+    tab(page, "tab_caption")
+    upload(page, "caption-image", "street.png", "img")
+    page.click("#caption-run")
+    page.wait_for_function("document.querySelector('#caption-output textarea').value.length > 0")
+    page.click("#caption-clear")
+    page.wait_for_selector("#caption-run:not([disabled])", timeout=SHORT_MS)
+    page.wait_for_timeout(1500)  # and nothing of the old description streams back in
+    assert page.locator("#caption-output textarea").input_value() == ""
+    assert page.locator("#caption-stop").is_disabled()
+
+
 @pytest.mark.parametrize("locale, lang", LANGS, ids=["en", "zh"])
 def test_a_chats_ask_says_it_is_answering(open_page, locale, lang):
     """While an answer streams, a chat's Ask reads "Answering…" and stays live (a question sent now waits
