@@ -231,6 +231,7 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
     from components.resources import CACHE_SHARES, DISK, SESSION_CAPACITY, CacheBudgetMiddleware
     from components.server import app_kwargs
     from components.speech import SPOKEN_SCRIPT
+    from components.talk import TALK_SCRIPT
 
     os.environ["FORWARDED_ALLOW_IPS"] = trusted_proxies
     DISK.configure(get_upload_folder(), settings.max_cache_mb * 2**20,
@@ -246,7 +247,7 @@ def launch_options(settings, trusted_proxies: str = "") -> dict:
                 enable_monitoring=False,
                 allowed_paths=[str(ASSETS)] + ([settings.gallery] if settings.gallery else []),  # search results
                 footer_links=["api", "gradio"], css=TOAST_CSS + HEADER_CSS,
-                head=FILE_TYPE_SCRIPT + SPOKEN_SCRIPT + HEADER_HEAD, state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
+                head=FILE_TYPE_SCRIPT + SPOKEN_SCRIPT + TALK_SCRIPT + HEADER_HEAD, state_session_capacity=SESSION_CAPACITY, app_kwargs=app)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

@@ -13,8 +13,8 @@ finished recording it. Measured from the end of speech (the wall time at which i
   - encoding: the first piece as wav (what the player gets), and the question's clip as wav (what the chat shows).
 In the page (chromium with a fake microphone fed from the same question, looped; the app in this process, so one
 clock): from the server's first text and first sound (components/talk.py notes them) to their appearance in the
-page (the answer's text in the conversation; the player's first 'playing'): transport, Gradio's encoding of the
-streamed audio (ffmpeg, HLS) and the browser's buffering.
+page (the answer's text in the conversation; the first piece's start in the page's Web Audio player): transport,
+base64 and the browser's decoding.
 """
 
 from __future__ import annotations
@@ -128,18 +128,17 @@ def in_page(pipes, wav: Path) -> list[dict]:
               new MutationObserver(() => { const bots = document.querySelectorAll('#talk-chat [data-testid=bot]');
                   const n = [...bots].filter(b => b.innerText.trim()).length;
                   while (seen.text.length < n) seen.text.push(performance.now()); })
-                .observe(document.body, {childList: true, subtree: true, characterData: true});
-              document.addEventListener('playing', e => { if (e.target.closest && e.target.closest('#talk-spoken'))
-                  seen.sound.push(performance.now()); }, true); }""")
+                .observe(document.body, {childList: true, subtree: true, characterData: true}); }""")
             # the page's clock against this process's: performance.now() at a known monotonic time
             t0 = time.monotonic()
             page_now = page.evaluate("performance.now()")
             offset = (t0 + time.monotonic()) / 2 - page_now / 1000
             page.click("#talk-mic .record-button")
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and not page.evaluate("window.seen.sound.length"):
+            while time.monotonic() < deadline and not page.evaluate("window.mmdemoTalk.started.length"):
                 time.sleep(0.2)
             seen = page.evaluate("window.seen")
+            seen["sound"] = page.evaluate("window.mmdemoTalk.started")  # each piece's start (components/talk.py)
             events = [e for _, t in CONVERSATIONS.held.values() for e in t.events]
             first = {kind: min((at for k, at in events if k == kind), default=None)
                      for kind in ("turn", "answer", "text", "sound")}

@@ -172,10 +172,34 @@ def test_speaking_during_an_answer_stops_it_and_the_next_turn_begins(browser, se
         # next answer began
         assert not [s for s in seen.talker_steps if cut + 0.5 < s < following]
         assert len(seen.prompts) >= 2 and not talk.closed.is_set()
+        # the page's player (components/talk.py TALK_SCRIPT) was told to go quiet when cut in on
+        page.wait_for_function("window.mmdemoTalk.stops >= 1")
         page.wait_for_function("document.querySelectorAll('#talk-chat [data-testid=user] [data-testid^=waveform]')"
                                ".length >= 2")
     finally:
         stop_listening(context)
+
+
+def test_the_pages_player_plays_pieces_one_after_another_and_a_stop_silences_it(browser, served):
+    """TALK_SCRIPT, fed what the server sends (components/talk.piece_message): two pieces of 0.4 s are scheduled
+    one right after the other; a stop ends what plays and drops a piece still on its way."""
+    from components.talk import piece_message
+
+    tone = (0.2 * np.sin(np.arange(9600) * 2 * np.pi * 440 / 24_000)).astype(np.float32)
+    context, page = open_talk(browser, served)
+    try:
+        page.locator("#talk-mic").dispatch_event("pointerdown")  # the gesture that unlocks sound
+        page.evaluate("([a, b]) => { window.mmdemoTalk.play(a); window.mmdemoTalk.play(b); }",
+                      [piece_message(tone), piece_message(tone)])
+        page.wait_for_function("window.mmdemoTalk.started.length === 2")
+        first, second = page.evaluate("window.mmdemoTalk.started")
+        assert 350 < second - first < 450  # back to back: the second starts as the first ends
+        page.evaluate("([s, c]) => { window.mmdemoTalk.play(c); window.mmdemoTalk.play(s); }",
+                      [piece_message(None), piece_message(tone)])
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.mmdemoTalk.sources.length") == 0 and page.evaluate("window.mmdemoTalk.stops") == 1
+    finally:
+        context.close()
 
 
 def test_closing_the_page_frees_its_conversation(browser, served):
