@@ -141,7 +141,17 @@ class Served:
         return Client(self.url, analytics_enabled=False, verbose=False, **kwargs)
 
     def close(self) -> None:
-        self.demo.close()
+        close_demo(self.demo)
+
+
+def close_demo(demo) -> None:
+    """demo.close(), once more if Gradio's own close raced its server: it sets the app's asyncio stop Event from this
+    thread while the server's loop waits on it ("deque mutated during iteration", seen once in CI); the second call
+    finds the Event set and closes the rest."""
+    try:
+        demo.close()
+    except RuntimeError:
+        demo.close()
 
 
 def launch(pipes, mcp_server: bool = False, **build_kwargs) -> Served:

@@ -62,7 +62,8 @@ def test_presets_fill_the_fields_and_speech_locks_the_system_prompt(open_page, s
     assert "Locked while" in page.locator("#vqa-system-prompt-locked").inner_text()
     assert prompt.input_value() == own and prompt.is_disabled()
     choose_preset(page, "vqa", "preset_short")  # a preset leaves a locked prompt as it is
-    page.wait_for_function(f"document.querySelector('#vqa-max-new-tokens input').value === '{LIMIT}'")
+    page.wait_for_function(f"document.querySelector('#vqa-max-new-tokens input').value === '{LIMIT}'"
+                           " && document.querySelector('#vqa-temperature input').value === '0'")  # both fields drawn
     assert prompt.input_value() == own and value_of(page, "vqa", "temperature") == "0"
     assert fits_the_width(page)
     shot(page, f"steering_vqa_locked_{viewport['width']}")

@@ -19,7 +19,7 @@ from PIL import Image
 
 from components.status import shown_model
 
-from .conftest import ASSETS, free_port, launch, serve
+from .conftest import ASSETS, close_demo, free_port, launch, serve
 from .engine import serve_available, transformers_serve
 from .requires import unavailable
 # The same caption, VQA (image, follow-up) and audio (wav) API tests as the in-process app, on the engine:
@@ -147,7 +147,7 @@ def test_server_down_is_a_clear_message_and_drawing_still_works(remote_settings)
         gallery, _ = client.predict("a boat", 1, 1, 256, 5, api_name="/text_to_image")
         assert len(gallery) == 1
     finally:
-        demo.close()
+        close_demo(demo)
 
 
 def test_errors_in_chinese(remote_settings):
@@ -158,7 +158,7 @@ def test_errors_in_chinese(remote_settings):
         with pytest.raises(AppError, match="模型服务器拒绝了此请求（HTTP 400）"):
             client.predict(handle_file(str(ASSETS / "street.png")), "zh", api_name="/caption")
     finally:
-        demo.close()
+        close_demo(demo)
 
 
 @pytest.mark.parametrize("overrides, key", [
@@ -249,7 +249,7 @@ def test_cancelled_api_job_frees_the_engine(remote_settings):
         assert list(Pipelines(remote_settings()).caption(str(ASSETS / "street.png"), max_new_tokens=4))
         assert time.monotonic() - start < 10, "the engine was still writing the cancelled answer"
     finally:
-        demo.close()
+        close_demo(demo)
 
 
 def test_video_goes_to_the_engine_and_a_failure_reads_clearly(client):
