@@ -483,10 +483,10 @@ def test_lone_surrogate_on_the_pages_own_routes_is_mended(served, client):
 
     from .page import PageSession, failed, outputs
 
-    send = page_event(served.url, ["textbox", "image", "chatbot", "state"])
+    send = page_event(served.url, ["textbox", "audio", "image", "chatbot", "state"])  # question, microphone, ...
     page = PageSession(served.url)
     try:
-        messages = page.wait(page.join(send, ["what \ud800 is it?", page.upload(STREET), [], None]))
+        messages = page.wait(page.join(send, ["what \ud800 is it?", None, page.upload(STREET), [], None]))
     finally:
         page.close()
     assert not failed(messages), failed(messages)
