@@ -230,15 +230,10 @@ def chat_column(prefix: str, pipeline, ui, placeholder: str, editable=None) -> t
     # where the tab's checkpoint hears.
     # (A recording past --max-audio-seconds is trimmed, with a notice, when it is prepared.)
     spoken = SafeAudio(sources=["microphone", "upload"], type="filepath", label=t("spoken_question"),
-                       visible=pipeline_hears(pipeline), elem_id=f"{prefix}-mic")
+                       visible=pipeline.hears, elem_id=f"{prefix}-mic")
     voice = SpeakControls(pipeline, prefix)
     view = ExplainView(prefix, pipeline, ui, controls)
     return chat, question, spoken, controls, clear, voice, view, waiting
-
-
-def pipeline_hears(pipeline) -> bool:
-    """Can the tab's checkpoint hear a spoken question (read from its family, without loading it)?"""
-    return "audio" in pipeline.registry.family_of(pipeline.model_id).modalities
 
 
 def ask_chain(controls, triggers: list, send: dict, answer: dict):

@@ -128,7 +128,7 @@ class Pipelines:
 
     def audio_available(self) -> bool:
         """False in image-only mode (e.g. Janus for every tab): the audio tab is then left out."""
-        return "audio" in self.registry.family_of(self.audio.model_id).modalities
+        return self.audio.hears
 
     def video_available(self) -> bool:
         """False where the video model does not take video (e.g. Janus for every tab): the video tab is then left out."""

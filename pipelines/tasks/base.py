@@ -164,6 +164,11 @@ class Pipeline:
         return speech_seconds(max_seconds or self.settings.max_speech_seconds)
 
     @property
+    def hears(self) -> bool:
+        """Can this task's checkpoint hear (a spoken question, a clip)? Read from its family, without loading it."""
+        return "audio" in self.registry.family_of(self.model_id).modalities
+
+    @property
     def speaks(self) -> bool:
         """Can this task's checkpoint answer aloud here (an Omni checkpoint in this process)?"""
         return not self.remote and not self.registry.speech_off and self.registry.family_of(self.model_id).speaks

@@ -31,7 +31,7 @@ class ChatPipeline(Pipeline):
         be typed; with one it may be left empty. Returns (question as checked, clip or None, notices)."""
         if spoken is None or (isinstance(spoken, str) and not spoken.strip()):
             return check_text(question, "question", self.settings.max_prompt_chars), None, []
-        if "audio" not in self.registry.family_of(self.model_id).modalities:
+        if not self.hears:
             raise InputError("cannot_hear", model=self.model_id)
         question = check_text(question, "question", self.settings.max_prompt_chars, required=False)
         heard = spoken if isinstance(spoken, Audio) else load_audio(spoken, self.settings.max_audio_seconds)
